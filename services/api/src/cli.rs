@@ -1,0 +1,574 @@
+//! The `campus` command line: `serve`, `demo`, `migrate`, `tenant …` and `admin-token …`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use campus_tenant::lifecycle::{SchoolPatch, SchoolSpec};
+use campus_tenant::migrate::{self, MigrateOptions, OutcomeKind};
+use campus_tenant::{registry, Hostname, Slug, Tenant, TenantStatus};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, Role};
+use crate::runtime::Services;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "campus",
+    version,
+    about = "County Campus Cloud (县域智慧校园云平台): one platform for every school of a county."
+)]
+pub struct Cli {
+    /// TOML configuration file (settings are documented in the README).
+    #[arg(long, global = true, env = "CAMPUS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the platform from configuration.
+    Serve(ServeArgs),
+    /// Run the platform on this machine with embedded Postgres and S3 and 32 demo schools.
+    Demo(crate::demo::DemoArgs),
+    /// Migrate the shared schema, then every school's schema.
+    Migrate(MigrateArgs),
+    /// Onboard and manage schools.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage admin API tokens.
+    #[command(subcommand, name = "admin-token")]
+    AdminToken(TokenCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Roles to run (default: all). Scale web and workers separately by starting
+    /// instances with different roles.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub roles: Option<Vec<Role>>,
+    /// Address to listen on (overrides `bind`).
+    #[arg(long)]
+    pub bind: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Schools migrated at once (overrides `migrate_concurrency`).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Check every school's migration ledger even when the registry says it is current.
+    #[arg(long)]
+    pub verify: bool,
+    /// One JSON object per school on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Onboard a school: schema, role, migrations, storage prefix, first admin invitation.
+    /// Running it again with the same arguments changes nothing.
+    Create {
+        slug: String,
+        /// Full name, e.g. 青川县信义小学.
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "standard")]
+        plan: String,
+        /// Extra host name (repeatable).
+        #[arg(long = "hostname")]
+        hostnames: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List schools.
+    List {
+        #[arg(long)]
+        json: bool,
+        /// Include soft-deleted schools.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show one school.
+    Show {
+        slug: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a school's name, plan, hostnames or rate limits.
+    Update {
+        slug: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        plan: Option<String>,
+        /// Replace the extra host names (repeatable).
+        #[arg(long = "hostname")]
+        hostnames: Vec<String>,
+        /// Remove every extra host name.
+        #[arg(long, conflicts_with = "hostnames")]
+        clear_hostnames: bool,
+        /// Requests per second for this school, overriding its plan.
+        #[arg(long)]
+        requests_per_second: Option<i32>,
+        /// Burst for this school, overriding its plan.
+        #[arg(long)]
+        burst: Option<i32>,
+        /// Drop rate-limit overrides and use the plan's.
+        #[arg(long, conflicts_with_all = ["requests_per_second", "burst"])]
+        use_plan_limits: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Suspend a school: its pages show a notice; data is kept.
+    Suspend {
+        slug: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Resume a suspended school, or a deleted one within its grace period.
+    Resume { slug: String },
+    /// Soft-delete a school; it is purged after `delete_grace_days` unless resumed.
+    Delete { slug: String },
+    /// Permanently remove deleted schools whose grace period is over (or one, with --force).
+    Purge {
+        slug: Option<String>,
+        /// Purge now, even inside the grace period.
+        #[arg(long, requires = "slug")]
+        force: bool,
+    },
+    /// Write a school's schema dump and files to a folder.
+    Export {
+        slug: String,
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Issue a new school-admin invitation link.
+    Invite { slug: String },
+    /// List the plans and their limits.
+    Plans,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (never their values).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: i64 },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let cfg = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve(args) => serve(cfg, args).await,
+        Command::Demo(args) => crate::demo::run(cfg, args).await,
+        Command::Migrate(args) => migrate_cmd(cfg, args).await,
+        Command::Tenant(cmd) => tenant(cfg, cmd).await,
+        Command::AdminToken(cmd) => token(cfg, cmd).await,
+    }
+}
+
+async fn serve(mut cfg: Config, args: ServeArgs) -> anyhow::Result<i32> {
+    if let Some(roles) = args.roles {
+        cfg.roles = roles;
+    }
+    if let Some(bind) = args.bind {
+        cfg.bind = bind;
+    }
+    let services = Services::connect(cfg).await?;
+    prepare(&services).await?;
+    let listener = tokio::net::TcpListener::bind(services.cfg.bind)
+        .await
+        .with_context(|| format!("listening on {}", services.cfg.bind))?;
+    tracing::info!(addr = %services.cfg.bind, roles = ?services.cfg.roles, "campus is serving");
+    crate::app::serve(services, listener, shutdown_signal()).await?;
+    Ok(0)
+}
+
+/// Start-up work every serving instance does: shared migrations and the configured token.
+pub async fn prepare(services: &Services) -> anyhow::Result<()> {
+    migrate::migrate_public(&services.pool).await?;
+    if let Some(token) = &services.cfg.admin_token {
+        crate::admin_tokens::ensure(&services.pool, "configured", token).await?;
+    }
+    let behind: i64 = sqlx::query_scalar(
+        "select count(*) from public.tenants where status <> 'deleted' and schema_version < $1",
+    )
+    .bind(migrate::TENANT.latest_version())
+    .fetch_one(&services.pool)
+    .await?;
+    if behind > 0 {
+        tracing::warn!(
+            schools = behind,
+            "some schools are behind this build's migrations; run `campus migrate`"
+        );
+    }
+    Ok(())
+}
+
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("signal handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+async fn migrate_cmd(cfg: Config, args: MigrateArgs) -> anyhow::Result<i32> {
+    let concurrency = args.concurrency.unwrap_or(cfg.migrate_concurrency).max(1);
+    let mut cfg = cfg;
+    cfg.database_max_connections = cfg
+        .database_max_connections
+        .max(u32::try_from(concurrency).unwrap_or(64) + 2);
+    let pool = crate::runtime::connect_pool(&cfg).await?;
+    let started = Instant::now();
+    let public = migrate::migrate_public(&pool).await?;
+    if !args.json {
+        if public.is_empty() {
+            println!("shared schema: up to date");
+        } else {
+            println!("shared schema: applied {}", public.join(", "));
+        }
+    }
+    let json = args.json;
+    let outcomes = migrate::migrate_all(
+        &pool,
+        MigrateOptions {
+            concurrency,
+            verify: args.verify,
+        },
+        |o| {
+            if json {
+                println!("{}", serde_json::to_string(o).expect("json"));
+            } else {
+                match &o.result {
+                    OutcomeKind::UpToDate => println!("  {:<24} up to date", o.slug),
+                    OutcomeKind::Migrated { applied } => println!(
+                        "  {:<24} migrated: {} ({} ms)",
+                        o.slug,
+                        applied.join(", "),
+                        o.millis
+                    ),
+                    OutcomeKind::Failed { error } => println!("  {:<24} FAILED: {error}", o.slug),
+                }
+            }
+        },
+    )
+    .await?;
+    let failed = outcomes
+        .iter()
+        .filter(|o| matches!(o.result, OutcomeKind::Failed { .. }))
+        .count();
+    let migrated = outcomes
+        .iter()
+        .filter(|o| matches!(o.result, OutcomeKind::Migrated { .. }))
+        .count();
+    if !json {
+        println!(
+            "{} schools: {migrated} migrated, {} up to date, {failed} failed in {:.1} s",
+            outcomes.len(),
+            outcomes.len() - migrated - failed,
+            started.elapsed().as_secs_f64()
+        );
+        if failed > 0 {
+            println!("failed schools keep their last good version; fix the cause and run `campus migrate` again");
+        }
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
+fn slug(raw: &str) -> anyhow::Result<Slug> {
+    Slug::parse(raw).map_err(|e| anyhow::anyhow!("{raw:?}: {e}"))
+}
+
+fn hosts(raw: &[String]) -> anyhow::Result<Vec<Hostname>> {
+    raw.iter()
+        .map(|h| Hostname::parse(h).map_err(|e| anyhow::anyhow!("hostname {h:?}: {e}")))
+        .collect()
+}
+
+fn print_tenant(t: &Tenant, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(t).expect("json"));
+        return;
+    }
+    println!("{} ({})", t.name, t.slug);
+    println!(
+        "  status:       {}{}",
+        t.status,
+        t.suspended_reason
+            .as_ref()
+            .map(|r| format!(" — {r}"))
+            .unwrap_or_default()
+    );
+    println!("  plan:         {}", t.plan);
+    if t.requests_per_second.is_some() || t.burst.is_some() {
+        println!(
+            "  rate limit:   {:?} req/s, burst {:?} (overrides)",
+            t.requests_per_second, t.burst
+        );
+    }
+    println!(
+        "  hostnames:    {}",
+        if t.hostnames.is_empty() {
+            "-".into()
+        } else {
+            t.hostnames.join(", ")
+        }
+    );
+    println!(
+        "  schema:       {} (version {})",
+        t.schema_name(),
+        t.schema_version
+    );
+    println!("  role:         {}", t.role_name());
+    println!("  storage:      {}", t.s3_prefix);
+    println!(
+        "  created:      {}",
+        t.created_at.format("%Y-%m-%d %H:%M UTC")
+    );
+    if let Some(p) = t.purge_after {
+        println!("  purge after:  {}", p.format("%Y-%m-%d %H:%M UTC"));
+    }
+}
+
+async fn tenant(cfg: Config, cmd: TenantCommand) -> anyhow::Result<i32> {
+    let services = Services::connect(cfg).await?;
+    migrate::migrate_public(&services.pool).await?;
+    let p = &services.platform;
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
+    match cmd {
+        TenantCommand::Create {
+            slug: s,
+            name,
+            plan,
+            hostnames,
+            json,
+        } => {
+            let spec = SchoolSpec {
+                slug: slug(&s)?,
+                name,
+                plan,
+                hostnames: hosts(&hostnames)?,
+            };
+            let started = Instant::now();
+            let done = p.onboard(&spec, &actor).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&done)?);
+            } else {
+                let verb = if done.created {
+                    "onboarded"
+                } else {
+                    "already exists; brought in line"
+                };
+                println!(
+                    "{} {verb} in {} ms",
+                    done.tenant.slug,
+                    started.elapsed().as_millis()
+                );
+                println!("  url:        {}", p.urls.school(&done.tenant.slug));
+                if let Some(inv) = &done.invitation {
+                    println!(
+                        "  admin invitation (shown once, valid until {}):\n    {}",
+                        inv.expires_at.format("%Y-%m-%d"),
+                        inv.url
+                    );
+                }
+            }
+        }
+        TenantCommand::List { json, all } => {
+            let tenants: Vec<Tenant> = registry::list(&services.pool)
+                .await?
+                .into_iter()
+                .filter(|t| all || t.status != TenantStatus::Deleted)
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tenants)?);
+            } else {
+                println!(
+                    "{:<24} {:<12} {:<9} {:>7}  name",
+                    "slug", "status", "plan", "version"
+                );
+                for t in &tenants {
+                    println!(
+                        "{:<24} {:<12} {:<9} {:>7}  {}",
+                        t.slug.as_str(),
+                        t.status.as_str(),
+                        t.plan,
+                        t.schema_version,
+                        t.name
+                    );
+                }
+                println!("{} schools", tenants.len());
+            }
+        }
+        TenantCommand::Show { slug: s, json } => {
+            print_tenant(&registry::get(&services.pool, &slug(&s)?).await?, json)
+        }
+        TenantCommand::Update {
+            slug: s,
+            name,
+            plan,
+            hostnames,
+            clear_hostnames,
+            requests_per_second,
+            burst,
+            use_plan_limits,
+            json,
+        } => {
+            let patch = SchoolPatch {
+                name,
+                plan,
+                hostnames: if clear_hostnames {
+                    Some(Vec::new())
+                } else if hostnames.is_empty() {
+                    None
+                } else {
+                    Some(hosts(&hostnames)?)
+                },
+                requests_per_second: if use_plan_limits {
+                    Some(None)
+                } else {
+                    requests_per_second.map(Some)
+                },
+                burst: if use_plan_limits {
+                    Some(None)
+                } else {
+                    burst.map(Some)
+                },
+            };
+            print_tenant(&p.update(&slug(&s)?, &patch, &actor).await?, json);
+        }
+        TenantCommand::Suspend { slug: s, reason } => {
+            let t = p.suspend(&slug(&s)?, reason, &actor).await?;
+            println!("{} suspended", t.slug);
+        }
+        TenantCommand::Resume { slug: s } => {
+            let t = p.resume(&slug(&s)?, &actor).await?;
+            println!("{} is active again", t.slug);
+        }
+        TenantCommand::Delete { slug: s } => {
+            let t = p.delete(&slug(&s)?, &actor).await?;
+            let when = t
+                .purge_after
+                .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default();
+            println!("{} deleted; it will be purged after {when} unless resumed (`campus tenant resume {}`)", t.slug, t.slug);
+        }
+        TenantCommand::Purge {
+            slug: Some(s),
+            force,
+        } => {
+            if p.purge(&slug(&s)?, force, &actor).await? {
+                println!("{s} purged: schema, role, files and registry entry removed");
+            } else {
+                println!("{s} is still inside its grace period; use --force to purge it now");
+            }
+        }
+        TenantCommand::Purge { slug: None, .. } => {
+            let purged = p.purge_due(&actor).await?;
+            println!(
+                "purged {} schools{}",
+                purged.len(),
+                if purged.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", purged.join(", "))
+                }
+            );
+        }
+        TenantCommand::Export { slug: s, out } => {
+            let tenant = registry::get(&services.pool, &slug(&s)?).await?;
+            let pg_dump = crate::tools::pg_dump()?;
+            let summary = campus_tenant::export::export(
+                &tenant,
+                &services.store.for_tenant(&tenant),
+                &pg_dump,
+                services.cfg.direct_database_url()?,
+                &out,
+            )
+            .await?;
+            println!(
+                "exported {} to {} ({} files, {} bytes; schema in {})",
+                tenant.slug,
+                summary.dir.display(),
+                summary.files,
+                summary.bytes,
+                summary.schema_dump.display()
+            );
+        }
+        TenantCommand::Invite { slug: s } => {
+            let inv = p.new_admin_invitation(&slug(&s)?, &actor).await?;
+            println!(
+                "school-admin invitation (shown once, valid until {}):\n  {}",
+                inv.expires_at.format("%Y-%m-%d"),
+                inv.url
+            );
+        }
+        TenantCommand::Plans => {
+            println!(
+                "{:<10} {:>8} {:>6} {:>10} {:>10}  name",
+                "plan", "req/s", "burst", "storage", "upload"
+            );
+            for plan in registry::plans(&services.pool).await? {
+                println!(
+                    "{:<10} {:>8} {:>6} {:>8}GB {:>8}MB  {}",
+                    plan.code,
+                    plan.requests_per_second,
+                    plan.burst,
+                    plan.storage_quota_bytes >> 30,
+                    plan.max_upload_bytes >> 20,
+                    plan.name
+                );
+            }
+        }
+    }
+    Ok(0)
+}
+
+async fn token(cfg: Config, cmd: TokenCommand) -> anyhow::Result<i32> {
+    let pool = crate::runtime::connect_pool(&cfg).await?;
+    migrate::migrate_public(&pool).await?;
+    match cmd {
+        TokenCommand::Create { name } => {
+            let token = crate::admin_tokens::create(&pool, &name).await?;
+            println!("{token}");
+            eprintln!("store this token now: it is not shown again (only its hash is kept)");
+        }
+        TokenCommand::List => {
+            for t in crate::admin_tokens::list(&pool).await? {
+                let state = if t.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                let used = t
+                    .last_used_at
+                    .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_else(|| "never".into());
+                println!("{:>4}  {:<24} {state:<8} last used {used}", t.id, t.name);
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            if crate::admin_tokens::revoke(&pool, id).await? {
+                println!("token {id} revoked");
+            } else {
+                anyhow::bail!("no active token with id {id}");
+            }
+        }
+    }
+    Ok(0)
+}

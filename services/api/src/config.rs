@@ -1,0 +1,247 @@
+//! Configuration: compiled-in defaults, then an optional TOML file, then `CAMPUS_*`
+//! environment variables (plus the conventional `DATABASE_URL`). Validated once at start
+//! with errors that name the setting. Every setting is documented in the README.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use campus_tenant::{Hostname, RolePrefix};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Which parts of the platform this instance runs (`campus serve --roles web,maintenance`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Serves HTTP: school sites, the county site, the admin API.
+    Web,
+    /// Housekeeping: purges schools whose deletion grace period has ended.
+    Maintenance,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address `campus serve` listens on.
+    pub bind: SocketAddr,
+    /// Roles this instance runs.
+    pub roles: Vec<Role>,
+    /// The county's domain: schools answer on `<slug>.<base_domain>`, the dashboard on
+    /// `county.<base_domain>`.
+    pub base_domain: String,
+    /// Scheme used in links the platform prints or mails (`https` behind TLS).
+    pub public_scheme: String,
+    /// Port used in links, when it is not the scheme's default.
+    pub public_port: Option<u16>,
+    /// Postgres URL for queries (may point at PgBouncer in transaction mode).
+    pub database_url: Option<String>,
+    /// Direct Postgres URL for LISTEN/NOTIFY and `pg_dump` (defaults to `database_url`).
+    pub database_direct_url: Option<String>,
+    /// Set when `database_url` goes through PgBouncer in transaction pooling mode: turns
+    /// off the client's prepared-statement cache, which such poolers cannot support.
+    pub database_pgbouncer: bool,
+    pub database_max_connections: u32,
+    /// Seconds to wait for a pooled connection before failing a request.
+    pub database_acquire_timeout_secs: u64,
+    /// Prefix of every per-school Postgres role (roles are global to a cluster).
+    pub role_prefix: String,
+    /// S3 endpoint; unset means AWS S3 with the default credential chain.
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+    pub s3_bucket: String,
+    pub s3_access_key: Option<String>,
+    pub s3_secret_key: Option<String>,
+    /// Path-style addressing (needed by most S3-compatible stores).
+    pub s3_force_path_style: bool,
+    /// Seconds a host → school resolution stays cached (changes are also pushed).
+    pub host_cache_ttl_secs: u64,
+    /// Most hosts kept in the cache (bounds memory under random-host floods).
+    pub host_cache_capacity: u64,
+    /// Days a deleted school can be resumed before it is purged.
+    pub delete_grace_days: u64,
+    /// Days an invitation link stays valid.
+    pub invitation_ttl_days: u64,
+    /// Schools migrated at once by `campus migrate`.
+    pub migrate_concurrency: usize,
+    /// An admin API token to make sure exists (stored hashed); convenient for Terraform
+    /// bootstraps. Prefer `campus admin-token create`.
+    pub admin_token: Option<String>,
+    /// `text` or `json` log lines.
+    pub log_format: String,
+    /// Seconds between maintenance passes (purging expired deletions).
+    pub maintenance_interval_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: "0.0.0.0:8080".parse().expect("valid address"),
+            roles: vec![Role::Web, Role::Maintenance],
+            base_domain: "localhost".into(),
+            public_scheme: "http".into(),
+            public_port: None,
+            database_url: None,
+            database_direct_url: None,
+            database_pgbouncer: false,
+            database_max_connections: 20,
+            database_acquire_timeout_secs: 5,
+            role_prefix: "campus_".into(),
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_bucket: "campus".into(),
+            s3_access_key: None,
+            s3_secret_key: None,
+            s3_force_path_style: true,
+            host_cache_ttl_secs: 60,
+            host_cache_capacity: 100_000,
+            delete_grace_days: 30,
+            invitation_ttl_days: 14,
+            migrate_concurrency: 8,
+            admin_token: None,
+            log_format: "text".into(),
+            maintenance_interval_secs: 3600,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults → `file` (if given) → `CAMPUS_*` and `DATABASE_URL` from the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            anyhow::ensure!(
+                path.is_file(),
+                "configuration file {} does not exist",
+                path.display()
+            );
+            fig = fig.merge(Toml::file(path));
+        }
+        fig = fig
+            .merge(Env::raw().only(&["DATABASE_URL"]))
+            .merge(Env::prefixed("CAMPUS_").split("__"));
+        let cfg: Config = fig
+            .extract()
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let base = Hostname::parse(&self.base_domain).map_err(|e| {
+            anyhow::anyhow!("base_domain {:?} is not a host name: {e}", self.base_domain)
+        })?;
+        anyhow::ensure!(
+            !base.is_ip(),
+            "base_domain must be a DNS name, not an IP address"
+        );
+        anyhow::ensure!(
+            matches!(self.public_scheme.as_str(), "http" | "https"),
+            "public_scheme must be http or https (got {:?})",
+            self.public_scheme
+        );
+        RolePrefix::parse(&self.role_prefix).map_err(|e| anyhow::anyhow!("role_prefix: {e}"))?;
+        anyhow::ensure!(
+            self.s3_access_key.is_some() == self.s3_secret_key.is_some(),
+            "s3_access_key and s3_secret_key must be set together"
+        );
+        anyhow::ensure!(!self.s3_bucket.is_empty(), "s3_bucket must not be empty");
+        anyhow::ensure!(
+            self.database_max_connections >= 2,
+            "database_max_connections must be at least 2"
+        );
+        anyhow::ensure!(
+            self.migrate_concurrency >= 1,
+            "migrate_concurrency must be at least 1"
+        );
+        anyhow::ensure!(
+            matches!(self.log_format.as_str(), "text" | "json"),
+            "log_format must be text or json (got {:?})",
+            self.log_format
+        );
+        if let Some(t) = &self.admin_token {
+            anyhow::ensure!(t.len() >= 32, "admin_token must be at least 32 characters");
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> anyhow::Result<&str> {
+        self.database_url
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("no database configured: set DATABASE_URL (or CAMPUS_DATABASE_URL, or database_url in the config file)"))
+    }
+
+    pub fn direct_database_url(&self) -> anyhow::Result<&str> {
+        match &self.database_direct_url {
+            Some(u) => Ok(u),
+            None => self.database_url(),
+        }
+    }
+
+    pub fn role_prefix(&self) -> RolePrefix {
+        RolePrefix::parse(&self.role_prefix).expect("validated")
+    }
+
+    pub fn delete_grace(&self) -> Duration {
+        Duration::from_secs(self.delete_grace_days * 86_400)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn bad_settings_are_named_in_the_error() {
+        let cfg = Config {
+            base_domain: "not a host".into(),
+            ..Config::default()
+        };
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("base_domain"));
+        let cfg = Config {
+            role_prefix: "Bad-".into(),
+            ..Config::default()
+        };
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("role_prefix"));
+        let cfg = Config {
+            s3_access_key: Some("a".into()),
+            ..Config::default()
+        };
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("s3_secret_key"));
+    }
+
+    #[test]
+    fn a_file_and_the_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "campus.toml",
+                "base_domain = \"edu.example.cn\"\ndelete_grace_days = 7\n",
+            )?;
+            jail.set_env("CAMPUS_DELETE_GRACE_DAYS", "10");
+            jail.set_env("DATABASE_URL", "postgres://db/campus");
+            let cfg = Config::load(Some(Path::new("campus.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.base_domain, "edu.example.cn");
+            assert_eq!(cfg.delete_grace_days, 10);
+            assert_eq!(cfg.database_url.as_deref(), Some("postgres://db/campus"));
+            Ok(())
+        });
+    }
+}

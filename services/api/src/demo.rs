@@ -1,0 +1,277 @@
+//! `campus demo`: the whole platform on a laptop. A private Postgres cluster in the data
+//! folder (or `DATABASE_URL`), the embedded S3 server, 32 schools of realistic data on first
+//! start, every URL and login printed. A second start reuses the data.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use campus_devstack::{EmbeddedS3, PrivatePostgres};
+use campus_school::demo::{self, SCHOOLS};
+use campus_tenant::lifecycle::SchoolSpec;
+use campus_tenant::migrate::{self, MigrateOptions, OutcomeKind};
+use campus_tenant::{registry, Slug};
+use clap::Args;
+use futures::StreamExt;
+
+use crate::config::{Config, Role};
+use crate::runtime::Services;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Port to serve on.
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Folder for the demo's Postgres cluster, objects and logins.
+    #[arg(long, default_value = "./data")]
+    pub data: PathBuf,
+    /// How many demo schools to create on first start (1–32).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub schools: u16,
+    /// Stop after setting up and printing, instead of serving (for scripts and benchmarks).
+    #[arg(long)]
+    pub no_serve: bool,
+}
+
+const S3_KEY: &str = "campus-demo";
+const S3_SECRET: &str = "campus-demo-secret-key";
+
+async fn ensure_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(admin_url)
+        .await?;
+    let exists: bool =
+        sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
+            .bind(name)
+            .fetch_one(&pool)
+            .await?;
+    if !exists {
+        sqlx::query(&format!("create database \"{name}\""))
+            .execute(&pool)
+            .await?;
+    }
+    pool.close().await;
+    Ok(())
+}
+
+fn read_or_create_token(path: &Path) -> anyhow::Result<String> {
+    if let Ok(t) = std::fs::read_to_string(path) {
+        let t = t.trim().to_owned();
+        if !t.is_empty() {
+            return Ok(t);
+        }
+    }
+    let token = crate::admin_tokens::generate();
+    std::fs::write(path, format!("{token}\n"))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(token)
+}
+
+pub async fn run(mut cfg: Config, args: DemoArgs) -> anyhow::Result<i32> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("creating {}", args.data.display()))?;
+    let data = std::fs::canonicalize(&args.data)?;
+    // Bind first: a busy port should fail before anything else starts.
+    let addr = SocketAddr::new(args.bind, args.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("port {} is in use; pick another with --port", args.port))?;
+
+    let mut private_pg = None;
+    let database_url = match cfg.database_url.clone() {
+        Some(url) => url,
+        None => {
+            let pg = tokio::task::spawn_blocking({
+                let data = data.clone();
+                move || PrivatePostgres::start(&data)
+            })
+            .await??;
+            ensure_database(&pg.url("postgres"), "campus").await?;
+            let url = pg.url("campus");
+            private_pg = Some(pg);
+            url
+        }
+    };
+    let s3 = EmbeddedS3::start(
+        &data.join("s3"),
+        SocketAddr::new([127, 0, 0, 1].into(), 0),
+        S3_KEY,
+        S3_SECRET,
+    )
+    .await?;
+
+    cfg.database_url = Some(database_url);
+    cfg.bind = addr;
+    cfg.roles = vec![Role::Web, Role::Maintenance];
+    cfg.public_port = (args.port != 80).then_some(args.port);
+    cfg.s3_endpoint = Some(s3.endpoint());
+    cfg.s3_access_key = Some(S3_KEY.into());
+    cfg.s3_secret_key = Some(S3_SECRET.into());
+    cfg.s3_force_path_style = true;
+    let token = read_or_create_token(&data.join("admin-token.txt"))?;
+    cfg.admin_token = Some(token.clone());
+    cfg.validate()?;
+
+    let services = Services::connect(cfg).await?;
+    services.store.ensure_bucket().await?;
+    crate::cli::prepare(&services).await?;
+    let outcomes = migrate::migrate_all(
+        &services.pool,
+        MigrateOptions {
+            concurrency: 4,
+            verify: false,
+        },
+        |_| {},
+    )
+    .await?;
+    for o in &outcomes {
+        if let OutcomeKind::Failed { error } = &o.result {
+            tracing::error!(school = o.slug, error, "migration failed");
+        }
+    }
+
+    let created = onboard_demo_schools(&services, usize::from(args.schools), &data).await?;
+    print_banner(
+        &services,
+        &data,
+        &token,
+        created,
+        started.elapsed().as_secs_f64(),
+    )
+    .await?;
+
+    if !args.no_serve {
+        crate::app::serve(services, listener, crate::cli::shutdown_signal()).await?;
+    }
+    drop(s3);
+    if let Some(mut pg) = private_pg {
+        tokio::task::spawn_blocking(move || pg.stop()).await??;
+    }
+    Ok(0)
+}
+
+/// Onboards and seeds the demo schools that do not exist yet; returns how many were new.
+async fn onboard_demo_schools(
+    services: &Services,
+    count: usize,
+    data: &Path,
+) -> anyhow::Result<usize> {
+    let existing: Vec<String> = registry::list(&services.pool)
+        .await?
+        .into_iter()
+        .map(|t| t.slug.to_string())
+        .collect();
+    let missing: Vec<_> = SCHOOLS
+        .iter()
+        .take(count)
+        .filter(|s| !existing.iter().any(|e| e == s.slug))
+        .collect();
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    println!(
+        "setting up {} demo schools (first start only)…",
+        missing.len()
+    );
+    let today = chrono::Local::now().date_naive();
+    let results: Vec<anyhow::Result<(String, Option<String>)>> =
+        futures::stream::iter(missing.iter().copied())
+            .map(|school| async move {
+                let spec = SchoolSpec {
+                    slug: Slug::parse(school.slug)?,
+                    name: school.name.into(),
+                    plan: plan_for(school.students).into(),
+                    hostnames: vec![],
+                };
+                let done = services.platform.onboard(&spec, "demo").await?;
+                demo::seed(&services.db, &services.store, &done.tenant, school, today).await?;
+                Ok((school.slug.to_owned(), done.invitation.map(|i| i.url)))
+            })
+            .buffer_unordered(4)
+            .collect()
+            .await;
+    let mut logins = String::from(
+        "# First-administrator invitation links of the demo schools (valid 14 days)\n",
+    );
+    let mut created = 0;
+    for r in results {
+        let (slug, invitation) = r?;
+        created += 1;
+        if let Some(url) = invitation {
+            logins.push_str(&format!("{slug}\t{url}\n"));
+        }
+    }
+    let path = data.join("demo-logins.txt");
+    let mut previous = std::fs::read_to_string(&path).unwrap_or_default();
+    if previous.is_empty() {
+        previous = logins;
+    } else {
+        previous.push_str(
+            logins
+                .lines()
+                .skip(1)
+                .map(|l| format!("{l}\n"))
+                .collect::<String>()
+                .as_str(),
+        );
+    }
+    std::fs::write(&path, previous)?;
+    Ok(created)
+}
+
+fn plan_for(students: u32) -> &'static str {
+    match students {
+        0..=1000 => "small",
+        1001..=3000 => "standard",
+        _ => "large",
+    }
+}
+
+async fn print_banner(
+    services: &Services,
+    data: &Path,
+    token: &str,
+    created: usize,
+    secs: f64,
+) -> anyhow::Result<()> {
+    let urls = &services.platform.urls;
+    let tenants = registry::list(&services.pool).await?;
+    println!();
+    println!("县域智慧校园云平台 County Campus Cloud — demo ready in {secs:.1} s ({created} schools set up now, {} in all)", tenants.len());
+    println!();
+    println!("  county dashboard:  {}", urls.county());
+    println!(
+        "  platform & API:    {}://localhost:{}/   (OpenAPI: /api/openapi.json)",
+        urls.scheme,
+        urls.port.unwrap_or(80)
+    );
+    println!("  schools:");
+    for t in &tenants {
+        println!("    {:<44} {}", urls.school(&t.slug), t.name);
+    }
+    println!();
+    println!("  admin API token:   {token}");
+    println!(
+        "    e.g. curl -H 'Authorization: Bearer {token}' {}://localhost:{}/admin/v1/tenants",
+        urls.scheme,
+        urls.port.unwrap_or(80)
+    );
+    println!(
+        "  school-admin invitation links: {}",
+        data.join("demo-logins.txt").display()
+    );
+    println!(
+        "  data folder: {} (delete it to start over)",
+        data.display()
+    );
+    println!();
+    println!("Press Ctrl-C to stop.");
+    Ok(())
+}

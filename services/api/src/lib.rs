@@ -1,0 +1,16 @@
+//! The `campus` binary's library: configuration, the CLI, the admin API, the demo, and the
+//! composition of every service into one HTTP application and its workers.
+
+pub mod admin;
+pub mod admin_tokens;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod error;
+mod pages;
+pub mod runtime;
+pub mod tools;
+
+pub use config::Config;
+pub use runtime::Services;

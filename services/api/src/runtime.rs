@@ -1,0 +1,118 @@
+//! Connections to the outside world, built once from [`Config`]: the Postgres pool, the S3
+//! client, the tenant resolver and the lifecycle handle.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use campus_tenant::lifecycle::{Platform, SchoolUrls};
+use campus_tenant::routing::Resolver;
+use campus_tenant::{Db, ObjectStore};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::config::Config;
+
+/// Everything a running instance shares between requests and workers.
+#[derive(Clone, Debug)]
+pub struct Services {
+    pub cfg: Arc<Config>,
+    pub pool: PgPool,
+    pub db: Db,
+    pub store: ObjectStore,
+    pub platform: Platform,
+    pub resolver: Arc<Resolver>,
+}
+
+/// Connection options; behind PgBouncer in transaction mode the statement cache is off,
+/// because a cached statement lives on a server connection the next transaction may not get.
+pub fn pg_options(url: &str, pgbouncer: bool) -> anyhow::Result<PgConnectOptions> {
+    let opts: PgConnectOptions = url
+        .parse()
+        .with_context(|| "DATABASE_URL is not a valid Postgres URL".to_string())?;
+    let opts = opts.application_name("campus");
+    Ok(if pgbouncer {
+        opts.statement_cache_capacity(0)
+    } else {
+        opts
+    })
+}
+
+pub async fn connect_pool(cfg: &Config) -> anyhow::Result<PgPool> {
+    let opts = pg_options(cfg.database_url()?, cfg.database_pgbouncer)?;
+    PgPoolOptions::new()
+        .max_connections(cfg.database_max_connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(cfg.database_acquire_timeout_secs))
+        .connect_with(opts)
+        .await
+        .context("connecting to Postgres (check DATABASE_URL and that the server is running)")
+}
+
+pub async fn s3_client(cfg: &Config) -> aws_sdk_s3::Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(cfg.s3_region.clone()));
+    if let (Some(ak), Some(sk)) = (&cfg.s3_access_key, &cfg.s3_secret_key) {
+        loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+            ak,
+            sk,
+            None,
+            None,
+            "campus-config",
+        ));
+    }
+    if let Some(endpoint) = &cfg.s3_endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    let shared = loader.load().await;
+    let s3 = aws_sdk_s3::config::Builder::from(&shared)
+        .force_path_style(cfg.s3_force_path_style)
+        .build();
+    aws_sdk_s3::Client::from_conf(s3)
+}
+
+impl Services {
+    pub async fn connect(cfg: Config) -> anyhow::Result<Self> {
+        let pool = connect_pool(&cfg).await?;
+        Self::with_pool(cfg, pool).await
+    }
+
+    pub async fn with_pool(cfg: Config, pool: PgPool) -> anyhow::Result<Self> {
+        let store = ObjectStore::new(s3_client(&cfg).await, cfg.s3_bucket.clone());
+        let resolver = Resolver::new(
+            pool.clone(),
+            &cfg.base_domain,
+            Duration::from_secs(cfg.host_cache_ttl_secs),
+            cfg.host_cache_capacity,
+        );
+        let platform = Platform {
+            pool: pool.clone(),
+            store: store.clone(),
+            role_prefix: cfg.role_prefix(),
+            urls: SchoolUrls {
+                scheme: cfg.public_scheme.clone(),
+                base_domain: cfg.base_domain.to_ascii_lowercase(),
+                port: cfg.public_port,
+            },
+            delete_grace: cfg.delete_grace(),
+            invitation_ttl: Duration::from_secs(cfg.invitation_ttl_days * 86_400),
+        };
+        Ok(Self {
+            cfg: Arc::new(cfg),
+            db: Db::new(pool.clone()),
+            pool,
+            store,
+            platform,
+            resolver,
+        })
+    }
+
+    /// A small separate pool for LISTEN, on the direct URL (LISTEN does not survive
+    /// PgBouncer's transaction pooling).
+    pub async fn listen_pool(&self) -> anyhow::Result<PgPool> {
+        let opts = pg_options(self.cfg.direct_database_url()?, false)?;
+        Ok(PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(opts))
+    }
+}

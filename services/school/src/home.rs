@@ -1,0 +1,209 @@
+//! The school's home page (name, badge, headline figures), its badge, and its profile as JSON.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use campus_tenant::{CurrentSchool, ObjectKey, SchoolTx};
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::SchoolState;
+
+pub(crate) const BADGE_KEY: &str = "branding/badge.svg";
+
+#[derive(Serialize)]
+pub(crate) struct GradeRow {
+    name: String,
+    classes: i64,
+    students: i64,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct Home<'a> {
+    name: &'a str,
+    motto: Option<String>,
+    kind_zh: &'static str,
+    township: Option<String>,
+    students: i64,
+    classes: i64,
+    staff: i64,
+    attendance: String,
+    grades: Vec<GradeRow>,
+}
+
+fn kind_zh(kind: &str) -> &'static str {
+    match kind {
+        "junior" => "初级中学",
+        "nine_year" => "九年一贯制学校",
+        "senior" => "高级中学",
+        "complete" => "完全中学",
+        _ => "小学",
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct Profile {
+    name: String,
+    short_name: Option<String>,
+    kind: Option<String>,
+    township: Option<String>,
+    motto: Option<String>,
+    theme_color: Option<String>,
+    students: i64,
+    classes: i64,
+    staff: i64,
+    /// Present pupil-days ÷ enrolled pupil-days over the registers of the last 30 days.
+    attendance_rate: Option<f64>,
+    grades: Vec<GradeRow>,
+}
+
+async fn load_profile(tx: &mut SchoolTx, fallback_name: &str) -> Result<Profile, sqlx::Error> {
+    let p = sqlx::query(
+        "select name, short_name, kind, township, motto, theme_color from school_profile",
+    )
+    .fetch_optional(&mut **tx)
+    .await?;
+    let counts = sqlx::query(
+        "select (select count(*) from students where left_on is null) as students,
+                (select count(*) from classes) as classes,
+                (select count(*) from staff where active) as staff,
+                (select 1 - coalesce(sum(m.n), 0)::float8 / nullif(sum(r.enrolled), 0)
+                   from attendance_registers r
+                   left join lateral (select count(*) as n from attendance_marks am
+                                      where am.register_id = r.id and am.status in ('absent', 'leave')) m on true
+                  where r.day > current_date - 45) as rate",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    let grades = sqlx::query(
+        "select g.name, count(distinct c.id) as classes, count(s.id) as students
+           from grades g left join classes c on c.grade_id = g.id
+           left join students s on s.class_id = c.id and s.left_on is null
+          group by g.id, g.level, g.name order by g.level",
+    )
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .map(|r| GradeRow {
+        name: r.get("name"),
+        classes: r.get("classes"),
+        students: r.get("students"),
+    })
+    .collect();
+    Ok(Profile {
+        name: p
+            .as_ref()
+            .map_or_else(|| fallback_name.to_owned(), |r| r.get("name")),
+        short_name: p.as_ref().map(|r| r.get("short_name")),
+        kind: p.as_ref().map(|r| r.get("kind")),
+        township: p.as_ref().and_then(|r| r.get("township")),
+        motto: p.as_ref().and_then(|r| r.get("motto")),
+        theme_color: p.as_ref().map(|r| r.get("theme_color")),
+        students: counts.get("students"),
+        classes: counts.get("classes"),
+        staff: counts.get("staff"),
+        attendance_rate: counts.get("rate"),
+        grades,
+    })
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "school home page failed");
+    campus_web::message_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        campus_web::PLATFORM_NAME,
+        ("服务暂时不可用", "请稍后刷新重试。"),
+        ("Temporarily unavailable", "Please try again in a moment."),
+    )
+}
+
+pub(crate) async fn home(
+    State(state): State<SchoolState>,
+    CurrentSchool(school): CurrentSchool,
+) -> Response {
+    let result = async {
+        let mut tx = state.db.school(&school).await?;
+        let profile = load_profile(&mut tx, &school.name).await?;
+        tx.commit().await?;
+        Ok::<_, campus_tenant::TenantError>(profile)
+    }
+    .await;
+    let profile = match result {
+        Ok(p) => p,
+        Err(e) => return unavailable(e),
+    };
+    let body = Home {
+        name: &school.name,
+        motto: profile.motto.clone(),
+        kind_zh: kind_zh(profile.kind.as_deref().unwrap_or("primary")),
+        township: profile.township.clone(),
+        students: profile.students,
+        classes: profile.classes,
+        staff: profile.staff,
+        attendance: profile
+            .attendance_rate
+            .map_or_else(|| "—".into(), |r| format!("{:.1}%", r * 100.0)),
+        grades: profile.grades,
+    }
+    .render()
+    .unwrap_or_default();
+    campus_web::Shell {
+        title: "首页",
+        site_name: &school.name,
+        badge_url: Some("/badge.svg"),
+        theme_color: profile.theme_color.as_deref(),
+        body: &body,
+    }
+    .into_page(StatusCode::OK)
+}
+
+pub(crate) async fn profile_json(
+    State(state): State<SchoolState>,
+    CurrentSchool(school): CurrentSchool,
+) -> Response {
+    let result = async {
+        let mut tx = state.db.school(&school).await?;
+        let profile = load_profile(&mut tx, &school.name).await?;
+        tx.commit().await?;
+        Ok::<_, campus_tenant::TenantError>(profile)
+    }
+    .await;
+    match result {
+        Ok(p) => Json(p).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "school profile failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"code": "unavailable", "message": "try again shortly"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The school's badge from its own storage prefix, or a neutral one if none was uploaded.
+pub(crate) async fn badge(
+    State(state): State<SchoolState>,
+    CurrentSchool(school): CurrentSchool,
+) -> Response {
+    let key = ObjectKey::parse(BADGE_KEY).expect("constant key is valid");
+    let svg = match state.store.for_tenant(&school).get(&key).await {
+        Ok(Some((bytes, _))) => bytes.to_vec(),
+        Ok(None) => crate::demo::badge_svg(&school.name, "#1f6feb").into_bytes(),
+        Err(e) => {
+            tracing::warn!(error = %e, "badge could not be read from storage");
+            crate::demo::badge_svg(&school.name, "#1f6feb").into_bytes()
+        }
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        svg,
+    )
+        .into_response()
+}

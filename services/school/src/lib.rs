@@ -1,0 +1,27 @@
+//! A school's own pages and data. For now: the school's home page and badge, and the demo
+//! data generator; the organisation, notices, attendance and leave modules grow here.
+//!
+//! Every query in this crate runs inside a [`campus_tenant::SchoolTx`]: this crate never
+//! builds a search_path or names a schema.
+
+pub mod demo;
+mod home;
+
+use axum::routing::get;
+use axum::Router;
+use campus_tenant::{Db, ObjectStore};
+
+/// What the school's handlers need.
+#[derive(Clone, Debug)]
+pub struct SchoolState {
+    pub db: Db,
+    pub store: ObjectStore,
+}
+
+/// Routes served on a school's own host.
+pub fn router() -> Router<SchoolState> {
+    Router::new()
+        .route("/", get(home::home))
+        .route("/badge.svg", get(home::badge))
+        .route("/api/v1/school", get(home::profile_json))
+}
