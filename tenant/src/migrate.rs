@@ -38,7 +38,8 @@ pub struct MigrationSet {
 }
 
 impl MigrationSet {
-    fn from_files(files: &[(&'static str, &'static str)]) -> Self {
+    /// Builds a set from `(file name, SQL)` pairs; names start with the version number.
+    pub fn from_files(files: &[(&'static str, &'static str)]) -> Self {
         let mut migrations: Vec<Migration> = files
             .iter()
             .map(|(name, sql)| {
@@ -178,15 +179,24 @@ async fn record(conn: &mut PgConnection, m: &Migration, took: Duration) -> Resul
 /// Applies the pending tenant migrations to one school, each in its own transaction,
 /// running as the school's role inside the school's schema. Returns what was applied.
 pub async fn migrate_tenant(conn: &mut PgConnection, tenant: &Tenant) -> Result<Vec<&'static str>> {
+    migrate_tenant_with(conn, tenant, &TENANT).await
+}
+
+/// [`migrate_tenant`] with an explicit set of migrations (tests and benchmarks add some).
+pub async fn migrate_tenant_with(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    set: &MigrationSet,
+) -> Result<Vec<&'static str>> {
     let mut done = Vec::new();
     let fail = |m: &Migration, e: &dyn std::fmt::Display| TenantError::Migration {
         slug: tenant.slug.to_string(),
         migration: m.name.into(),
         message: e.to_string(),
     };
-    for m in &TENANT.migrations {
+    for m in &set.migrations {
         let mut tx = conn.begin().await?;
-        apply_one(&mut tx, tenant, m, &mut done)
+        apply_one(&mut tx, tenant, set, m, &mut done)
             .await
             .map_err(|e| match e {
                 TenantError::Database(db) => fail(m, &db),
@@ -201,7 +211,8 @@ pub async fn migrate_tenant(conn: &mut PgConnection, tenant: &Tenant) -> Result<
 async fn apply_one(
     tx: &mut PgConnection,
     tenant: &Tenant,
-    m: &'static Migration,
+    set: &MigrationSet,
+    m: &Migration,
     done: &mut Vec<&'static str>,
 ) -> Result<()> {
     sqlx::query("select pg_advisory_xact_lock(hashtext('campus-migrate:' || $1))")
@@ -211,7 +222,7 @@ async fn apply_one(
     scope::enter(tx, &tenant.schema, &tenant.role).await?;
     sqlx::query(CREATE_LEDGER).execute(&mut *tx).await?;
     let applied = applied(tx).await?;
-    check_checksums(&TENANT, &applied)?;
+    check_checksums(set, &applied)?;
     if applied.iter().any(|(v, ..)| *v == m.version) {
         return Ok(());
     }
@@ -227,7 +238,7 @@ async fn apply_one(
 pub(crate) async fn migrate_tenant_in(tx: &mut PgConnection, tenant: &Tenant) -> Result<()> {
     let mut done = Vec::new();
     for m in &TENANT.migrations {
-        apply_one(tx, tenant, m, &mut done)
+        apply_one(tx, tenant, &TENANT, m, &mut done)
             .await
             .map_err(|e| match e {
                 TenantError::Database(db) => TenantError::Migration {
@@ -296,7 +307,17 @@ pub async fn migrate_all(
     opts: MigrateOptions,
     progress: impl Fn(&TenantOutcome),
 ) -> Result<Vec<TenantOutcome>> {
-    let digest = TENANT.digest();
+    migrate_all_with(pool, &TENANT, opts, progress).await
+}
+
+/// [`migrate_all`] with an explicit set of migrations.
+pub async fn migrate_all_with(
+    pool: &PgPool,
+    set: &MigrationSet,
+    opts: MigrateOptions,
+    progress: impl Fn(&TenantOutcome),
+) -> Result<Vec<TenantOutcome>> {
+    let digest = set.digest();
     let rows: Vec<(String, i32, String)> =
         sqlx::query_as("select slug, schema_version, schema_digest from public.tenants where status <> 'deleted' order by slug")
             .fetch_all(pool)
@@ -304,7 +325,7 @@ pub async fn migrate_all(
     let mut outcomes = Vec::with_capacity(rows.len());
     let mut pending = Vec::new();
     for (slug, version, d) in rows {
-        if !opts.verify && version == TENANT.latest_version() && d == digest {
+        if !opts.verify && version == set.latest_version() && d == digest {
             let outcome = TenantOutcome {
                 slug,
                 result: OutcomeKind::UpToDate,
@@ -319,7 +340,7 @@ pub async fn migrate_all(
     let mut stream = futures::stream::iter(pending)
         .map(|slug| async move {
             let started = Instant::now();
-            let result = migrate_by_slug(pool, &slug).await;
+            let result = migrate_by_slug(pool, set, &slug).await;
             let result = match result {
                 Ok(applied) if applied.is_empty() => OutcomeKind::UpToDate,
                 Ok(applied) => OutcomeKind::Migrated { applied },
@@ -342,14 +363,18 @@ pub async fn migrate_all(
     Ok(outcomes)
 }
 
-async fn migrate_by_slug(pool: &PgPool, slug: &str) -> Result<Vec<&'static str>> {
+async fn migrate_by_slug(
+    pool: &PgPool,
+    set: &MigrationSet,
+    slug: &str,
+) -> Result<Vec<&'static str>> {
     let slug = crate::Slug::parse(slug)?;
     let tenant = registry::get(pool, &slug).await?;
     if tenant.status == TenantStatus::Deleted {
         return Ok(Vec::new());
     }
     let mut conn = pool.acquire().await?;
-    migrate_tenant(&mut conn, &tenant).await
+    migrate_tenant_with(&mut conn, &tenant, set).await
 }
 
 #[cfg(test)]
