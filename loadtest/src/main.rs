@@ -1,1 +1,62 @@
-fn main() {}
+//! `campus-bench`: the platform's benchmarks. Each subcommand prints a markdown fragment
+//! (a sentence on the setup, a table of figures, and a table of targets ending in PASS or
+//! FAIL) on stdout, and its progress on stderr; `loadtest/run-benchmarks.sh` runs them all
+//! and assembles `loadtest/README.md`.
+
+mod driver;
+mod machine;
+mod migrations;
+mod onboarding;
+mod routing;
+mod stats;
+mod world;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "campus-bench",
+    about = "Benchmarks of the County Campus Cloud platform"
+)]
+struct Cli {
+    /// Postgres server to create the throwaway benchmark databases on (needs a superuser:
+    /// benchmarks create databases and one role per school).
+    #[arg(
+        long,
+        global = true,
+        env = "CAMPUS_BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    database_url: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Throughput of a trivial endpoint with and without the tenant routing layer.
+    Routing(routing::Args),
+    /// Time to onboard schools one after another.
+    Onboarding(onboarding::Args),
+    /// Time to migrate 1,000 school schemas.
+    Migrate(migrations::Args),
+    /// Describe this machine (CPU, memory, Postgres) as a markdown list.
+    Machine,
+    /// Print a free TCP port on 127.0.0.1 (for run-benchmarks.sh).
+    FreePort,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let url = cli.database_url.as_str();
+    let out = match cli.command {
+        Command::Routing(args) => routing::run(url, args).await?,
+        Command::Onboarding(args) => onboarding::run(url, args).await?,
+        Command::Migrate(args) => migrations::run(url, args).await?,
+        Command::Machine => machine::run(url).await?,
+        Command::FreePort => format!("{}\n", campus_devstack::free_port()?),
+    };
+    print!("{out}");
+    Ok(())
+}

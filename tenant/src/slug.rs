@@ -206,7 +206,7 @@ impl Hostname {
         }
         let name = match raw.rsplit_once(':') {
             Some((name, port)) if !name.contains(':') => {
-                if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.len() > 5 {
+                if !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err() {
                     return Err(HostnameError::Port(port.to_owned()));
                 }
                 name

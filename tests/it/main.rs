@@ -1,1 +1,16 @@
-//! Black-box tests of the platform.
+//! Black-box and integration tests of the platform: real Postgres (the server on
+//! 127.0.0.1:5432, or `CAMPUS_TEST_DATABASE_URL`), real PgBouncer, the embedded S3 server
+//! through the real AWS SDK, and the real `campus` binary. Each test gets its own database
+//! and its own Postgres role prefix, so tests run in parallel without seeing each other.
+
+mod helpers;
+
+mod admin_api;
+mod cli;
+mod demo;
+mod isolation;
+mod migrations;
+mod pgbouncer;
+mod routing;
+mod storage;
+mod tidy;

@@ -43,6 +43,8 @@ pub struct Config {
     /// off the client's prepared-statement cache, which such poolers cannot support.
     pub database_pgbouncer: bool,
     pub database_max_connections: u32,
+    /// Size of the direct pool used for shared tables when `database_pgbouncer` is set.
+    pub database_direct_max_connections: u32,
     /// Seconds to wait for a pooled connection before failing a request.
     pub database_acquire_timeout_secs: u64,
     /// Prefix of every per-school Postgres role (roles are global to a cluster).
@@ -86,6 +88,7 @@ impl Default for Config {
             database_direct_url: None,
             database_pgbouncer: false,
             database_max_connections: 20,
+            database_direct_max_connections: 5,
             database_acquire_timeout_secs: 5,
             role_prefix: "campus_".into(),
             s3_endpoint: None,

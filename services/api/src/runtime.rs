@@ -17,6 +17,7 @@ use crate::config::Config;
 #[derive(Clone, Debug)]
 pub struct Services {
     pub cfg: Arc<Config>,
+    /// The pool for shared tables (always a direct connection).
     pub pool: PgPool,
     pub db: Db,
     pub store: ObjectStore,
@@ -72,12 +73,33 @@ pub async fn s3_client(cfg: &Config) -> aws_sdk_s3::Client {
 }
 
 impl Services {
+    /// Connects to Postgres and S3. Behind PgBouncer (`database_pgbouncer`), school
+    /// transactions use `database_url` (the pooler) and everything else a small direct pool
+    /// on `database_direct_url`.
     pub async fn connect(cfg: Config) -> anyhow::Result<Self> {
+        if cfg.database_pgbouncer {
+            let school_pool = connect_pool(&cfg).await?;
+            let direct = pg_options(cfg.direct_database_url()?, false)?;
+            let shared_pool = PgPoolOptions::new()
+                .max_connections(cfg.database_direct_max_connections)
+                .acquire_timeout(Duration::from_secs(cfg.database_acquire_timeout_secs))
+                .connect_with(direct)
+                .await
+                .context("connecting to Postgres directly (database_direct_url)")?;
+            let db = Db::behind_pgbouncer(school_pool, shared_pool.clone());
+            return Self::assemble(cfg, shared_pool, db).await;
+        }
         let pool = connect_pool(&cfg).await?;
         Self::with_pool(cfg, pool).await
     }
 
+    /// Builds the services on an existing, directly connected pool.
     pub async fn with_pool(cfg: Config, pool: PgPool) -> anyhow::Result<Self> {
+        let db = Db::new(pool.clone());
+        Self::assemble(cfg, pool, db).await
+    }
+
+    async fn assemble(cfg: Config, pool: PgPool, db: Db) -> anyhow::Result<Self> {
         let store = ObjectStore::new(s3_client(&cfg).await, cfg.s3_bucket.clone());
         let resolver = Resolver::new(
             pool.clone(),
@@ -99,7 +121,7 @@ impl Services {
         };
         Ok(Self {
             cfg: Arc::new(cfg),
-            db: Db::new(pool.clone()),
+            db,
             pool,
             store,
             platform,

@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# Builds the platform and the benchmarks in release mode, runs every benchmark, and
+# rewrites loadtest/README.md with what was measured, on what machine, and the results.
+#
+#   bash loadtest/run-benchmarks.sh
+#
+# Needs a Postgres server on which the benchmarks may create databases and roles
+# (CAMPUS_BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres) and the
+# Postgres server binaries that `campus demo` starts its private cluster from.
+# Honours CARGO_TARGET_DIR. Exits non-zero if a benchmark could not run or missed a target.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+[[ $TARGET_DIR == /* ]] || TARGET_DIR=$ROOT/$TARGET_DIR
+BENCH=$TARGET_DIR/release/campus-bench
+CAMPUS=$TARGET_DIR/release/campus
+README=$ROOT/loadtest/README.md
+
+WORK=$(mktemp -d)
+DEMO_DIR=
+remove_demo_dir() {
+    # The demo's folder holds a Postgres cluster; when we run as root, Postgres runs as
+    # another user and may have put the cluster elsewhere (CLUSTER_LOCATION says where).
+    if [[ -n $DEMO_DIR && -d $DEMO_DIR ]]; then
+        if [[ -f $DEMO_DIR/CLUSTER_LOCATION ]]; then
+            rm -rf -- "$(cat "$DEMO_DIR/CLUSTER_LOCATION")"
+        fi
+        rm -rf -- "$DEMO_DIR"
+    fi
+    DEMO_DIR=
+}
+cleanup() {
+    remove_demo_dir
+    rm -rf -- "$WORK"
+}
+trap cleanup EXIT
+
+echo "==> cargo build --release -p campus -p campus-loadtest" >&2
+cargo build --release -p campus -p campus-loadtest
+
+seconds_between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+less_than() { awk -v x="$1" -v y="$2" 'BEGIN { exit !(x < y) }'; }
+
+INCOMPLETE=()
+
+# run_bench <id> <campus-bench arguments…>: the markdown goes to $WORK/<id>.md, the wall
+# time to $WORK/<id>.time; progress stays on the terminal.
+run_bench() {
+    local id=$1 started rc=0
+    shift
+    echo "==> campus-bench $*" >&2
+    started=$(date +%s.%N)
+    "$BENCH" "$@" >"$WORK/$id.md" || rc=$?
+    seconds_between "$started" "$(date +%s.%N)" >"$WORK/$id.time"
+    if ((rc != 0)); then
+        printf '**Did not complete** (exit status %d); the error is in the output of run-benchmarks.sh.\n' \
+            "$rc" >"$WORK/$id.md"
+        INCOMPLETE+=("$id")
+    fi
+}
+
+run_bench routing routing
+run_bench onboarding onboarding
+run_bench migrate migrate
+
+# Demo start times: `campus demo --no-serve` twice on one fresh data folder. The first
+# start creates the private cluster and seeds 32 schools; the second reuses everything.
+# DATABASE_URL and CAMPUS_* settings are removed so that the demo starts its own cluster
+# and sees a default configuration (CAMPUS_PG_BINDIR, which only locates the binaries,
+# is kept).
+demo_env=(env -u DATABASE_URL)
+while IFS= read -r name; do
+    [[ $name == CAMPUS_PG_BINDIR ]] || demo_env+=(-u "$name")
+done < <(compgen -e | grep '^CAMPUS_' || true)
+
+# demo_start <log>: runs one start and prints its wall-clock seconds.
+demo_start() {
+    local started port
+    port=$("$BENCH" free-port)
+    started=$(date +%s.%N)
+    "${demo_env[@]}" "$CAMPUS" demo --data "$DEMO_DIR" --port "$port" --no-serve >"$1" 2>&1 || {
+        echo "campus demo failed; its output:" >&2
+        cat "$1" >&2
+        return 1
+    }
+    seconds_between "$started" "$(date +%s.%N)"
+}
+
+# "demo ready in 12.3 s" as printed by campus itself (excludes process exit and stopping
+# the cluster, which the wall clock includes).
+reported() { grep -o 'demo ready in [0-9.]* s' "$1" | grep -o '[0-9.]*' || echo "–"; }
+
+echo "==> campus demo --no-serve (first start, then second start)" >&2
+DEMO_DIR=$(mktemp -d)
+# mktemp makes the folder private to us; when we are root, Postgres runs as an
+# unprivileged user who must be able to enter it.
+chmod 755 "$DEMO_DIR"
+demo_started=$(date +%s.%N)
+if first=$(demo_start "$WORK/demo-first.log") && second=$(demo_start "$WORK/demo-second.log"); then
+    first_reported=$(reported "$WORK/demo-first.log")
+    second_reported=$(reported "$WORK/demo-second.log")
+    first_ok=FAIL second_ok=FAIL
+    less_than "$first" 60 && first_ok=PASS
+    less_than "$second" 2 && second_ok=PASS
+    {
+        # shellcheck disable=SC2016 # the backquotes are markdown, not command substitution
+        printf '`campus demo --data <fresh folder> --port <free port> --no-serve`, timed by the script from launch until the process exited (so including stopping the private Postgres cluster); DATABASE_URL unset, so the demo runs its own cluster. "Ready in" is the figure campus itself prints.\n\n'
+        printf '| Start | Wall clock | Ready in (printed by campus) |\n|---|---:|---:|\n'
+        printf '| first (creates the cluster, seeds 32 schools) | %s s | %s s |\n' "$first" "$first_reported"
+        printf '| second (reuses the data folder) | %s s | %s s |\n\n' "$second" "$second_reported"
+        printf '| Target | Measured | Result |\n|---|---|---|\n'
+        printf '| Demo: first start < 60 s | %s s | %s |\n' "$first" "$first_ok"
+        printf '| Demo: second start < 2 s | %s s | %s |\n' "$second" "$second_ok"
+    } >"$WORK/demo.md"
+else
+    printf '**Did not complete**; the error is in the output of run-benchmarks.sh.\n' >"$WORK/demo.md"
+    INCOMPLETE+=(demo)
+fi
+seconds_between "$demo_started" "$(date +%s.%N)" >"$WORK/demo.time"
+remove_demo_dir
+
+machine=$("$BENCH" machine 2>/dev/null || echo "- (could not describe the machine)")
+rustc_version=$(rustc --version 2>/dev/null || echo unknown)
+commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | head -1)
+[[ -z $dirty ]] || commit="$commit plus uncommitted changes"
+run_date=$(date -u '+%Y-%m-%d %H:%M UTC')
+
+# The summary: every target row of every benchmark (rows ending in PASS or FAIL), plus a
+# FAIL row for each benchmark that did not complete.
+summary() {
+    local id
+    for id in routing onboarding migrate demo; do
+        grep -E '\| (PASS|FAIL) \|$' "$WORK/$id.md" || true
+    done
+    for id in "${INCOMPLETE[@]}"; do
+        printf '| %s: the benchmark did not complete | – | FAIL |\n' "$id"
+    done
+}
+summary_rows=$(summary)
+
+section() { # <id> <title>
+    printf '### %s\n\n' "$2"
+    cat "$WORK/$1.md"
+    printf '\n_Took %s s._\n\n' "$(cat "$WORK/$1.time")"
+}
+
+{
+    cat <<'EOF'
+# Benchmarks
+
+Measurements of the County Campus Cloud platform against the targets in the issue. This
+file is **generated** by `loadtest/run-benchmarks.sh`; edit the script (or
+`loadtest/src/`), not this file.
+
+## How to run
+
+```sh
+bash loadtest/run-benchmarks.sh
+```
+
+The script builds `campus` and `campus-bench` in release mode (`cargo build --release -p
+campus -p campus-loadtest`, honouring `CARGO_TARGET_DIR`), runs every benchmark, and
+rewrites this file. It needs a Postgres server on which it may create databases and roles
+(`CAMPUS_BENCH_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`, a
+superuser) and the Postgres server binaries (`/usr/lib/postgresql/*/bin`) for the demo.
+Each benchmark works in a database of its own, `campus_bench_<pid>_<letter>`, with roles
+prefixed `b<pid><letter>_`, and drops both when it ends (leftovers of killed runs are
+swept by the next run). A run takes about five minutes on two cores.
+
+One benchmark at a time: `campus-bench routing|onboarding|migrate [options]` prints its
+markdown fragment on stdout (`--help` lists the options, e.g. `--seconds`, `--schools`).
+
+## What each benchmark measures
+
+1. **Routing overhead** (`campus-bench routing`). Two axum servers in one process serve
+   the same trivial handler (`GET /ping` → `ok`): one behind the tenant layer
+   (`campus_tenant::routing::SiteLayer`: parse the `Host`, resolve it to a school through
+   the resolver's cache, put the `Site` in the request), one without it. A closed-loop
+   HTTP/1.1 client (keep-alive connections, one request in flight each, on a
+   current-thread runtime of its own) sends `Host: bench-school.campus.test` to both,
+   alternating the servers in several rounds so drift affects both equally. Reported:
+   requests per second, p50/p99 latency, and the ratio with ÷ without the layer. On a
+   two-core machine the client shares the CPU with the server, so the ratio is the
+   end-to-end throughput ratio on this machine, not the server's cost alone.
+2. **Onboarding** (`campus-bench onboarding`). 50 schools onboarded one after another
+   through `Platform::onboard` (registry row, Postgres role and schema, every tenant
+   migration, first invitation, S3 marker via the embedded S3 server — one transaction),
+   each timed until it returned. Reported: median, p90, max.
+3. **Migrating 1,000 schools** (`campus-bench migrate`). 1,000 school schemas are created
+   by onboarding (four at a time; not timed against a target). Then
+   `migrate_all_with(concurrency: 8)` is timed with this build's tenant migrations plus
+   one new one (`9001_bench_new_table.sql`: a table and an index), again with nothing
+   left to migrate (schools whose registry row records the current digest are skipped),
+   and once with `verify: true`, which visits every schema (informational).
+4. **Demo start** (in the script). `campus demo --no-serve` on a fresh data folder with
+   `DATABASE_URL` unset: the first start initialises a private Postgres cluster and seeds
+   32 schools; the second start reuses the folder. Timed by wall clock.
+
+EOF
+    printf '## Machine and run\n\n'
+    printf -- '- Date: %s\n' "$run_date"
+    printf -- '- Commit: %s\n' "$commit"
+    printf -- '- nproc: %s\n' "$(nproc)"
+    printf '%s\n' "$machine"
+    printf -- '- Rust: %s, release profile (thin LTO)\n\n' "$rustc_version"
+    printf '## Summary\n\n| Target | Measured | Result |\n|---|---|---|\n%s\n\n' "$summary_rows"
+    printf '## Results\n\n'
+    section routing "1. Routing overhead"
+    section onboarding "2. Onboarding"
+    section migrate "3. Migrating 1,000 schools"
+    section demo "4. Demo start times"
+} >"$README.tmp"
+mv "$README.tmp" "$README"
+echo "==> wrote $README" >&2
+printf '%s\n' "$summary_rows" >&2
+
+if ((${#INCOMPLETE[@]} > 0)) || grep -q '| FAIL |$' <<<"$summary_rows"; then
+    exit 1
+fi

@@ -1,0 +1,148 @@
+//! A lean closed-loop HTTP/1.1 load driver over raw hyper client connections.
+//!
+//! Each connection is kept alive and has exactly one request in flight: it sends, waits
+//! for the whole response, records the latency and sends again until the phase's deadline.
+//! No pooling, retries or redirects — the client must cost as little as possible, because
+//! on a small machine it shares the CPU with the server it measures.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{HeaderValue, HOST};
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// Where a phase sends its requests.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub host: HeaderValue,
+    pub path: &'static str,
+}
+
+/// What one phase of load produced.
+#[derive(Debug, Default)]
+pub struct Phase {
+    /// Responses with status 200.
+    pub ok: u64,
+    /// Any other status, or a broken connection.
+    pub errors: u64,
+    /// From the moment every connection was open until the last one finished.
+    pub elapsed: Duration,
+    /// Latency of every successful request, in microseconds.
+    pub latencies_us: Vec<u32>,
+}
+
+impl Phase {
+    pub fn per_second(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Empty<Bytes>>> {
+    let tcp = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    // Small request/response pairs: without NODELAY, Nagle's algorithm would add delays
+    // that have nothing to do with what is being measured.
+    tcp.set_nodelay(true)?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+    tokio::spawn(async move {
+        // The connection ends when its sender is dropped at the end of the phase.
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+fn request(target: &Target) -> Result<Request<Empty<Bytes>>> {
+    Ok(Request::builder()
+        .uri(target.path)
+        .header(HOST, target.host.clone())
+        .body(Empty::new())?)
+}
+
+/// Sends one request on a fresh connection and returns the status and body (sanity checks
+/// before the measured phases).
+pub async fn probe(target: &Target) -> Result<(StatusCode, String)> {
+    let mut sender = connect(target.addr).await?;
+    let resp = sender.send_request(request(target)?).await?;
+    let status = resp.status();
+    let body = resp.into_body().collect().await?.to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+async fn connection_loop(
+    mut sender: SendRequest<Empty<Bytes>>,
+    target: Target,
+    deadline: Instant,
+) -> Phase {
+    let mut phase = Phase {
+        latencies_us: Vec::with_capacity(1 << 16),
+        ..Phase::default()
+    };
+    while Instant::now() < deadline {
+        let Ok(req) = request(&target) else {
+            phase.errors += 1;
+            break;
+        };
+        if sender.ready().await.is_err() {
+            phase.errors += 1;
+            break;
+        }
+        let started = Instant::now();
+        let outcome = async {
+            let resp = sender.send_request(req).await?;
+            let status = resp.status();
+            // Read the whole body: the request is complete only when the client has it.
+            resp.into_body().collect().await?;
+            Ok::<_, hyper::Error>(status)
+        }
+        .await;
+        let took = started.elapsed();
+        match outcome {
+            Ok(StatusCode::OK) => {
+                phase.ok += 1;
+                phase
+                    .latencies_us
+                    .push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
+            }
+            Ok(_) => phase.errors += 1,
+            Err(_) => {
+                // A broken connection cannot carry more requests; stop this one.
+                phase.errors += 1;
+                break;
+            }
+        }
+    }
+    phase
+}
+
+/// Drives `target` with `connections` keep-alive connections for `duration`. Connections
+/// are opened before the clock starts so that handshakes are not part of the figures.
+/// Must run inside a Tokio runtime; the routing benchmark uses a current-thread one.
+pub async fn run_phase(target: &Target, connections: usize, duration: Duration) -> Result<Phase> {
+    let mut senders = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        senders.push(connect(target.addr).await?);
+    }
+    let started = Instant::now();
+    let deadline = started + duration;
+    let tasks: Vec<_> = senders
+        .into_iter()
+        .map(|s| tokio::spawn(connection_loop(s, target.clone(), deadline)))
+        .collect();
+    let mut total = Phase::default();
+    for task in futures::future::join_all(tasks).await {
+        let p = task.context("a load connection panicked")?;
+        total.ok += p.ok;
+        total.errors += p.errors;
+        total.latencies_us.extend(p.latencies_us);
+    }
+    total.elapsed = started.elapsed();
+    Ok(total)
+}

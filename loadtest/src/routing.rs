@@ -1,0 +1,280 @@
+//! Routing overhead: the throughput of a trivial school-scoped endpoint behind the tenant
+//! layer (`SiteLayer`: Host parsing, cached host → school resolution, the `Site` extension)
+//! against the very same handler with no layer, measured in one run.
+//!
+//! Both servers run in this process on the main multi-threaded runtime; the load comes from
+//! a current-thread runtime on its own thread, identical for both. Rounds alternate
+//! A-B, B-A, … so that drift (CPU frequency, other work on the machine, cache warm-up)
+//! falls on both variants alike.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::routing::get;
+use axum::Router;
+use campus_tenant::routing::{plain_rejection, Resolver, SiteLayer};
+use hyper::header::HeaderValue;
+use hyper::StatusCode;
+use tokio::task::JoinHandle;
+
+use crate::driver::{self, Phase, Target};
+use crate::stats::{percentile, thousands, us_as_ms, verdict};
+use crate::world::{with_world, World, BASE_DOMAIN};
+
+/// The target from the issue: throughput with the layer ÷ without ≥ 0.95.
+const TARGET_RATIO: f64 = 0.95;
+const SLUG: &str = "bench-school";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Concurrent keep-alive connections (each with one request in flight).
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+    /// Measured rounds; each runs both variants once.
+    #[arg(long, default_value_t = 6)]
+    pub rounds: usize,
+    /// Seconds per variant per round.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    /// Unmeasured seconds per variant before the first round (JIT-free Rust still needs
+    /// warm caches, allocator arenas and the resolver's cache entry).
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+}
+
+/// The handler both variants serve, byte for byte the same work.
+async fn ping() -> &'static str {
+    "ok"
+}
+
+async fn serve(app: Router) -> Result<(SocketAddr, JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("benchmark server stopped: {e}");
+        }
+    });
+    Ok((addr, task))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Variant {
+    With,
+    Without,
+}
+
+impl Variant {
+    fn label(self) -> &'static str {
+        match self {
+            Variant::With => "with tenant layer",
+            Variant::Without => "without tenant layer",
+        }
+    }
+}
+
+pub async fn run(server_url: &str, args: Args) -> Result<String> {
+    anyhow::ensure!(args.connections > 0 && args.rounds > 0 && args.seconds > 0.0);
+    with_world(server_url, 'r', 4, |world| bench(world, args)).await
+}
+
+async fn bench(world: Arc<World>, args: Args) -> Result<String> {
+    world.onboard(SLUG).await?;
+    // The same settings as production's defaults (capacity) with a long TTL so that no
+    // entry expires mid-run; production keeps entries fresh through LISTEN/NOTIFY, which
+    // costs nothing per request and is therefore not started here.
+    let resolver = Resolver::new(
+        world.pool.clone(),
+        BASE_DOMAIN,
+        Duration::from_secs(3600),
+        100_000,
+    );
+    let with_layer = Router::new()
+        .route("/ping", get(ping))
+        .layer(SiteLayer::new(
+            Arc::clone(&resolver),
+            Arc::new(plain_rejection),
+        ));
+    let without_layer = Router::new().route("/ping", get(ping));
+    let (with_addr, with_task) = serve(with_layer).await?;
+    let (without_addr, without_task) = serve(without_layer).await?;
+
+    let host = HeaderValue::from_str(&format!("{SLUG}.{BASE_DOMAIN}"))?;
+    let target = |addr| Target {
+        addr,
+        host: host.clone(),
+        path: "/ping",
+    };
+    let targets = [
+        (Variant::With, target(with_addr)),
+        (Variant::Without, target(without_addr)),
+    ];
+
+    let result = drive(&targets, &args).await;
+    with_task.abort();
+    without_task.abort();
+    let phases = result?;
+    Ok(report(&phases, &args, resolver.db_lookups()))
+}
+
+/// Runs the warm-up and the measured rounds on a current-thread runtime of its own, so the
+/// client is one thread whatever the server does, identical for both variants.
+async fn drive(targets: &[(Variant, Target); 2], args: &Args) -> Result<Vec<(Variant, Phase)>> {
+    let targets = targets.clone();
+    let (connections, rounds) = (args.connections, args.rounds);
+    let measured = Duration::from_secs_f64(args.seconds);
+    let warmup = Duration::from_secs_f64(args.warmup);
+    tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async move {
+            sanity_checks(&targets).await?;
+            for (variant, t) in &targets {
+                let p = driver::run_phase(t, connections, warmup).await?;
+                eprintln!(
+                    "warm-up {:<22} {:>9.0} req/s",
+                    variant.label(),
+                    p.per_second()
+                );
+            }
+            let mut phases = Vec::with_capacity(rounds * 2);
+            for round in 0..rounds {
+                // A-B then B-A: each variant goes first equally often.
+                let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+                for i in order {
+                    let (variant, t) = &targets[i];
+                    let p = driver::run_phase(t, connections, measured).await?;
+                    eprintln!(
+                        "round {}/{rounds} {:<22} {:>9.0} req/s ({} errors)",
+                        round + 1,
+                        variant.label(),
+                        p.per_second(),
+                        p.errors
+                    );
+                    phases.push((*variant, p));
+                }
+            }
+            Ok(phases)
+        })
+    })
+    .await
+    .context("the load thread panicked")?
+}
+
+/// Proves the comparison is fair: the layered server really resolves the school (and
+/// refuses an unknown host), and both answer the benchmark request with the same body.
+async fn sanity_checks(targets: &[(Variant, Target); 2]) -> Result<()> {
+    for (variant, t) in targets {
+        let (status, body) = driver::probe(t).await?;
+        anyhow::ensure!(
+            status == StatusCode::OK && body == "ok",
+            "{}: GET /ping answered {status} {body:?}, expected 200 \"ok\"",
+            variant.label()
+        );
+    }
+    let unknown = Target {
+        host: HeaderValue::from_static("no-such-school.campus.test"),
+        ..targets[0].1.clone()
+    };
+    let (status, _) = driver::probe(&unknown).await?;
+    anyhow::ensure!(
+        status == StatusCode::NOT_FOUND,
+        "the tenant layer answered {status} for an unknown school; expected 404"
+    );
+    Ok(())
+}
+
+struct Totals {
+    ok: u64,
+    errors: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u32>,
+}
+
+impl Totals {
+    fn of(phases: &[(Variant, Phase)], variant: Variant) -> Self {
+        let mut t = Totals {
+            ok: 0,
+            errors: 0,
+            elapsed: Duration::ZERO,
+            latencies_us: Vec::new(),
+        };
+        for (_, p) in phases.iter().filter(|(v, _)| *v == variant) {
+            t.ok += p.ok;
+            t.errors += p.errors;
+            t.elapsed += p.elapsed;
+            t.latencies_us.extend_from_slice(&p.latencies_us);
+        }
+        t.latencies_us.sort_unstable();
+        t
+    }
+
+    fn per_second(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn row(&self, label: &str) -> String {
+        let p = |q| percentile(&self.latencies_us, q).map_or("–".into(), us_as_ms);
+        format!(
+            "| {label} | {} | {} | {} | {} | {} |\n",
+            thousands(self.ok),
+            thousands(self.per_second().round() as u64),
+            p(50.0),
+            p(99.0),
+            thousands(self.errors)
+        )
+    }
+}
+
+fn report(phases: &[(Variant, Phase)], args: &Args, db_lookups: u64) -> String {
+    let with = Totals::of(phases, Variant::With);
+    let without = Totals::of(phases, Variant::Without);
+    let ratio = with.per_second() / without.per_second();
+    // Per-round ratios show how much the figure moves between rounds.
+    let round_ratios: Vec<f64> = phases
+        .chunks(2)
+        .map(|pair| {
+            let rate = |v| {
+                pair.iter()
+                    .find(|(pv, _)| *pv == v)
+                    .map_or(f64::NAN, |(_, p)| p.per_second())
+            };
+            rate(Variant::With) / rate(Variant::Without)
+        })
+        .collect();
+    let lo = round_ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = round_ratios
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    let errors = with.errors + without.errors;
+
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{} keep-alive connections, closed loop, `GET /ping` with `Host: {SLUG}.{BASE_DOMAIN}`; \
+         {} rounds × {} s per variant, interleaved (A-B, B-A, …) after {} s of warm-up each.\n\n",
+        args.connections, args.rounds, args.seconds, args.warmup
+    ));
+    out.push_str("| Variant | Requests | Requests/s | p50 latency | p99 latency | Errors |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|\n");
+    out.push_str(&with.row(Variant::With.label()));
+    out.push_str(&without.row(Variant::Without.label()));
+    out.push_str(&format!(
+        "\nPer-round ratio: {lo:.3} – {hi:.3}. Registry queries made by the resolver during the \
+         whole run: {db_lookups} (every other request was answered from its cache).\n\n"
+    ));
+    out.push_str("| Target | Measured | Result |\n|---|---|---|\n");
+    out.push_str(&format!(
+        "| Routing: throughput with ÷ without the tenant layer ≥ {TARGET_RATIO} | {ratio:.3} | {} |\n",
+        verdict(ratio >= TARGET_RATIO && errors == 0)
+    ));
+    if errors > 0 {
+        out.push_str(&format!(
+            "\n{errors} requests failed; a run with errors does not pass.\n"
+        ));
+    }
+    out
+}

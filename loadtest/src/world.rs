@@ -1,0 +1,242 @@
+//! A throwaway platform for one benchmark: a fresh database on the shared Postgres server,
+//! a role prefix of its own, the embedded S3 server and a [`Platform`] wired to both.
+//!
+//! Everything is created with the benchmark process's id in its name so that two runs
+//! (or a run and the integration tests, which use `campus_it_*` and `it<pid>x*`) never
+//! collide, and so that leftovers of a crashed run can be recognised and swept later.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use campus_devstack::EmbeddedS3;
+use campus_tenant::lifecycle::{Onboarded, Platform, SchoolSpec, SchoolUrls};
+use campus_tenant::{migrate, ObjectStore, RolePrefix, Slug};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+
+/// The base domain every benchmark school lives under.
+pub const BASE_DOMAIN: &str = "campus.test";
+
+const DB_PREFIX: &str = "campus_bench_";
+const S3_KEY: &str = "bench-access";
+const S3_SECRET: &str = "bench-secret-key";
+
+/// One benchmark's database, storage and platform. Call [`World::destroy`] when done:
+/// roles are global to the Postgres cluster and outlive the database unless dropped.
+pub struct World {
+    server_url: String,
+    db_name: String,
+    role_prefix: String,
+    pub pool: PgPool,
+    pub platform: Platform,
+    // Kept alive for the benchmark's duration: dropping either stops the S3 server or
+    // deletes its files.
+    _s3: EmbeddedS3,
+    _dir: tempfile::TempDir,
+}
+
+/// `url` with its database replaced by `db`.
+fn with_database(url: &str, db: &str) -> Result<String> {
+    let (base, _) = url
+        .rsplit_once('/')
+        .context("the database URL has no /<database> part")?;
+    Ok(format!("{base}/{db}"))
+}
+
+async fn admin_pool(server_url: &str) -> Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(1)
+        .connect(server_url)
+        .await
+        .with_context(|| format!("connecting to {server_url} (is Postgres running?)"))
+}
+
+fn pid_alive(pid: u32) -> bool {
+    pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Drops databases and roles left by benchmark runs whose process is gone (killed runs
+/// never reach [`World::destroy`]); those of live runs are left alone.
+async fn sweep_leftovers(admin: &PgPool) -> Result<()> {
+    let dbs: Vec<String> =
+        sqlx::query_scalar("select datname from pg_database where starts_with(datname, $1)")
+            .bind(DB_PREFIX)
+            .fetch_all(admin)
+            .await?;
+    for db in dbs {
+        let pid = db[DB_PREFIX.len()..]
+            .split('_')
+            .next()
+            .and_then(|p| p.parse().ok());
+        if pid.is_some_and(|p| !pid_alive(p)) {
+            eprintln!("sweeping database {db} left by an earlier run");
+            sqlx::query(&format!("drop database if exists \"{db}\" with (force)"))
+                .execute(admin)
+                .await?;
+        }
+    }
+    // Role names are b<pid><letter>_school_<slug>; see `World::create`.
+    let roles: Vec<String> =
+        sqlx::query_scalar("select rolname from pg_roles where rolname ~ '^b[0-9]+[a-z]_school_'")
+            .fetch_all(admin)
+            .await?;
+    let mut swept = 0;
+    for role in roles {
+        let pid = role[1..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|p| p.parse().ok());
+        if pid.is_some_and(|p| !pid_alive(p)) {
+            sqlx::query(&format!("drop role if exists \"{role}\""))
+                .execute(admin)
+                .await?;
+            swept += 1;
+        }
+    }
+    if swept > 0 {
+        eprintln!("swept {swept} roles left by earlier runs");
+    }
+    Ok(())
+}
+
+impl World {
+    /// Creates the database `campus_bench_<pid>_<tag>` with the `public` schema migrated,
+    /// starts the embedded S3 server and creates its bucket. `tag` is one lowercase letter
+    /// naming the benchmark; `pool_size` bounds the platform's connections.
+    pub async fn create(server_url: &str, tag: char, pool_size: u32) -> Result<Self> {
+        anyhow::ensure!(tag.is_ascii_lowercase(), "tag must be a lowercase letter");
+        let admin = admin_pool(server_url).await?;
+        sweep_leftovers(&admin).await?;
+        let pid = std::process::id();
+        let db_name = format!("{DB_PREFIX}{pid}_{tag}");
+        // The letter after the pid keeps the benchmarks of one process apart; the whole
+        // prefix stays far below RolePrefix's 24-character limit.
+        let role_prefix = format!("b{pid}{tag}_");
+        sqlx::query(&format!(
+            "drop database if exists \"{db_name}\" with (force)"
+        ))
+        .execute(&admin)
+        .await?;
+        sqlx::query(&format!("create database \"{db_name}\""))
+            .execute(&admin)
+            .await?;
+        admin.close().await;
+
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect(&with_database(server_url, &db_name)?)
+            .await?;
+        migrate::migrate_public(&pool).await?;
+
+        let dir = tempfile::tempdir()?;
+        let s3 = EmbeddedS3::start(
+            &dir.path().join("s3"),
+            "127.0.0.1:0".parse()?,
+            S3_KEY,
+            S3_SECRET,
+        )
+        .await?;
+        let client = campus::runtime::s3_client(&campus::Config {
+            s3_endpoint: Some(s3.endpoint()),
+            s3_access_key: Some(S3_KEY.into()),
+            s3_secret_key: Some(S3_SECRET.into()),
+            ..Default::default()
+        })
+        .await;
+        let store = ObjectStore::new(client, "campus");
+        store.ensure_bucket().await?;
+
+        let platform = Platform {
+            pool: pool.clone(),
+            store,
+            role_prefix: RolePrefix::parse(&role_prefix).map_err(anyhow::Error::msg)?,
+            urls: SchoolUrls {
+                scheme: "http".into(),
+                base_domain: BASE_DOMAIN.into(),
+                port: None,
+            },
+            delete_grace: Duration::from_secs(30 * 86_400),
+            invitation_ttl: Duration::from_secs(14 * 86_400),
+        };
+        Ok(Self {
+            server_url: server_url.to_owned(),
+            db_name,
+            role_prefix,
+            pool,
+            platform,
+            _s3: s3,
+            _dir: dir,
+        })
+    }
+
+    /// Onboards one school on the standard plan, exactly as the admin API would.
+    pub async fn onboard(&self, slug: &str) -> Result<Onboarded> {
+        let spec = SchoolSpec {
+            slug: Slug::parse(slug)?,
+            name: format!("Benchmark school {slug}"),
+            plan: "standard".into(),
+            hostnames: vec![],
+        };
+        Ok(self.platform.onboard(&spec, "bench").await?)
+    }
+
+    /// Drops the database (and every school schema in it) and then every role this
+    /// benchmark created. Roles must go after the database: they own its schemas.
+    pub async fn destroy(&self) -> Result<()> {
+        self.pool.close().await;
+        let admin = admin_pool(&self.server_url).await?;
+        sqlx::query(&format!(
+            "drop database if exists \"{}\" with (force)",
+            self.db_name
+        ))
+        .execute(&admin)
+        .await?;
+        let roles: Vec<String> =
+            sqlx::query_scalar("select rolname from pg_roles where starts_with(rolname, $1)")
+                .bind(&self.role_prefix)
+                .fetch_all(&admin)
+                .await?;
+        for role in &roles {
+            sqlx::query(&format!("drop role if exists \"{role}\""))
+                .execute(&admin)
+                .await?;
+        }
+        admin.close().await;
+        eprintln!(
+            "cleaned up: database {} and {} roles dropped",
+            self.db_name,
+            roles.len()
+        );
+        Ok(())
+    }
+}
+
+/// Runs `bench` against a fresh [`World`] and always destroys the world afterwards, also
+/// when the benchmark fails, so that a failed run leaves no databases or roles behind.
+pub async fn with_world<F, Fut>(
+    server_url: &str,
+    tag: char,
+    pool_size: u32,
+    bench: F,
+) -> Result<String>
+where
+    F: FnOnce(Arc<World>) -> Fut,
+    Fut: std::future::Future<Output = Result<String>>,
+{
+    let world = Arc::new(World::create(server_url, tag, pool_size).await?);
+    let result = bench(Arc::clone(&world)).await;
+    let cleanup = world.destroy().await;
+    // The benchmark's own error matters more than a cleanup error; report both.
+    match (result, cleanup) {
+        (Ok(out), Ok(())) => Ok(out),
+        (Err(e), Ok(())) => Err(e),
+        (Ok(_), Err(c)) => Err(c.context("cleaning up the benchmark database")),
+        (Err(e), Err(c)) => {
+            eprintln!("cleanup failed too: {c:#}");
+            Err(e)
+        }
+    }
+}

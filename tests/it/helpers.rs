@@ -1,0 +1,306 @@
+//! Test harness: a fresh database per test, an embedded S3 server, the platform served
+//! in-process on port 0, and short helpers for requests with a chosen `Host`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use campus::{Config, Services};
+use campus_devstack::EmbeddedS3;
+use campus_tenant::lifecycle::{Onboarded, SchoolSpec};
+use campus_tenant::{Hostname, Slug};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+
+pub const BASE: &str = "campus.test";
+pub const S3_KEY: &str = "test-access";
+pub const S3_SECRET: &str = "test-secret-key";
+
+/// The Postgres server tests create their databases on.
+pub fn server_url() -> String {
+    std::env::var("CAMPUS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// `url` with its database replaced by `db`.
+pub fn with_database(url: &str, db: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("URL has a path");
+    format!("{base}/{db}")
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+/// A database of its own for one test, plus a role prefix of its own (roles are global to
+/// the cluster). Dropped explicitly with [`TestDb::drop_all`]; leftovers of crashed runs
+/// are swept by the next run.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    pub role_prefix: String,
+}
+
+async fn sweep_leftovers(admin: &PgPool) {
+    // Databases and roles carry the creating process id; drop those of dead processes.
+    let dbs: Vec<String> =
+        sqlx::query_scalar("select datname from pg_database where datname like 'campus_it_%'")
+            .fetch_all(admin)
+            .await
+            .unwrap_or_default();
+    for db in dbs {
+        let pid: Option<i32> = db.split('_').nth(2).and_then(|p| p.parse().ok());
+        if pid.is_some_and(|p| !pid_alive(p)) {
+            let _ = sqlx::query(&format!("drop database if exists \"{db}\" with (force)"))
+                .execute(admin)
+                .await;
+        }
+    }
+    let roles: Vec<String> =
+        sqlx::query_scalar("select rolname from pg_roles where rolname ~ '^it[0-9]+x'")
+            .fetch_all(admin)
+            .await
+            .unwrap_or_default();
+    for role in roles {
+        let pid: Option<i32> = role[2..].split('x').next().and_then(|p| p.parse().ok());
+        if pid.is_some_and(|p| !pid_alive(p)) {
+            let _ = sqlx::query(&format!("drop role if exists \"{role}\""))
+                .execute(admin)
+                .await;
+        }
+    }
+}
+
+fn pid_alive(pid: i32) -> bool {
+    pid == std::process::id() as i32 || std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&server_url())
+            .await
+            .expect("tests need Postgres: start it, or set CAMPUS_TEST_DATABASE_URL (see README)");
+        SWEPT.get_or_init(|| sweep_leftovers(&admin)).await;
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        let name = format!("campus_it_{pid}_{n}");
+        sqlx::query(&format!("create database \"{name}\""))
+            .execute(&admin)
+            .await
+            .expect("create test database");
+        admin.close().await;
+        Self {
+            url: with_database(&server_url(), &name),
+            role_prefix: format!("it{pid}x{n}_"),
+            name,
+        }
+    }
+
+    /// Drops the database and every role this test created.
+    pub async fn drop_all(&self) {
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&server_url())
+            .await
+            .expect("connect");
+        let _ = sqlx::query(&format!(
+            "drop database if exists \"{}\" with (force)",
+            self.name
+        ))
+        .execute(&admin)
+        .await;
+        let roles: Vec<String> =
+            sqlx::query_scalar("select rolname from pg_roles where starts_with(rolname, $1)")
+                .bind(&self.role_prefix)
+                .fetch_all(&admin)
+                .await
+                .unwrap_or_default();
+        for role in roles {
+            let _ = sqlx::query(&format!("drop role if exists \"{role}\""))
+                .execute(&admin)
+                .await;
+        }
+        admin.close().await;
+    }
+}
+
+/// A configuration for tests: this database, this S3 server, base domain `campus.test`.
+pub fn config(db: &TestDb, s3: &EmbeddedS3) -> Config {
+    Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        base_domain: BASE.into(),
+        database_url: Some(db.url.clone()),
+        database_max_connections: 10,
+        role_prefix: db.role_prefix.clone(),
+        s3_endpoint: Some(s3.endpoint()),
+        s3_access_key: Some(S3_KEY.into()),
+        s3_secret_key: Some(S3_SECRET.into()),
+        // Long TTL: tests that see changes quickly prove the LISTEN/NOTIFY path works.
+        host_cache_ttl_secs: 3600,
+        ..Config::default()
+    }
+}
+
+pub async fn start_s3(dir: &std::path::Path) -> EmbeddedS3 {
+    EmbeddedS3::start(
+        &dir.join("s3"),
+        "127.0.0.1:0".parse().unwrap(),
+        S3_KEY,
+        S3_SECRET,
+    )
+    .await
+    .expect("embedded S3")
+}
+
+/// A running platform on a random port with its own database, S3 and admin token.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub services: Services,
+    pub token: String,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+    _s3: EmbeddedS3,
+    _dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let db = TestDb::new().await;
+        let dir = tempfile::tempdir().unwrap();
+        let s3 = start_s3(dir.path()).await;
+        let mut cfg = config(&db, &s3);
+        adjust(&mut cfg);
+        let services = Services::connect(cfg).await.expect("services");
+        // Tests of an unreachable store configure a dead endpoint on purpose.
+        let _ = services.store.ensure_bucket().await;
+        campus::cli::prepare(&services).await.expect("prepare");
+        let token = campus::admin_tokens::create(&services.pool, "tests")
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(campus::app::serve(services.clone(), listener, async {
+            let _ = stopped.await;
+        }));
+        let app = Self {
+            addr,
+            services,
+            token,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            db,
+            _s3: s3,
+            _dir: dir,
+            stop: Some(stop),
+            server: Some(server),
+        };
+        app.wait_listening().await;
+        app
+    }
+
+    async fn wait_listening(&self) {
+        for _ in 0..200 {
+            if self.services.resolver.is_listening() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the tenant change listener did not subscribe in 5 s");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// A GET to `path` with `Host: host`.
+    pub fn get(&self, host: &str, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(self.url(path))
+            .header(reqwest::header::HOST, host)
+    }
+
+    pub fn school_host(slug: &str) -> String {
+        format!("{slug}.{BASE}")
+    }
+
+    /// An admin API request on the platform host with the test token.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .header(reqwest::header::HOST, format!("admin.{BASE}"))
+            .bearer_auth(&self.token)
+    }
+
+    pub async fn onboard(&self, slug: &str, name: &str) -> Onboarded {
+        onboard(&self.services, slug, name, &[]).await
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+        }
+        self.services.pool.close().await;
+        self.db.drop_all().await;
+    }
+}
+
+pub async fn onboard(services: &Services, slug: &str, name: &str, hostnames: &[&str]) -> Onboarded {
+    let spec = SchoolSpec {
+        slug: Slug::parse(slug).unwrap(),
+        name: name.into(),
+        plan: "standard".into(),
+        hostnames: hostnames
+            .iter()
+            .map(|h| Hostname::parse(h).unwrap())
+            .collect(),
+    };
+    services
+        .platform
+        .onboard(&spec, "test")
+        .await
+        .expect("onboard")
+}
+
+/// Inserts `n` pupils into a school (in its own scope), named `<prefix>-<i>`.
+pub async fn add_pupils(
+    services: &Services,
+    tenant: &campus_tenant::Tenant,
+    prefix: &str,
+    n: usize,
+) {
+    let mut tx = services.db.school(tenant).await.unwrap();
+    sqlx::query("insert into grades (level, name) values (1, '一年级') on conflict do nothing")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let class: i64 = sqlx::query_scalar(
+        "insert into classes (grade_id, number, name) select id, 1, '一年级（1）班' from grades where level = 1
+         on conflict (grade_id, number) do update set name = excluded.name returning id",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    for i in 0..n {
+        sqlx::query("insert into students (student_no, name, class_id) values ($1, $1, $2)")
+            .bind(format!("{prefix}-{i}"))
+            .bind(class)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
