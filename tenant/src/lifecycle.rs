@@ -86,6 +86,17 @@ pub struct Onboarded {
     pub invitation: Option<Invitation>,
 }
 
+/// A status change: which states it may start from, the update that makes it, and what to
+/// tell a caller who tries it from another state.
+struct Transition<'a> {
+    action: &'a str,
+    allowed: &'a [TenantStatus],
+    hint: &'static str,
+    /// Binds `$1` = tenant id and `$2` = `arg`.
+    sql: &'a str,
+    arg: Option<String>,
+}
+
 /// A change to an existing school; `None` leaves a field as it is.
 #[derive(Clone, Debug, Default)]
 pub struct SchoolPatch {
@@ -465,16 +476,14 @@ impl Platform {
         Ok(updated)
     }
 
-    async fn transition(
-        &self,
-        slug: &Slug,
-        actor: &str,
-        action: &str,
-        allowed: &[TenantStatus],
-        hint: &'static str,
-        sql: &str,
-        arg: Option<String>,
-    ) -> Result<Tenant> {
+    async fn transition(&self, slug: &Slug, actor: &str, t: Transition<'_>) -> Result<Tenant> {
+        let Transition {
+            action,
+            allowed,
+            hint,
+            sql,
+            arg,
+        } = t;
         let mut tx = self.pool.begin().await?;
         Self::lock(&mut tx, slug).await?;
         let tenant = registry::get(&mut *tx, slug).await?;
@@ -511,30 +520,26 @@ impl Platform {
         reason: Option<String>,
         actor: &str,
     ) -> Result<Tenant> {
-        self.transition(
-            slug,
-            actor,
-            "suspend",
-            &[TenantStatus::Active, TenantStatus::Suspended],
-            "only an active school can be suspended",
-            "update public.tenants set status = 'suspended', suspended_reason = $2, updated_at = now() where id = $1",
-            reason,
-        )
+        self.transition(slug, actor, Transition {
+            action: "suspend",
+            allowed: &[TenantStatus::Active, TenantStatus::Suspended],
+            hint: "only an active school can be suspended",
+            sql: "update public.tenants set status = 'suspended', suspended_reason = $2, updated_at = now() where id = $1",
+            arg: reason,
+        })
         .await
     }
 
     /// Brings a suspended school, or a deleted one still inside its grace period, back.
     pub async fn resume(&self, slug: &Slug, actor: &str) -> Result<Tenant> {
         let tenant = self
-            .transition(
-                slug,
-                actor,
-                "resume",
-                &[TenantStatus::Suspended, TenantStatus::Deleted, TenantStatus::Active],
-                "a school still provisioning is finished by onboarding it again",
-                "update public.tenants set status = 'active', suspended_reason = null, deleted_at = null, purge_after = null, updated_at = now() where id = $1 and $2::text is null",
-                None,
-            )
+            .transition(slug, actor, Transition {
+                action: "resume",
+                allowed: &[TenantStatus::Suspended, TenantStatus::Deleted, TenantStatus::Active],
+                hint: "a school still provisioning is finished by onboarding it again",
+                sql: "update public.tenants set status = 'active', suspended_reason = null, deleted_at = null, purge_after = null, updated_at = now() where id = $1 and $2::text is null",
+                arg: None,
+            })
             .await?;
         // A school deleted before an upgrade missed that upgrade's migrations.
         let mut conn = self.pool.acquire().await?;
@@ -545,15 +550,13 @@ impl Platform {
     /// Soft-deletes: the school disappears at once and is purged after the grace period.
     pub async fn delete(&self, slug: &Slug, actor: &str) -> Result<Tenant> {
         let grace = format!("{} seconds", self.delete_grace.as_secs());
-        self.transition(
-            slug,
-            actor,
-            "delete",
-            &[TenantStatus::Active, TenantStatus::Suspended, TenantStatus::Provisioning],
-            "it is already deleted; resume it to bring it back",
-            "update public.tenants set status = 'deleted', deleted_at = now(), purge_after = now() + $2::interval, updated_at = now() where id = $1",
-            Some(grace),
-        )
+        self.transition(slug, actor, Transition {
+            action: "delete",
+            allowed: &[TenantStatus::Active, TenantStatus::Suspended, TenantStatus::Provisioning],
+            hint: "it is already deleted; resume it to bring it back",
+            sql: "update public.tenants set status = 'deleted', deleted_at = now(), purge_after = now() + $2::interval, updated_at = now() where id = $1",
+            arg: Some(grace),
+        })
         .await
     }
 

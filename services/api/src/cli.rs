@@ -166,6 +166,7 @@ pub enum TokenCommand {
 
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     let cfg = Config::load(cli.config.as_deref())?;
+    crate::logging::init(&cfg);
     match cli.command {
         Command::Serve(args) => serve(cfg, args).await,
         Command::Demo(args) => crate::demo::run(cfg, args).await,

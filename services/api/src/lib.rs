@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod logging;
 mod pages;
 pub mod runtime;
 pub mod tools;

@@ -36,7 +36,7 @@ impl PgBinaries {
                     ))
                 })
                 .collect();
-            versions.sort_by(|a, b| b.0.cmp(&a.0));
+            versions.sort_by_key(|v| std::cmp::Reverse(v.0));
             candidates.extend(versions.into_iter().map(|(_, p)| p));
         }
         if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {

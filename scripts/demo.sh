@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs County Campus Cloud on this machine: a private Postgres in ./data, an embedded S3
+# server, 32 demo schools, served on http://localhost:8080. Extra arguments go to
+# `campus demo` (e.g. --port 8081 --data /tmp/demo2). Ctrl-C stops it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+[ -n "${DATABASE_URL:-}" ] || ensure_postgres_binaries
+cargo build --release -q -p campus
+exec "$CARGO_TARGET_DIR/release/campus" demo "$@"
