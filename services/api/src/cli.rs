@@ -167,6 +167,11 @@ pub enum TokenCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     let cfg = Config::load(cli.config.as_deref())?;
     crate::logging::init(&cfg);
+    for var in Config::unknown_env_vars() {
+        tracing::warn!(
+            "{var} is not a setting and is ignored; see the configuration table in the README"
+        );
+    }
     match cli.command {
         Command::Serve(args) => serve(cfg, args).await,
         Command::Demo(args) => crate::demo::run(cfg, args).await,

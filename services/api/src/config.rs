@@ -121,14 +121,44 @@ impl Config {
             );
             fig = fig.merge(Toml::file(path));
         }
-        fig = fig
-            .merge(Env::raw().only(&["DATABASE_URL"]))
-            .merge(Env::prefixed("CAMPUS_").split("__"));
+        let known = Self::setting_names();
+        fig = fig.merge(Env::raw().only(&["DATABASE_URL"])).merge(
+            Env::prefixed("CAMPUS_").filter(move |key| known.iter().any(|k| key == k.as_str())),
+        );
         let cfg: Config = fig
             .extract()
             .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// The name of every setting, as used in the file and (upper-cased, `CAMPUS_`-prefixed)
+    /// in the environment.
+    pub fn setting_names() -> Vec<String> {
+        match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// `CAMPUS_*` environment variables that are neither a setting nor one of the helper
+    /// variables the tools read: most likely typos, worth a warning.
+    pub fn unknown_env_vars() -> Vec<String> {
+        const HELPERS: &[&str] = &[
+            "CONFIG",
+            "TEST_DATABASE_URL",
+            "TEST_PGDATA",
+            "PG_BINDIR",
+            "PGBOUNCER",
+        ];
+        let known = Self::setting_names();
+        std::env::vars()
+            .filter_map(|(k, _)| k.strip_prefix("CAMPUS_").map(str::to_owned))
+            .filter(|k| {
+                !HELPERS.contains(&k.as_str()) && !known.iter().any(|n| n.eq_ignore_ascii_case(k))
+            })
+            .map(|k| format!("CAMPUS_{k}"))
+            .collect()
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
@@ -241,11 +271,22 @@ mod tests {
                 "base_domain = \"edu.example.cn\"\ndelete_grace_days = 7\n",
             )?;
             jail.set_env("CAMPUS_DELETE_GRACE_DAYS", "10");
+            jail.set_env("CAMPUS_DELETE_GRACE_DAZE", "typo");
+            jail.set_env("CAMPUS_TEST_DATABASE_URL", "postgres://elsewhere/db");
             jail.set_env("DATABASE_URL", "postgres://db/campus");
             let cfg = Config::load(Some(Path::new("campus.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(cfg.base_domain, "edu.example.cn");
             assert_eq!(cfg.delete_grace_days, 10);
             assert_eq!(cfg.database_url.as_deref(), Some("postgres://db/campus"));
+            let unknown = Config::unknown_env_vars();
+            assert!(
+                unknown.contains(&"CAMPUS_DELETE_GRACE_DAZE".to_owned()),
+                "{unknown:?}"
+            );
+            assert!(
+                !unknown.iter().any(|k| k == "CAMPUS_TEST_DATABASE_URL"),
+                "{unknown:?}"
+            );
             Ok(())
         });
     }
