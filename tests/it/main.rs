@@ -6,6 +6,7 @@
 mod helpers;
 
 mod admin_api;
+mod browser;
 mod cli;
 mod demo;
 mod isolation;

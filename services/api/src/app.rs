@@ -58,7 +58,6 @@ fn with_not_found(router: Router<Services>, site_name: &'static str) -> Router<S
 /// found for the request's host.
 pub fn router(services: Services) -> Router {
     let school = campus_school::router()
-        .merge(campus_web::static_router())
         .fallback(|req: Request<Body>| async move {
             let name = match req.extensions().get::<Site>() {
                 Some(Site::School(t)) => t.name.clone(),
@@ -73,16 +72,14 @@ pub fn router(services: Services) -> Router {
     let county = with_not_found(
         Router::new()
             .route("/", get(pages::county_home))
-            .merge(admin::router())
-            .merge(campus_web::static_router()),
+            .merge(admin::router()),
         campus_web::PLATFORM_NAME,
     )
     .with_state(services.clone());
     let platform = with_not_found(
         Router::new()
             .route("/", get(pages::platform_home))
-            .merge(admin::router())
-            .merge(campus_web::static_router()),
+            .merge(admin::router()),
         campus_web::PLATFORM_NAME,
     )
     .with_state(services.clone());
@@ -102,9 +99,12 @@ pub fn router(services: Services) -> Router {
         ))
         .service(dispatch);
 
+    // Probes and static assets answer on any host, before routing: load balancers probe by
+    // IP, and the "unknown" and "suspended" pages need their stylesheet too.
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(campus_web::static_router())
         .with_state(services)
         .fallback_service(sites)
         .layer(

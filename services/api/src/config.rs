@@ -150,6 +150,7 @@ impl Config {
             "TEST_PGDATA",
             "PG_BINDIR",
             "PGBOUNCER",
+            "SCREENSHOTS",
         ];
         let known = Self::setting_names();
         std::env::vars()
