@@ -279,28 +279,14 @@ impl Platform {
             );
         }
         let tenant = registry::get(&mut *tx, slug).await?;
-        if created {
-            Self::audit(
-                &mut tx,
-                Some(&tenant),
-                slug,
-                actor,
-                "create",
-                serde_json::json!({"name": name, "plan": spec.plan}),
-            )
-            .await?;
-        } else if existing.as_ref().is_some_and(|e| {
+        let changed = existing.as_ref().is_some_and(|e| {
             e.name != tenant.name || e.plan != tenant.plan || e.hostnames != tenant.hostnames
-        }) {
-            Self::audit(
-                &mut tx,
-                Some(&tenant),
-                slug,
-                actor,
-                "update",
-                serde_json::json!({"name": name, "plan": spec.plan}),
-            )
-            .await?;
+        });
+        if created || changed {
+            let action = if created { "create" } else { "update" };
+            let detail =
+                serde_json::json!({"name": name, "plan": spec.plan, "hostnames": tenant.hostnames});
+            Self::audit(&mut tx, Some(&tenant), slug, actor, action, detail).await?;
         }
         // Claim the prefix before committing: if storage is down, nothing is half-created.
         self.store

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use campus_tenant::{CurrentSchool, ObjectKey, SchoolTx};
+use campus_tenant::{CurrentSchool, ObjectKey, SchoolTx, Tenant, TenantError};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -120,18 +120,19 @@ fn unavailable(e: impl std::fmt::Display) -> Response {
     )
 }
 
+/// The profile in one school-scoped transaction.
+async fn fetch_profile(state: &SchoolState, school: &Tenant) -> Result<Profile, TenantError> {
+    let mut tx = state.db.school(school).await?;
+    let profile = load_profile(&mut tx, &school.name).await?;
+    tx.commit().await?;
+    Ok(profile)
+}
+
 pub(crate) async fn home(
     State(state): State<SchoolState>,
     CurrentSchool(school): CurrentSchool,
 ) -> Response {
-    let result = async {
-        let mut tx = state.db.school(&school).await?;
-        let profile = load_profile(&mut tx, &school.name).await?;
-        tx.commit().await?;
-        Ok::<_, campus_tenant::TenantError>(profile)
-    }
-    .await;
-    let profile = match result {
+    let profile = match fetch_profile(&state, &school).await {
         Ok(p) => p,
         Err(e) => return unavailable(e),
     };
@@ -164,14 +165,7 @@ pub(crate) async fn profile_json(
     State(state): State<SchoolState>,
     CurrentSchool(school): CurrentSchool,
 ) -> Response {
-    let result = async {
-        let mut tx = state.db.school(&school).await?;
-        let profile = load_profile(&mut tx, &school.name).await?;
-        tx.commit().await?;
-        Ok::<_, campus_tenant::TenantError>(profile)
-    }
-    .await;
-    match result {
+    match fetch_profile(&state, &school).await {
         Ok(p) => Json(p).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "school profile failed");
