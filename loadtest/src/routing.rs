@@ -9,15 +9,18 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use axum::body::Body;
 use axum::routing::get;
 use axum::Router;
 use campus_tenant::routing::{plain_rejection, Resolver, SiteLayer};
-use hyper::header::HeaderValue;
-use hyper::StatusCode;
+use http_body_util::BodyExt;
+use hyper::header::{HeaderValue, HOST};
+use hyper::{Request, StatusCode};
 use tokio::task::JoinHandle;
+use tower::ServiceExt;
 
 use crate::driver::{self, Phase, Target};
 use crate::stats::{percentile, thousands, us_as_ms, verdict};
@@ -42,6 +45,9 @@ pub struct Args {
     /// warm caches, allocator arenas and the resolver's cache entry).
     #[arg(long, default_value_t = 1.0)]
     pub warmup: f64,
+    /// Requests per variant for the in-process measurement (no sockets, one thread).
+    #[arg(long, default_value_t = 300_000)]
+    pub in_process: u32,
 }
 
 /// The handler both variants serve, byte for byte the same work.
@@ -98,8 +104,8 @@ async fn bench(world: Arc<World>, args: Args) -> Result<String> {
             Arc::new(plain_rejection),
         ));
     let without_layer = Router::new().route("/ping", get(ping));
-    let (with_addr, with_task) = serve(with_layer).await?;
-    let (without_addr, without_task) = serve(without_layer).await?;
+    let (with_addr, with_task) = serve(with_layer.clone()).await?;
+    let (without_addr, without_task) = serve(without_layer.clone()).await?;
 
     let host = HeaderValue::from_str(&format!("{SLUG}.{BASE_DOMAIN}"))?;
     let target = |addr| Target {
@@ -116,7 +122,48 @@ async fn bench(world: Arc<World>, args: Args) -> Result<String> {
     with_task.abort();
     without_task.abort();
     let phases = result?;
-    Ok(report(&phases, &args, resolver.db_lookups()))
+    let lookups = resolver.db_lookups();
+    let host = format!("{SLUG}.{BASE_DOMAIN}");
+    let in_process = [
+        (
+            Variant::With,
+            per_request(&with_layer, &host, args.in_process).await?,
+        ),
+        (
+            Variant::Without,
+            per_request(&without_layer, &host, args.in_process).await?,
+        ),
+    ];
+    Ok(report(&phases, &in_process, &args, lookups))
+}
+
+/// The server-side cost of one request without sockets, HTTP parsing or a client: the
+/// router is called directly, `n` times in a row on this task. It separates the layer's
+/// own cost from the client's share of the CPU, which the end-to-end ratio includes.
+async fn per_request(app: &Router, host: &str, n: u32) -> Result<Duration> {
+    let call = || async {
+        let req = Request::builder()
+            .uri("/ping")
+            .header(HOST, host)
+            .body(Body::empty())?;
+        let resp = app.clone().oneshot(req).await?;
+        anyhow::ensure!(
+            resp.status() == StatusCode::OK,
+            "in-process call answered {}",
+            resp.status()
+        );
+        resp.into_body().collect().await?;
+        anyhow::Ok(())
+    };
+    // A tenth as many unmeasured calls first, as the network rounds have a warm-up too.
+    for _ in 0..n / 10 {
+        call().await?;
+    }
+    let started = Instant::now();
+    for _ in 0..n {
+        call().await?;
+    }
+    Ok(started.elapsed() / n.max(1))
 }
 
 /// Runs the warm-up and the measured rounds on a current-thread runtime of its own, so the
@@ -229,7 +276,12 @@ impl Totals {
     }
 }
 
-fn report(phases: &[(Variant, Phase)], args: &Args, db_lookups: u64) -> String {
+fn report(
+    phases: &[(Variant, Phase)],
+    in_process: &[(Variant, Duration); 2],
+    args: &Args,
+    db_lookups: u64,
+) -> String {
     let with = Totals::of(phases, Variant::With);
     let without = Totals::of(phases, Variant::Without);
     let ratio = with.per_second() / without.per_second();
@@ -265,6 +317,15 @@ fn report(phases: &[(Variant, Phase)], args: &Args, db_lookups: u64) -> String {
     out.push_str(&format!(
         "\nPer-round ratio: {lo:.3} – {hi:.3}. Registry queries made by the resolver during the \
          whole run: {db_lookups} (every other request was answered from its cache).\n\n"
+    ));
+    let [(_, with_us), (_, without_us)] = in_process.map(|(v, d)| (v, d.as_secs_f64() * 1e6));
+    out.push_str(&format!(
+        "Informational — the router called directly, {} requests per variant, one thread, \
+         no sockets: {with_us:.2} µs per request with the layer, {without_us:.2} µs without \
+         (the layer adds {:.2} µs; in-process ratio {:.3}).\n\n",
+        thousands(u64::from(args.in_process)),
+        with_us - without_us,
+        without_us / with_us
     ));
     out.push_str("| Target | Measured | Result |\n|---|---|---|\n");
     out.push_str(&format!(

@@ -57,17 +57,19 @@ fn with_not_found(router: Router<Services>, site_name: &'static str) -> Router<S
 /// The routers of the three kinds of site, dispatched by the [`Site`] the tenant layer
 /// found for the request's host.
 pub fn router(services: Services) -> Router {
+    let identity = campus_identity::router().with_state(services.identity.clone());
     let school = campus_school::router()
+        .with_state(SchoolState {
+            db: services.db.clone(),
+            store: services.store.clone(),
+        })
+        .merge(identity.clone())
         .fallback(|req: Request<Body>| async move {
             let name = match req.extensions().get::<Site>() {
                 Some(Site::School(t)) => t.name.clone(),
                 _ => campus_web::PLATFORM_NAME.to_owned(),
             };
             campus_web::not_found_page(&name)
-        })
-        .with_state(SchoolState {
-            db: services.db.clone(),
-            store: services.store.clone(),
         });
     let county = with_not_found(
         Router::new()
@@ -75,7 +77,8 @@ pub fn router(services: Services) -> Router {
             .merge(admin::router()),
         campus_web::PLATFORM_NAME,
     )
-    .with_state(services.clone());
+    .with_state(services.clone())
+    .merge(identity);
     let platform = with_not_found(
         Router::new()
             .route("/", get(pages::platform_home))

@@ -74,6 +74,10 @@ pub struct Config {
     pub log_format: String,
     /// Seconds between maintenance passes (purging expired deletions).
     pub maintenance_interval_secs: u64,
+    /// Hours a sign-in lasts.
+    pub session_hours: u64,
+    /// Password hashes computed at once (each takes ~19 MiB and a core for tens of ms).
+    pub password_hash_concurrency: usize,
 }
 
 impl Default for Config {
@@ -105,6 +109,8 @@ impl Default for Config {
             admin_token: None,
             log_format: "text".into(),
             maintenance_interval_secs: 3600,
+            session_hours: 12,
+            password_hash_concurrency: 2,
         }
     }
 }

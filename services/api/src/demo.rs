@@ -138,6 +138,7 @@ pub async fn run(mut cfg: Config, args: DemoArgs) -> anyhow::Result<i32> {
     }
 
     let created = onboard_demo_schools(&services, usize::from(args.schools), &data).await?;
+    let logins = ensure_demo_accounts(&services).await?;
     print_banner(
         &services,
         &data,
@@ -146,7 +147,9 @@ pub async fn run(mut cfg: Config, args: DemoArgs) -> anyhow::Result<i32> {
         started.elapsed().as_secs_f64(),
     )
     .await?;
+    print_logins(&services, &logins);
 
+    println!("Press Ctrl-C to stop.");
     if !args.no_serve {
         crate::app::serve(services, listener, crate::cli::shutdown_signal()).await?;
     }
@@ -226,6 +229,175 @@ async fn onboard_demo_schools(
     Ok(created)
 }
 
+/// The password of every demo account.
+pub const DEMO_PASSWORD: &str = "campus2026";
+
+/// A demo sign-in: where, who, as what.
+#[derive(Debug, Clone)]
+pub struct DemoLogin {
+    pub login: String,
+    pub who: String,
+    pub school: Option<String>,
+}
+
+/// Accounts for the demo: the bureau, each school's administrator, a head teacher at the
+/// first school who is also a parent at the second, and a parent at the first school.
+async fn ensure_demo_accounts(services: &Services) -> anyhow::Result<Vec<DemoLogin>> {
+    use campus_identity::account::{self, NewAccount};
+    let pool = &services.pool;
+    let hash = services
+        .identity
+        .hasher
+        .hash(DEMO_PASSWORD)
+        .await
+        .map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
+    let new = |username: Option<&'static str>,
+               phone: Option<String>,
+               display: String,
+               county: Option<&'static str>| (username, phone, display, county);
+    let mut tenants: Vec<_> = registry::list(pool)
+        .await?
+        .into_iter()
+        .filter(|t| t.status == campus_tenant::TenantStatus::Active)
+        .collect();
+    // The demo county's order: the first school is the teacher's, the second her child's.
+    tenants.sort_by_key(|t| {
+        SCHOOLS
+            .iter()
+            .position(|s| s.slug == t.slug.as_str())
+            .unwrap_or(usize::MAX)
+    });
+    let mut logins = Vec::new();
+
+    let bureau = new(Some("bureau"), None, "教育局 李科长".into(), Some("bureau"));
+    account::ensure(
+        pool,
+        &NewAccount {
+            username: bureau.0,
+            phone: None,
+            display_name: &bureau.2,
+            password_hash: &hash,
+            county_role: bureau.3,
+        },
+    )
+    .await?;
+    logins.push(DemoLogin {
+        login: "bureau".into(),
+        who: "教育局 (education bureau)".into(),
+        school: None,
+    });
+
+    for t in &tenants {
+        let principal = demo::principal(&services.db, t).await?;
+        let username = format!("{}.admin", t.slug);
+        let id = account::ensure(
+            pool,
+            &NewAccount {
+                username: Some(&username),
+                phone: None,
+                display_name: &principal.name,
+                password_hash: &hash,
+                county_role: None,
+            },
+        )
+        .await?;
+        account::set_membership(
+            pool,
+            id,
+            t.id.0,
+            &["school_admin", "principal"],
+            Some(principal.id),
+            None,
+        )
+        .await?;
+        logins.push(DemoLogin {
+            login: username,
+            who: format!("{} 校长/管理员 (principal, admin)", principal.name),
+            school: Some(t.slug.to_string()),
+        });
+    }
+
+    if let [first, second, ..] = tenants.as_slice() {
+        let teacher = demo::head_teacher(&services.db, first).await?;
+        let id = account::ensure(
+            pool,
+            &NewAccount {
+                username: Some("teacher.demo"),
+                phone: None,
+                display_name: &teacher.name,
+                password_hash: &hash,
+                county_role: None,
+            },
+        )
+        .await?;
+        account::set_membership(
+            pool,
+            id,
+            first.id.0,
+            &["teacher", "head_teacher"],
+            Some(teacher.id),
+            None,
+        )
+        .await?;
+        let as_parent = demo::guardian(&services.db, second, Some(&teacher)).await?;
+        account::set_membership(pool, id, second.id.0, &["parent"], None, Some(as_parent.id))
+            .await?;
+        logins.push(DemoLogin {
+            login: "teacher.demo".into(),
+            who: format!(
+                "{} 班主任 @ {}, 家长 @ {} (head teacher and parent)",
+                teacher.name, first.slug, second.slug
+            ),
+            school: Some(first.slug.to_string()),
+        });
+        let parent = demo::guardian(&services.db, first, None).await?;
+        if let Some(phone) = parent.phone.clone() {
+            let id = account::ensure(
+                pool,
+                &NewAccount {
+                    username: None,
+                    phone: Some(&phone),
+                    display_name: &parent.name,
+                    password_hash: &hash,
+                    county_role: None,
+                },
+            )
+            .await?;
+            account::set_membership(pool, id, first.id.0, &["parent"], None, Some(parent.id))
+                .await?;
+            logins.push(DemoLogin {
+                login: phone,
+                who: format!("{} 家长 (parent)", parent.name),
+                school: Some(first.slug.to_string()),
+            });
+        }
+    }
+    Ok(logins)
+}
+
+fn print_logins(services: &Services, logins: &[DemoLogin]) {
+    let urls = &services.platform.urls;
+    println!("  demo sign-ins (password {DEMO_PASSWORD}):");
+    for l in logins
+        .iter()
+        .filter(|l| !l.login.ends_with(".admin"))
+        .chain(
+            logins
+                .iter()
+                .filter(|l| l.login.ends_with(".admin"))
+                .take(3),
+        )
+    {
+        let at = match &l.school {
+            Some(slug) => urls.school(&Slug::parse(slug).expect("valid slug")),
+            None => urls.county(),
+        };
+        println!("    {:<16} {}/login   {}", l.login, at, l.who);
+    }
+    println!("    (every school has <slug>.admin)");
+    println!();
+}
+
 fn plan_for(students: u32) -> &'static str {
     match students {
         0..=1000 => "small",
@@ -272,6 +444,5 @@ async fn print_banner(
         data.display()
     );
     println!();
-    println!("Press Ctrl-C to stop.");
     Ok(())
 }

@@ -23,6 +23,7 @@ pub struct Services {
     pub store: ObjectStore,
     pub platform: Platform,
     pub resolver: Arc<Resolver>,
+    pub identity: campus_identity::IdentityState,
 }
 
 /// Connection options; behind PgBouncer in transaction mode the statement cache is off,
@@ -119,7 +120,18 @@ impl Services {
             delete_grace: cfg.delete_grace(),
             invitation_ttl: Duration::from_secs(cfg.invitation_ttl_days * 86_400),
         };
+        let identity = campus_identity::IdentityState {
+            pool: pool.clone(),
+            hasher: campus_identity::Hasher::new(cfg.password_hash_concurrency),
+            sessions: campus_identity::SessionStore::new(
+                pool.clone(),
+                Duration::from_secs(cfg.session_hours.max(1) * 3600),
+            ),
+            secure_cookies: cfg.public_scheme == "https",
+            urls: platform.urls.clone(),
+        };
         Ok(Self {
+            identity,
             cfg: Arc::new(cfg),
             db,
             pool,

@@ -386,6 +386,73 @@ pub async fn seed(
     Ok(Some(stats))
 }
 
+/// A person in a school's demo data who gets a demo account.
+#[derive(Debug, Clone)]
+pub struct DemoPerson {
+    pub id: i64,
+    pub name: String,
+    pub phone: Option<String>,
+}
+
+/// The principal (first staff member) of a seeded school.
+pub async fn principal(db: &Db, tenant: &Tenant) -> anyhow::Result<DemoPerson> {
+    let mut tx = db.school(tenant).await?;
+    let (id, name, phone): (i64, String, Option<String>) = sqlx::query_as(
+        "select id, name, phone from staff where title = 'principal' order by id limit 1",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(DemoPerson { id, name, phone })
+}
+
+/// The head teacher of the school's first class.
+pub async fn head_teacher(db: &Db, tenant: &Tenant) -> anyhow::Result<DemoPerson> {
+    let mut tx = db.school(tenant).await?;
+    let (id, name, phone): (i64, String, Option<String>) = sqlx::query_as(
+        "select s.id, s.name, s.phone from classes c join staff s on s.id = c.head_teacher_id order by c.id limit 1",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(DemoPerson { id, name, phone })
+}
+
+/// A guardian of a pupil in the school's first class. With `as_person`, that guardian
+/// becomes this person (name and phone), so one human holds identities in two schools.
+pub async fn guardian(
+    db: &Db,
+    tenant: &Tenant,
+    as_person: Option<&DemoPerson>,
+) -> anyhow::Result<DemoPerson> {
+    let mut tx = db.school(tenant).await?;
+    let (id, name, phone): (i64, String, Option<String>) = sqlx::query_as(
+        "select g.id, g.name, g.phone from classes c join students s on s.class_id = c.id
+           join student_guardians sg on sg.student_id = s.id join guardians g on g.id = sg.guardian_id
+          order by c.id, s.id, g.id limit 1",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let person = match as_person {
+        Some(p) => {
+            sqlx::query("update guardians set name = $2, phone = $3 where id = $1")
+                .bind(id)
+                .bind(&p.name)
+                .bind(&p.phone)
+                .execute(&mut *tx)
+                .await?;
+            DemoPerson {
+                id,
+                name: p.name.clone(),
+                phone: p.phone.clone(),
+            }
+        }
+        None => DemoPerson { id, name, phone },
+    };
+    tx.commit().await?;
+    Ok(person)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

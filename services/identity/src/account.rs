@@ -1,0 +1,167 @@
+//! Accounts (one per person, county-wide) and their memberships in schools.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use crate::login::Login;
+
+/// What the sign-in check needs to know about an account.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Credentials {
+    pub id: i64,
+    pub display_name: String,
+    pub password_hash: String,
+    pub status: String,
+    pub county_role: Option<String>,
+    pub failed_logins: i32,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+pub async fn find_by_login(pool: &PgPool, login: &Login) -> sqlx::Result<Option<Credentials>> {
+    let (column, value) = match login {
+        Login::Phone(p) => ("phone", p),
+        Login::Username(u) => ("username", u),
+    };
+    sqlx::query_as(&format!(
+        "select id, display_name, password_hash, status, county_role, failed_logins, locked_until
+           from public.accounts where {column} = $1"
+    ))
+    .bind(value)
+    .fetch_optional(pool)
+    .await
+}
+
+/// After this many failures in a row an account is locked, for 1 minute, then 2, 4… up to
+/// an hour, so guessing is slow while a person who mistyped waits briefly.
+pub const FREE_ATTEMPTS: i32 = 5;
+
+pub async fn record_failure(pool: &PgPool, account_id: i64) -> sqlx::Result<Option<DateTime<Utc>>> {
+    sqlx::query_scalar(
+        "update public.accounts set failed_logins = failed_logins + 1,
+                locked_until = case when failed_logins + 1 >= $2
+                    then now() + least(interval '1 minute' * power(2, failed_logins + 1 - $2), interval '1 hour')
+                    else locked_until end
+          where id = $1 returning locked_until",
+    )
+    .bind(account_id)
+    .bind(FREE_ATTEMPTS)
+    .fetch_one(pool)
+    .await
+}
+
+pub async fn record_success(pool: &PgPool, account_id: i64) -> sqlx::Result<()> {
+    sqlx::query("update public.accounts set failed_logins = 0, locked_until = null, last_login_at = now() where id = $1")
+        .bind(account_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// A new account; the password must already be hashed.
+#[derive(Clone, Debug)]
+pub struct NewAccount<'a> {
+    pub username: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub display_name: &'a str,
+    pub password_hash: &'a str,
+    pub county_role: Option<&'a str>,
+}
+
+/// Creates the account, or returns the existing one with the same username/phone.
+pub async fn ensure(pool: &PgPool, a: &NewAccount<'_>) -> sqlx::Result<i64> {
+    let existing: Option<i64> =
+        sqlx::query_scalar("select id from public.accounts where username = $1 or phone = $2")
+            .bind(a.username)
+            .bind(a.phone)
+            .fetch_optional(pool)
+            .await?;
+    if let Some(id) = existing {
+        return Ok(id);
+    }
+    sqlx::query_scalar(
+        "insert into public.accounts (username, phone, display_name, password_hash, county_role)
+         values ($1, $2, $3, $4, $5) returning id",
+    )
+    .bind(a.username)
+    .bind(a.phone)
+    .bind(a.display_name)
+    .bind(a.password_hash)
+    .bind(a.county_role)
+    .fetch_one(pool)
+    .await
+}
+
+/// Gives an account roles in a school (replacing its roles there).
+pub async fn set_membership(
+    pool: &PgPool,
+    account_id: i64,
+    tenant_id: i64,
+    roles: &[&str],
+    staff_id: Option<i64>,
+    guardian_id: Option<i64>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into public.memberships (account_id, tenant_id, roles, staff_id, guardian_id) values ($1, $2, $3, $4, $5)
+         on conflict (account_id, tenant_id) do update
+            set roles = excluded.roles, staff_id = excluded.staff_id, guardian_id = excluded.guardian_id, updated_at = now()",
+    )
+    .bind(account_id)
+    .bind(tenant_id)
+    .bind(roles)
+    .bind(staff_id)
+    .bind(guardian_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The account's active roles in a school today (empty: no membership there).
+pub async fn roles_in(pool: &PgPool, account_id: i64, tenant_id: i64) -> sqlx::Result<Vec<String>> {
+    let roles: Option<Vec<String>> = sqlx::query_scalar(
+        "select roles from public.memberships
+          where account_id = $1 and tenant_id = $2 and status = 'active'
+            and (valid_from is null or valid_from <= current_date)
+            and (valid_until is null or valid_until >= current_date)",
+    )
+    .bind(account_id)
+    .bind(tenant_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(roles.unwrap_or_default())
+}
+
+/// Every school the account is a member of: (slug, school name, roles).
+pub async fn memberships(
+    pool: &PgPool,
+    account_id: i64,
+) -> sqlx::Result<Vec<(String, String, Vec<String>)>> {
+    sqlx::query_as(
+        "select t.slug, t.name, m.roles from public.memberships m join public.tenants t on t.id = m.tenant_id
+          where m.account_id = $1 and m.status = 'active' and t.status = 'active' order by t.name",
+    )
+    .bind(account_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// Appends to the sign-in audit trail.
+pub async fn audit(
+    pool: &PgPool,
+    account_id: Option<i64>,
+    tenant_id: Option<i64>,
+    login: &str,
+    event: &str,
+    host: &str,
+) {
+    let result = sqlx::query("insert into public.auth_events (account_id, tenant_id, login, event, host) values ($1, $2, $3, $4, $5)")
+        .bind(account_id)
+        .bind(tenant_id)
+        .bind(login)
+        .bind(event)
+        .bind(host)
+        .execute(pool)
+        .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, event, "could not write the sign-in audit log");
+    }
+}

@@ -1,0 +1,169 @@
+//! County-wide identity: accounts, memberships in schools, built-in roles and their module
+//! permissions, sign-in with Argon2id and lockout, and server-side sessions bound to the
+//! host they were issued for.
+//!
+//! Handlers learn who is asking through the [`CurrentUser`] extractor and ask it for a
+//! [`Permission`]; nothing else in the platform reads session cookies or compares roles.
+
+pub mod account;
+pub mod login;
+mod pages;
+pub mod password;
+pub mod permission;
+pub mod session;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use campus_tenant::lifecycle::SchoolUrls;
+use campus_tenant::{Hostname, Site};
+use sqlx::PgPool;
+
+pub use password::Hasher;
+pub use permission::Permission;
+pub use session::SessionStore;
+
+/// What the identity routes and the extractor need.
+#[derive(Clone, Debug)]
+pub struct IdentityState {
+    /// Shared tables (`public`): accounts, memberships, sessions.
+    pub pool: PgPool,
+    pub hasher: Hasher,
+    pub sessions: SessionStore,
+    /// Mark cookies `Secure` (the platform is served over TLS).
+    pub secure_cookies: bool,
+    pub urls: SchoolUrls,
+}
+
+/// Sign-in pages, served on school hosts and the county host.
+pub fn router() -> Router<IdentityState> {
+    Router::new()
+        .route("/login", get(pages::login_form).post(pages::login_submit))
+        .route("/logout", post(pages::logout))
+        .route("/me", get(pages::me))
+}
+
+/// The normalised host of a request (sessions are bound to it).
+pub(crate) fn request_host(parts: &Parts) -> Option<String> {
+    let raw = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())?;
+    Hostname::parse(raw).ok().map(|h| h.as_str().to_owned())
+}
+
+/// The value of cookie `name` in the request, if present.
+pub(crate) fn cookie_value(parts_headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    parts_headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
+
+/// The signed-in person acting in this site: their roles here and their session.
+#[derive(Clone, Debug)]
+pub struct CurrentUser {
+    pub account_id: i64,
+    pub display_name: String,
+    /// Role codes in this school (or `bureau` on the county host).
+    pub roles: Vec<String>,
+    pub tenant_id: Option<i64>,
+    pub csrf_token: String,
+}
+
+impl CurrentUser {
+    pub fn can(&self, permission: Permission) -> bool {
+        permission::granted(&self.roles, permission)
+    }
+
+    /// `Ok` if one of the person's roles here grants `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), AuthRejection> {
+        if self.can(permission) {
+            Ok(())
+        } else {
+            Err(AuthRejection::Forbidden("您的身份没有此项权限。"))
+        }
+    }
+}
+
+/// Why a request was not let through.
+#[derive(Debug)]
+pub enum AuthRejection {
+    NotSignedIn,
+    Forbidden(&'static str),
+    Unavailable,
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        match self {
+            Self::NotSignedIn => Redirect::to("/login").into_response(),
+            Self::Forbidden(why) => campus_web::message_page(
+                StatusCode::FORBIDDEN,
+                campus_web::PLATFORM_NAME,
+                ("没有权限", why),
+                ("Forbidden", "Your identity here does not allow this."),
+            ),
+            Self::Unavailable => campus_web::message_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                campus_web::PLATFORM_NAME,
+                ("服务暂时不可用", "请稍后刷新重试。"),
+                ("Temporarily unavailable", "Please try again in a moment."),
+            ),
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for CurrentUser
+where
+    IdentityState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthRejection> {
+        let st = IdentityState::from_ref(state);
+        let token =
+            cookie_value(&parts.headers, session::COOKIE).ok_or(AuthRejection::NotSignedIn)?;
+        let host = request_host(parts).ok_or(AuthRejection::NotSignedIn)?;
+        let session = st
+            .sessions
+            .find(&token, &host)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "session lookup failed");
+                AuthRejection::Unavailable
+            })?
+            .ok_or(AuthRejection::NotSignedIn)?;
+        let (roles, tenant_id) = match parts.extensions.get::<Site>() {
+            Some(Site::School(t)) => {
+                let roles = account::roles_in(&st.pool, session.account_id, t.id.0)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "membership lookup failed");
+                        AuthRejection::Unavailable
+                    })?;
+                if roles.is_empty() {
+                    return Err(AuthRejection::Forbidden("您在本校没有身份，或身份已停用。"));
+                }
+                (roles, Some(t.id.0))
+            }
+            Some(Site::County) => (session.county_role.clone().into_iter().collect(), None),
+            _ => return Err(AuthRejection::NotSignedIn),
+        };
+        Ok(Self {
+            account_id: session.account_id,
+            display_name: session.display_name,
+            roles,
+            tenant_id,
+            csrf_token: session.csrf_token,
+        })
+    }
+}

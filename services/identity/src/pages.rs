@@ -1,0 +1,387 @@
+//! The sign-in pages: login form and submission (with lockout and audit), logout
+//! everywhere, and "me" — who I am here and which other identities I hold.
+
+use askama::Template;
+use axum::extract::{Form, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use campus_tenant::Site;
+use cookie::{Cookie, SameSite};
+use serde::Deserialize;
+
+use crate::login::Login;
+use crate::session::{random_hex, COOKIE};
+use crate::{account, permission, CurrentUser, IdentityState};
+
+/// Double-submit cookie protecting the login form (there is no session yet to hold a token).
+const LOGIN_CSRF: &str = "campus_login_csrf";
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    site_name: &'a str,
+    csrf: &'a str,
+    login: &'a str,
+    error: Option<&'a str>,
+}
+
+fn site_name(site: &Site) -> String {
+    match site {
+        Site::School(t) => t.name.clone(),
+        _ => format!("{} · 教育局", campus_web::PLATFORM_NAME),
+    }
+}
+
+fn set_cookie(c: Cookie<'_>) -> (header::HeaderName, HeaderValue) {
+    (
+        header::SET_COOKIE,
+        HeaderValue::from_str(&c.to_string()).expect("cookie is valid header text"),
+    )
+}
+
+fn render_login(
+    st: &IdentityState,
+    site: &Site,
+    status: StatusCode,
+    login: &str,
+    error: Option<&str>,
+) -> Response {
+    let csrf = random_hex();
+    let name = site_name(site);
+    let body = LoginPage {
+        site_name: &name,
+        csrf: &csrf,
+        login,
+        error,
+    }
+    .render()
+    .unwrap_or_default();
+    let mut resp = campus_web::Shell {
+        title: "登录",
+        site_name: &name,
+        badge_url: None,
+        theme_color: None,
+        body: &body,
+    }
+    .into_page(status);
+    let c = Cookie::build((LOGIN_CSRF, csrf))
+        .path("/login")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(st.secure_cookies)
+        .build();
+    let (k, v) = set_cookie(c);
+    resp.headers_mut().append(k, v);
+    resp
+}
+
+pub(crate) async fn login_form(
+    State(st): State<IdentityState>,
+    Extension(site): Extension<Site>,
+) -> Response {
+    render_login(&st, &site, StatusCode::OK, "", None)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+fn host_of(headers: &HeaderMap) -> String {
+    headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| campus_tenant::Hostname::parse(h).ok())
+        .map(|h| h.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+pub(crate) async fn login_submit(
+    State(st): State<IdentityState>,
+    Extension(site): Extension<Site>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let csrf_cookie = crate::cookie_value(&headers, LOGIN_CSRF);
+    if form.csrf.is_empty() || csrf_cookie.as_deref() != Some(form.csrf.as_str()) {
+        return render_login(
+            &st,
+            &site,
+            StatusCode::FORBIDDEN,
+            &form.login,
+            Some("页面已过期，请重新登录。(The form expired; please sign in again.)"),
+        );
+    }
+    let login = match Login::parse(&form.login) {
+        Ok(l) => l,
+        Err(e) => {
+            return render_login(
+                &st,
+                &site,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &form.login,
+                Some(&e.to_string()),
+            )
+        }
+    };
+    let host = host_of(&headers);
+    let tenant_id = match &site {
+        Site::School(t) => Some(t.id.0),
+        _ => None,
+    };
+    let result = sign_in(&st, &site, &login, &form.password, &host, tenant_id).await;
+    match result {
+        Ok(token) => {
+            let c = Cookie::build((COOKIE, token))
+                .path("/")
+                .http_only(true)
+                .same_site(SameSite::Lax)
+                .secure(st.secure_cookies)
+                .build();
+            let mut resp = Redirect::to("/me").into_response();
+            let (k, v) = set_cookie(c);
+            resp.headers_mut().append(k, v);
+            resp
+        }
+        Err((status, message)) => render_login(&st, &site, status, &form.login, Some(message)),
+    }
+}
+
+/// Checks the password and the person's right to sign in here; returns a new session token.
+async fn sign_in(
+    st: &IdentityState,
+    site: &Site,
+    login: &Login,
+    password: &str,
+    host: &str,
+    tenant_id: Option<i64>,
+) -> Result<String, (StatusCode, &'static str)> {
+    const WRONG: &str = "手机号/用户名或密码不正确。(Wrong login or password.)";
+    let unavailable = |e: sqlx::Error| {
+        tracing::error!(error = %e, "sign-in failed");
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "服务暂时不可用，请稍后重试。(Temporarily unavailable.)",
+        )
+    };
+    let account = account::find_by_login(&st.pool, login)
+        .await
+        .map_err(unavailable)?;
+    let login_text = login.to_string();
+    if let Some(a) = &account {
+        if a.locked_until.is_some_and(|t| t > chrono::Utc::now()) {
+            account::audit(
+                &st.pool,
+                Some(a.id),
+                tenant_id,
+                &login_text,
+                "locked_out",
+                host,
+            )
+            .await;
+            return Err((
+                StatusCode::TOO_MANY_REQUESTS,
+                "尝试次数过多，账号已暂时锁定，请稍后再试。(Too many attempts; try again later.)",
+            ));
+        }
+    }
+    // Always verify, against a dummy hash when the account does not exist: same timing.
+    let ok = st
+        .hasher
+        .verify(password, account.as_ref().map(|a| a.password_hash.as_str()))
+        .await;
+    let Some(a) = account.filter(|_| ok) else {
+        if let Some(a) = account::find_by_login(&st.pool, login)
+            .await
+            .map_err(unavailable)?
+        {
+            account::record_failure(&st.pool, a.id)
+                .await
+                .map_err(unavailable)?;
+            account::audit(
+                &st.pool,
+                Some(a.id),
+                tenant_id,
+                &login_text,
+                "wrong_password",
+                host,
+            )
+            .await;
+        } else {
+            account::audit(
+                &st.pool,
+                None,
+                tenant_id,
+                &login_text,
+                "unknown_login",
+                host,
+            )
+            .await;
+        }
+        return Err((StatusCode::UNAUTHORIZED, WRONG));
+    };
+    if a.status != "active" {
+        account::audit(
+            &st.pool,
+            Some(a.id),
+            tenant_id,
+            &login_text,
+            "disabled",
+            host,
+        )
+        .await;
+        return Err((
+            StatusCode::FORBIDDEN,
+            "账号已停用，请联系学校管理员。(This account is disabled.)",
+        ));
+    }
+    let allowed = match site {
+        Site::School(t) => !account::roles_in(&st.pool, a.id, t.id.0)
+            .await
+            .map_err(unavailable)?
+            .is_empty(),
+        Site::County => a.county_role.is_some(),
+        Site::Platform => false,
+    };
+    if !allowed {
+        account::audit(
+            &st.pool,
+            Some(a.id),
+            tenant_id,
+            &login_text,
+            "no_membership",
+            host,
+        )
+        .await;
+        return Err((
+            StatusCode::FORBIDDEN,
+            "您在这里没有身份。请到您所在学校的网址登录。(You have no identity here.)",
+        ));
+    }
+    account::record_success(&st.pool, a.id)
+        .await
+        .map_err(unavailable)?;
+    let token = st
+        .sessions
+        .create(a.id, host, tenant_id)
+        .await
+        .map_err(unavailable)?;
+    account::audit(
+        &st.pool,
+        Some(a.id),
+        tenant_id,
+        &login_text,
+        "signed_in",
+        host,
+    )
+    .await;
+    Ok(token)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Ends every session of the person, on every host.
+pub(crate) async fn logout(
+    State(st): State<IdentityState>,
+    user: CurrentUser,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    if form.csrf != user.csrf_token {
+        return (StatusCode::FORBIDDEN, "missing or wrong CSRF token").into_response();
+    }
+    if let Err(e) = st.sessions.revoke_all(user.account_id).await {
+        tracing::error!(error = %e, "logout failed");
+        return crate::AuthRejection::Unavailable.into_response();
+    }
+    let gone = Cookie::build((COOKIE, ""))
+        .path("/")
+        .http_only(true)
+        .max_age(cookie::time::Duration::ZERO)
+        .build();
+    let mut resp = Redirect::to("/login").into_response();
+    let (k, v) = set_cookie(gone);
+    resp.headers_mut().append(k, v);
+    resp
+}
+
+struct OtherIdentity {
+    school: String,
+    roles: String,
+    url: String,
+}
+
+#[derive(Template)]
+#[template(path = "me.html")]
+struct MePage<'a> {
+    name: &'a str,
+    site_name: &'a str,
+    roles: String,
+    roles_en: String,
+    others: Vec<OtherIdentity>,
+    csrf: &'a str,
+}
+
+pub(crate) async fn me(
+    State(st): State<IdentityState>,
+    Extension(site): Extension<Site>,
+    user: CurrentUser,
+) -> Response {
+    let all = match account::memberships(&st.pool, user.account_id).await {
+        Ok(all) => all,
+        Err(e) => {
+            tracing::error!(error = %e, "listing memberships failed");
+            return crate::AuthRejection::Unavailable.into_response();
+        }
+    };
+    let here = match &site {
+        Site::School(t) => t.slug.to_string(),
+        _ => String::new(),
+    };
+    let others = all
+        .into_iter()
+        .filter(|(slug, ..)| *slug != here)
+        .filter_map(|(slug, school, roles)| {
+            let slug = campus_tenant::Slug::parse(&slug).ok()?;
+            Some(OtherIdentity {
+                url: format!("{}/login", st.urls.school(&slug)),
+                school,
+                roles: permission::role_names(&roles),
+            })
+        })
+        .collect();
+    let name = site_name(&site);
+    let roles_en = user
+        .roles
+        .iter()
+        .map(|r| permission::builtin(r).map_or(r.as_str(), |b| b.name_en))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let body = MePage {
+        name: &user.display_name,
+        site_name: &name,
+        roles: permission::role_names(&user.roles),
+        roles_en,
+        others,
+        csrf: &user.csrf_token,
+    }
+    .render()
+    .unwrap_or_default();
+    campus_web::Shell {
+        title: "我的身份",
+        site_name: &name,
+        badge_url: None,
+        theme_color: None,
+        body: &body,
+    }
+    .into_page(StatusCode::OK)
+}
