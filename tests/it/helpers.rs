@@ -304,3 +304,88 @@ pub async fn add_pupils(
     }
     tx.commit().await.unwrap();
 }
+
+/// A browser-like visitor: keeps cookies per host (host-only cookies, as the platform
+/// issues them) and sends them back only to the host that set them.
+pub struct Visitor<'a> {
+    app: &'a TestApp,
+    cookies: std::collections::HashMap<String, std::collections::BTreeMap<String, String>>,
+}
+
+impl<'a> Visitor<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        Self { app, cookies: Default::default() }
+    }
+
+    fn cookie_header(&self, host: &str) -> String {
+        self.cookies.get(host).map(|c| c.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")).unwrap_or_default()
+    }
+
+    fn remember(&mut self, host: &str, resp: &reqwest::Response) {
+        for v in resp.headers().get_all(reqwest::header::SET_COOKIE) {
+            let c = cookie::Cookie::parse(v.to_str().unwrap().to_owned()).unwrap();
+            let jar = self.cookies.entry(host.to_owned()).or_default();
+            if c.max_age().is_some_and(|a| a.is_zero()) || c.value().is_empty() {
+                jar.remove(c.name());
+            } else {
+                jar.insert(c.name().to_owned(), c.value().to_owned());
+            }
+        }
+    }
+
+    /// Copies a cookie as an attacker would, e.g. to replay it on another host.
+    pub fn cookie(&self, host: &str, name: &str) -> Option<String> {
+        self.cookies.get(host).and_then(|j| j.get(name)).cloned()
+    }
+
+    pub fn set_cookie(&mut self, host: &str, name: &str, value: &str) {
+        self.cookies.entry(host.to_owned()).or_default().insert(name.to_owned(), value.to_owned());
+    }
+
+    pub async fn get(&mut self, host: &str, path: &str) -> reqwest::Response {
+        let resp = self.app.get(host, path).header(reqwest::header::COOKIE, self.cookie_header(host)).send().await.unwrap();
+        self.remember(host, &resp);
+        resp
+    }
+
+    pub async fn post(&mut self, host: &str, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let resp = self
+            .app
+            .http
+            .post(self.app.url(path))
+            .header(reqwest::header::HOST, host)
+            .header(reqwest::header::COOKIE, self.cookie_header(host))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.remember(host, &resp);
+        resp
+    }
+
+    /// The hidden CSRF field of the form on the page at `path`.
+    pub async fn csrf(&mut self, host: &str, path: &str) -> String {
+        let page = self.get(host, path).await.text().await.unwrap();
+        let start = page.find("name=\"csrf\" value=\"").expect("the page has a CSRF field") + "name=\"csrf\" value=\"".len();
+        page[start..start + 64].to_owned()
+    }
+
+    /// Signs in on `host`; returns the response to the form submission.
+    pub async fn sign_in(&mut self, host: &str, login: &str, password: &str) -> reqwest::Response {
+        let csrf = self.csrf(host, "/login").await;
+        self.post(host, "/login", &[("login", login), ("password", password), ("csrf", &csrf)]).await
+    }
+}
+
+/// Creates an account with a password and roles in the given schools.
+pub async fn person(services: &Services, username: &str, name: &str, password: &str, roles: &[(&campus_tenant::Tenant, &[&str])]) -> i64 {
+    use campus_identity::account::{self, NewAccount};
+    let hash = services.identity.hasher.hash(password).await.unwrap();
+    let id = account::ensure(&services.pool, &NewAccount { username: Some(username), phone: None, display_name: name, password_hash: &hash, county_role: None })
+        .await
+        .unwrap();
+    for (tenant, r) in roles {
+        account::set_membership(&services.pool, id, tenant.id.0, r, None, None).await.unwrap();
+    }
+    id
+}

@@ -9,6 +9,7 @@ mod admin_api;
 mod browser;
 mod cli;
 mod demo;
+mod identity;
 mod isolation;
 mod migrations;
 mod pgbouncer;
