@@ -44,6 +44,8 @@ seconds_between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 less_than() { awk -v x="$1" -v y="$2" 'BEGIN { exit !(x < y) }'; }
 
 INCOMPLETE=()
+# Other work on the machine skews every figure; the README records how busy it was.
+load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 
 # run_bench <id> <campus-bench arguments…>: the markdown goes to $WORK/<id>.md, the wall
 # time to $WORK/<id>.time; progress stays on the terminal.
@@ -121,6 +123,7 @@ fi
 seconds_between "$demo_started" "$(date +%s.%N)" >"$WORK/demo.time"
 remove_demo_dir
 
+load_after=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 machine=$("$BENCH" machine 2>/dev/null || echo "- (could not describe the machine)")
 rustc_version=$(rustc --version 2>/dev/null || echo unknown)
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -205,7 +208,8 @@ EOF
     printf -- '- Commit: %s\n' "$commit"
     printf -- '- nproc: %s\n' "$(nproc)"
     printf '%s\n' "$machine"
-    printf -- '- Rust: %s, release profile (thin LTO)\n\n' "$rustc_version"
+    printf -- '- Rust: %s, release profile (thin LTO)\n' "$rustc_version"
+    printf -- '- Load average (1, 5, 15 min) before the benchmarks: %s; after: %s\n\n' "$load_before" "$load_after"
     printf '## Summary\n\n| Target | Measured | Result |\n|---|---|---|\n%s\n\n' "$summary_rows"
     printf '## Results\n\n'
     section routing "1. Routing overhead"

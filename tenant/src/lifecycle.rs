@@ -44,7 +44,7 @@ pub struct SchoolUrls {
 }
 
 impl SchoolUrls {
-    fn host_url(&self, host: &str) -> String {
+    pub(crate) fn host_url(&self, host: &str) -> String {
         match self.port {
             Some(p) => format!("{}://{host}:{p}", self.scheme),
             None => format!("{}://{host}", self.scheme),
@@ -57,6 +57,16 @@ impl SchoolUrls {
 
     pub fn county(&self) -> String {
         self.host_url(&format!("county.{}", self.base_domain))
+    }
+
+    /// The central sign-in host.
+    pub fn login(&self) -> String {
+        self.host_url(&format!("login.{}", self.base_domain))
+    }
+
+    /// `scheme://host[:port]` for any host of the platform.
+    pub fn of_host(&self, host: &str) -> String {
+        self.host_url(host)
     }
 }
 

@@ -38,6 +38,9 @@ pub enum Site {
     /// The base domain itself, `admin.<base domain>`, bare IPs and `localhost`: the admin
     /// API, health checks and the platform's landing page. Never a school.
     Platform,
+    /// `login.<base domain>`: the central sign-in host that hands each school's host its
+    /// own session (single sign-on). Never a school.
+    Login,
 }
 
 #[derive(Clone, Debug)]
@@ -85,6 +88,7 @@ pub struct Resolver {
     base_domain: String,
     county_host: String,
     admin_host: String,
+    login_host: String,
     cache: moka::future::Cache<Hostname, Resolution>,
     db_lookups: AtomicU64,
     listening: AtomicBool,
@@ -107,6 +111,7 @@ impl Resolver {
             pool,
             county_host: format!("county.{base_domain}"),
             admin_host: format!("admin.{base_domain}"),
+            login_host: format!("login.{base_domain}"),
             base_domain,
             cache: moka::future::Cache::builder()
                 .max_capacity(capacity)
@@ -140,6 +145,8 @@ impl Resolver {
         let h = host.as_str();
         if h == self.county_host {
             Some(Site::County)
+        } else if h == self.login_host {
+            Some(Site::Login)
         } else if h == self.base_domain || h == self.admin_host || h == "localhost" || host.is_ip()
         {
             Some(Site::Platform)

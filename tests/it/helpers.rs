@@ -310,15 +310,28 @@ pub async fn add_pupils(
 pub struct Visitor<'a> {
     app: &'a TestApp,
     cookies: std::collections::HashMap<String, std::collections::BTreeMap<String, String>>,
+    last_host: String,
 }
 
 impl<'a> Visitor<'a> {
     pub fn new(app: &'a TestApp) -> Self {
-        Self { app, cookies: Default::default() }
+        Self {
+            app,
+            cookies: Default::default(),
+            last_host: String::new(),
+        }
     }
 
     fn cookie_header(&self, host: &str) -> String {
-        self.cookies.get(host).map(|c| c.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")).unwrap_or_default()
+        self.cookies
+            .get(host)
+            .map(|c| {
+                c.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default()
     }
 
     fn remember(&mut self, host: &str, resp: &reqwest::Response) {
@@ -339,16 +352,32 @@ impl<'a> Visitor<'a> {
     }
 
     pub fn set_cookie(&mut self, host: &str, name: &str, value: &str) {
-        self.cookies.entry(host.to_owned()).or_default().insert(name.to_owned(), value.to_owned());
+        self.cookies
+            .entry(host.to_owned())
+            .or_default()
+            .insert(name.to_owned(), value.to_owned());
     }
 
     pub async fn get(&mut self, host: &str, path: &str) -> reqwest::Response {
-        let resp = self.app.get(host, path).header(reqwest::header::COOKIE, self.cookie_header(host)).send().await.unwrap();
+        self.last_host = host.to_owned();
+        let resp = self
+            .app
+            .get(host, path)
+            .header(reqwest::header::COOKIE, self.cookie_header(host))
+            .send()
+            .await
+            .unwrap();
         self.remember(host, &resp);
         resp
     }
 
-    pub async fn post(&mut self, host: &str, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn post(
+        &mut self,
+        host: &str,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.last_host = host.to_owned();
         let resp = self
             .app
             .http
@@ -363,29 +392,77 @@ impl<'a> Visitor<'a> {
         resp
     }
 
+    /// Follows a redirect like a browser: absolute locations go to their host (all served by
+    /// the test server), relative ones to the host of the last request.
+    pub async fn follow(&mut self, resp: reqwest::Response) -> reqwest::Response {
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .expect("a redirect")
+            .to_str()
+            .unwrap()
+            .to_owned();
+        if location.starts_with("http") {
+            let url = url::Url::parse(&location).unwrap();
+            let path = match url.query() {
+                Some(q) => format!("{}?{q}", url.path()),
+                None => url.path().to_owned(),
+            };
+            self.get(url.host_str().unwrap(), &path).await
+        } else {
+            let host = self.last_host.clone();
+            self.get(&host, &location).await
+        }
+    }
+
     /// The hidden CSRF field of the form on the page at `path`.
     pub async fn csrf(&mut self, host: &str, path: &str) -> String {
         let page = self.get(host, path).await.text().await.unwrap();
-        let start = page.find("name=\"csrf\" value=\"").expect("the page has a CSRF field") + "name=\"csrf\" value=\"".len();
+        let start = page
+            .find("name=\"csrf\" value=\"")
+            .expect("the page has a CSRF field")
+            + "name=\"csrf\" value=\"".len();
         page[start..start + 64].to_owned()
     }
 
     /// Signs in on `host`; returns the response to the form submission.
     pub async fn sign_in(&mut self, host: &str, login: &str, password: &str) -> reqwest::Response {
-        let csrf = self.csrf(host, "/login").await;
-        self.post(host, "/login", &[("login", login), ("password", password), ("csrf", &csrf)]).await
+        let csrf = self.csrf(host, "/login?local=1").await;
+        self.post(
+            host,
+            "/login",
+            &[("login", login), ("password", password), ("csrf", &csrf)],
+        )
+        .await
     }
 }
 
 /// Creates an account with a password and roles in the given schools.
-pub async fn person(services: &Services, username: &str, name: &str, password: &str, roles: &[(&campus_tenant::Tenant, &[&str])]) -> i64 {
+pub async fn person(
+    services: &Services,
+    username: &str,
+    name: &str,
+    password: &str,
+    roles: &[(&campus_tenant::Tenant, &[&str])],
+) -> i64 {
     use campus_identity::account::{self, NewAccount};
     let hash = services.identity.hasher.hash(password).await.unwrap();
-    let id = account::ensure(&services.pool, &NewAccount { username: Some(username), phone: None, display_name: name, password_hash: &hash, county_role: None })
-        .await
-        .unwrap();
+    let id = account::ensure(
+        &services.pool,
+        &NewAccount {
+            username: Some(username),
+            phone: None,
+            display_name: name,
+            password_hash: &hash,
+            county_role: None,
+        },
+    )
+    .await
+    .unwrap();
     for (tenant, r) in roles {
-        account::set_membership(&services.pool, id, tenant.id.0, r, None, None).await.unwrap();
+        account::set_membership(&services.pool, id, tenant.id.0, r, None, None)
+            .await
+            .unwrap();
     }
     id
 }

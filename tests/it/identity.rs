@@ -17,17 +17,39 @@ async fn a_teacher_at_one_school_is_a_parent_at_another_and_each_cookie_stays_on
     let a = app.onboard("school-a", "甲校").await.tenant;
     let b = app.onboard("school-b", "乙校").await.tenant;
     app.onboard("school-c", "丙校").await;
-    person(&app.services, "teacher.wang", "王老师", PW, &[(&a, &["teacher", "head_teacher"]), (&b, &["parent"])]).await;
+    person(
+        &app.services,
+        "teacher.wang",
+        "王老师",
+        PW,
+        &[(&a, &["teacher", "head_teacher"]), (&b, &["parent"])],
+    )
+    .await;
     let mut v = Visitor::new(&app);
 
     let r = v.sign_in(&host("school-a"), "teacher.wang", PW).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let set = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Path=/"), "{set}");
-    assert!(!set.to_lowercase().contains("domain="), "session cookies are host-only: {set}");
+    let set = r
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Path=/"),
+        "{set}"
+    );
+    assert!(
+        !set.to_lowercase().contains("domain="),
+        "session cookies are host-only: {set}"
+    );
     let me = v.get(&host("school-a"), "/me").await.text().await.unwrap();
     assert!(me.contains("王老师") && me.contains("教师、班主任"), "{me}");
-    assert!(me.contains("乙校 · 家长"), "the other identity is offered: {me}");
+    assert!(
+        me.contains("乙校 · 家长"),
+        "the other identity is offered: {me}"
+    );
 
     // The same cookie replayed on school B's host is not a session there.
     let token = v.cookie(&host("school-a"), "campus_session").unwrap();
@@ -37,7 +59,12 @@ async fn a_teacher_at_one_school_is_a_parent_at_another_and_each_cookie_stays_on
     assert_eq!(r.headers()["location"], "/login");
 
     // Signing in at B gives the parent identity there.
-    assert_eq!(v.sign_in(&host("school-b"), "teacher.wang", PW).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        v.sign_in(&host("school-b"), "teacher.wang", PW)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
     let me = v.get(&host("school-b"), "/me").await.text().await.unwrap();
     assert!(me.contains("<b id=\"acting-as\">家长</b>"), "{me}");
 
@@ -52,27 +79,53 @@ async fn a_teacher_at_one_school_is_a_parent_at_another_and_each_cookie_stays_on
 async fn wrong_passwords_lock_the_account_for_a_while_and_are_audited() {
     let app = TestApp::spawn().await;
     let a = app.onboard("school-a", "甲校").await.tenant;
-    let id = person(&app.services, "teacher.li", "李老师", PW, &[(&a, &["teacher"])]).await;
+    let id = person(
+        &app.services,
+        "teacher.li",
+        "李老师",
+        PW,
+        &[(&a, &["teacher"])],
+    )
+    .await;
     let mut v = Visitor::new(&app);
     for _ in 0..5 {
-        let r = v.sign_in(&host("school-a"), "teacher.li", "wrong-pass-1").await;
+        let r = v
+            .sign_in(&host("school-a"), "teacher.li", "wrong-pass-1")
+            .await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert!(r.text().await.unwrap().contains("密码不正确"));
     }
     // Locked now: even the right password is refused until the lock expires.
     let r = v.sign_in(&host("school-a"), "teacher.li", PW).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    let events: Vec<String> = sqlx::query_scalar("select event from public.auth_events where account_id = $1 order by id")
-        .bind(id)
-        .fetch_all(&app.services.pool)
-        .await
-        .unwrap();
+    let events: Vec<String> = sqlx::query_scalar(
+        "select event from public.auth_events where account_id = $1 order by id",
+    )
+    .bind(id)
+    .fetch_all(&app.services.pool)
+    .await
+    .unwrap();
     assert_eq!(events.iter().filter(|e| *e == "wrong_password").count(), 5);
     assert_eq!(events.last().map(String::as_str), Some("locked_out"));
     // After the lock expires, the right password works and resets the counter.
-    sqlx::query("update public.accounts set locked_until = now() - interval '1 second' where id = $1").bind(id).execute(&app.services.pool).await.unwrap();
-    assert_eq!(v.sign_in(&host("school-a"), "teacher.li", PW).await.status(), StatusCode::SEE_OTHER);
-    let failed: i32 = sqlx::query_scalar("select failed_logins from public.accounts where id = $1").bind(id).fetch_one(&app.services.pool).await.unwrap();
+    sqlx::query(
+        "update public.accounts set locked_until = now() - interval '1 second' where id = $1",
+    )
+    .bind(id)
+    .execute(&app.services.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        v.sign_in(&host("school-a"), "teacher.li", PW)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    let failed: i32 = sqlx::query_scalar("select failed_logins from public.accounts where id = $1")
+        .bind(id)
+        .fetch_one(&app.services.pool)
+        .await
+        .unwrap();
     assert_eq!(failed, 0);
     app.stop().await;
 }
@@ -96,17 +149,41 @@ async fn unknown_logins_and_malformed_input_get_clear_answers() {
 async fn forms_without_the_csrf_token_change_nothing() {
     let app = TestApp::spawn().await;
     let a = app.onboard("school-a", "甲校").await.tenant;
-    person(&app.services, "teacher.zhao", "赵老师", PW, &[(&a, &["teacher"])]).await;
+    person(
+        &app.services,
+        "teacher.zhao",
+        "赵老师",
+        PW,
+        &[(&a, &["teacher"])],
+    )
+    .await;
     let mut v = Visitor::new(&app);
     // A login post without the form's token (e.g. from another site) is refused.
-    let r = v.post(&host("school-a"), "/login", &[("login", "teacher.zhao"), ("password", PW)]).await;
+    let r = v
+        .post(
+            &host("school-a"),
+            "/login",
+            &[("login", "teacher.zhao"), ("password", PW)],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(v.cookie(&host("school-a"), "campus_session").is_none());
 
-    assert_eq!(v.sign_in(&host("school-a"), "teacher.zhao", PW).await.status(), StatusCode::SEE_OTHER);
-    let r = v.post(&host("school-a"), "/logout", &[("csrf", "forged")]).await;
+    assert_eq!(
+        v.sign_in(&host("school-a"), "teacher.zhao", PW)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    let r = v
+        .post(&host("school-a"), "/logout", &[("csrf", "forged")])
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert_eq!(v.get(&host("school-a"), "/me").await.status(), StatusCode::OK, "still signed in");
+    assert_eq!(
+        v.get(&host("school-a"), "/me").await.status(),
+        StatusCode::OK,
+        "still signed in"
+    );
     app.stop().await;
 }
 
@@ -115,18 +192,33 @@ async fn logout_ends_the_session_on_every_host() {
     let app = TestApp::spawn().await;
     let a = app.onboard("school-a", "甲校").await.tenant;
     let b = app.onboard("school-b", "乙校").await.tenant;
-    person(&app.services, "teacher.sun", "孙老师", PW, &[(&a, &["teacher"]), (&b, &["parent"])]).await;
+    person(
+        &app.services,
+        "teacher.sun",
+        "孙老师",
+        PW,
+        &[(&a, &["teacher"]), (&b, &["parent"])],
+    )
+    .await;
     let mut v = Visitor::new(&app);
     v.sign_in(&host("school-a"), "teacher.sun", PW).await;
     v.sign_in(&host("school-b"), "teacher.sun", PW).await;
     let b_token = v.cookie(&host("school-b"), "campus_session").unwrap();
     let csrf = v.csrf(&host("school-a"), "/me").await;
-    let r = v.post(&host("school-a"), "/logout", &[("csrf", &csrf)]).await;
+    let r = v
+        .post(&host("school-a"), "/logout", &[("csrf", &csrf)])
+        .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert!(v.cookie(&host("school-a"), "campus_session").is_none(), "the cookie is cleared");
+    assert!(
+        v.cookie(&host("school-a"), "campus_session").is_none(),
+        "the cookie is cleared"
+    );
     // The session on B, in another tab, is over too.
     v.set_cookie(&host("school-b"), "campus_session", &b_token);
-    assert_eq!(v.get(&host("school-b"), "/me").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        v.get(&host("school-b"), "/me").await.status(),
+        StatusCode::SEE_OTHER
+    );
     app.stop().await;
 }
 
@@ -134,19 +226,40 @@ async fn logout_ends_the_session_on_every_host() {
 async fn forged_or_expired_session_cookies_are_not_sessions() {
     let app = TestApp::spawn().await;
     let a = app.onboard("school-a", "甲校").await.tenant;
-    person(&app.services, "teacher.qian", "钱老师", PW, &[(&a, &["teacher"])]).await;
+    person(
+        &app.services,
+        "teacher.qian",
+        "钱老师",
+        PW,
+        &[(&a, &["teacher"])],
+    )
+    .await;
     let mut v = Visitor::new(&app);
     for forged in ["x", &"0".repeat(64), "../../etc/passwd", &"g".repeat(64)] {
         v.set_cookie(&host("school-a"), "campus_session", forged);
-        assert_eq!(v.get(&host("school-a"), "/me").await.status(), StatusCode::SEE_OTHER, "{forged}");
+        assert_eq!(
+            v.get(&host("school-a"), "/me").await.status(),
+            StatusCode::SEE_OTHER,
+            "{forged}"
+        );
     }
     v.sign_in(&host("school-a"), "teacher.qian", PW).await;
-    sqlx::query("update public.sessions set expires_at = now() - interval '1 second'").execute(&app.services.pool).await.unwrap();
+    sqlx::query("update public.sessions set expires_at = now() - interval '1 second'")
+        .execute(&app.services.pool)
+        .await
+        .unwrap();
     // Cached lookups expire within seconds; a new visitor with the same (expired) token
     // is refused as soon as the row is read.
     let token = v.cookie(&host("school-a"), "campus_session").unwrap();
-    let fresh = campus_identity::SessionStore::new(app.services.pool.clone(), std::time::Duration::from_secs(3600));
-    assert!(fresh.find(&token, &host("school-a")).await.unwrap().is_none());
+    let fresh = campus_identity::SessionStore::new(
+        app.services.pool.clone(),
+        std::time::Duration::from_secs(3600),
+    );
+    assert!(fresh
+        .find(&token, &host("school-a"))
+        .await
+        .unwrap()
+        .is_none());
     app.stop().await;
 }
 
@@ -154,11 +267,25 @@ async fn forged_or_expired_session_cookies_are_not_sessions() {
 async fn a_disabled_membership_stops_an_open_session_at_that_school() {
     let app = TestApp::spawn().await;
     let a = app.onboard("school-a", "甲校").await.tenant;
-    let id = person(&app.services, "teacher.zhou", "周老师", PW, &[(&a, &["teacher"])]).await;
+    let id = person(
+        &app.services,
+        "teacher.zhou",
+        "周老师",
+        PW,
+        &[(&a, &["teacher"])],
+    )
+    .await;
     let mut v = Visitor::new(&app);
     v.sign_in(&host("school-a"), "teacher.zhou", PW).await;
-    assert_eq!(v.get(&host("school-a"), "/me").await.status(), StatusCode::OK);
-    sqlx::query("update public.memberships set status = 'disabled' where account_id = $1").bind(id).execute(&app.services.pool).await.unwrap();
+    assert_eq!(
+        v.get(&host("school-a"), "/me").await.status(),
+        StatusCode::OK
+    );
+    sqlx::query("update public.memberships set status = 'disabled' where account_id = $1")
+        .bind(id)
+        .execute(&app.services.pool)
+        .await
+        .unwrap();
     let r = v.get(&host("school-a"), "/me").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     app.stop().await;
@@ -171,14 +298,27 @@ async fn the_bureau_signs_in_on_the_county_host_only() {
     let hash = app.services.identity.hasher.hash(PW).await.unwrap();
     campus_identity::account::ensure(
         &app.services.pool,
-        &campus_identity::account::NewAccount { username: Some("bureau"), phone: None, display_name: "教育局", password_hash: &hash, county_role: Some("bureau") },
+        &campus_identity::account::NewAccount {
+            username: Some("bureau"),
+            phone: None,
+            display_name: "教育局",
+            password_hash: &hash,
+            county_role: Some("bureau"),
+        },
     )
     .await
     .unwrap();
     let mut v = Visitor::new(&app);
     let county = format!("county.{}", crate::helpers::BASE);
-    assert_eq!(v.sign_in(&county, "bureau", PW).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        v.sign_in(&county, "bureau", PW).await.status(),
+        StatusCode::SEE_OTHER
+    );
     assert_eq!(v.get(&county, "/me").await.status(), StatusCode::OK);
-    assert_eq!(v.sign_in(&host("school-a"), "bureau", PW).await.status(), StatusCode::FORBIDDEN, "the bureau has no identity inside a school");
+    assert_eq!(
+        v.sign_in(&host("school-a"), "bureau", PW).await.status(),
+        StatusCode::FORBIDDEN,
+        "the bureau has no identity inside a school"
+    );
     app.stop().await;
 }

@@ -14,5 +14,6 @@ mod isolation;
 mod migrations;
 mod pgbouncer;
 mod routing;
+mod sso;
 mod storage;
 mod tidy;

@@ -87,11 +87,16 @@ pub fn router(services: Services) -> Router {
     )
     .with_state(services.clone());
 
+    let login = campus_identity::login_host_router()
+        .with_state(services.identity.clone())
+        .fallback(|| async { campus_web::not_found_page(campus_web::PLATFORM_NAME) });
+
     let dispatch = tower::service_fn(move |req: Request<Body>| {
         let target = match req.extensions().get::<Site>() {
             Some(Site::School(_)) => school.clone(),
             Some(Site::County) => county.clone(),
-            _ => platform.clone(),
+            Some(Site::Login) => login.clone(),
+            Some(Site::Platform) | None => platform.clone(),
         };
         async move { Ok::<_, Infallible>(target.oneshot(req).await.into_response()) }
     });

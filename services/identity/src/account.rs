@@ -130,6 +130,17 @@ pub async fn roles_in(pool: &PgPool, account_id: i64, tenant_id: i64) -> sqlx::R
     Ok(roles.unwrap_or_default())
 }
 
+/// The account's county-level role, if any.
+pub async fn county_role(pool: &PgPool, account_id: i64) -> sqlx::Result<Option<String>> {
+    Ok(sqlx::query_scalar::<_, Option<String>>(
+        "select county_role from public.accounts where id = $1 and status = 'active'",
+    )
+    .bind(account_id)
+    .fetch_optional(pool)
+    .await?
+    .flatten())
+}
+
 /// Every school the account is a member of: (slug, school name, roles).
 pub async fn memberships(
     pool: &PgPool,

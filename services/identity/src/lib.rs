@@ -11,6 +11,7 @@ mod pages;
 pub mod password;
 pub mod permission;
 pub mod session;
+pub mod sso;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
@@ -44,6 +45,14 @@ pub fn router() -> Router<IdentityState> {
         .route("/login", get(pages::login_form).post(pages::login_submit))
         .route("/logout", post(pages::logout))
         .route("/me", get(pages::me))
+        .route("/sso/callback", get(sso::callback))
+}
+
+/// Routes of the central sign-in host `login.<base domain>`.
+pub fn login_host_router() -> Router<IdentityState> {
+    Router::new()
+        .route("/sso/start", get(sso::start))
+        .route("/sso/establish", get(sso::establish))
 }
 
 /// The normalised host of a request (sessions are bound to it).

@@ -2,7 +2,7 @@
 //! everywhere, and "me" — who I am here and which other identities I hold.
 
 use askama::Template;
-use axum::extract::{Form, State};
+use axum::extract::{Form, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
@@ -76,10 +76,23 @@ fn render_login(
     resp
 }
 
+#[derive(Deserialize)]
+pub(crate) struct LoginQuery {
+    local: Option<String>,
+}
+
+/// Without a session here, first ask the central login host (single sign-on); it sends the
+/// browser back with a code, or to `?local=1` for this site's own form.
 pub(crate) async fn login_form(
     State(st): State<IdentityState>,
     Extension(site): Extension<Site>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
 ) -> Response {
+    let host = host_of(&headers);
+    if q.local.is_none() && crate::sso::is_platform_site(&host, &st.urls.base_domain) {
+        return crate::sso::start_round_trip(&st, &host);
+    }
     render_login(&st, &site, StatusCode::OK, "", None)
 }
 
@@ -93,7 +106,7 @@ pub(crate) struct LoginForm {
     csrf: String,
 }
 
-fn host_of(headers: &HeaderMap) -> String {
+pub(crate) fn host_of(headers: &HeaderMap) -> String {
     headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
@@ -137,14 +150,32 @@ pub(crate) async fn login_submit(
     };
     let result = sign_in(&st, &site, &login, &form.password, &host, tenant_id).await;
     match result {
-        Ok(token) => {
+        Ok((token, account_id)) => {
+            // Then let the login host open its session too, so other schools need no password.
+            let next = match crate::sso::issue(
+                &st.pool,
+                account_id,
+                &crate::sso::login_host(&st),
+                crate::sso::Purpose::Central,
+            )
+            .await
+            {
+                Ok(code) if crate::sso::is_platform_site(&host, &st.urls.base_domain) => {
+                    format!("{}/sso/establish?code={code}&next={host}", st.urls.login())
+                }
+                Ok(_) => "/me".to_owned(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not issue a central sign-on code; signed in here only");
+                    "/me".to_owned()
+                }
+            };
             let c = Cookie::build((COOKIE, token))
                 .path("/")
                 .http_only(true)
                 .same_site(SameSite::Lax)
                 .secure(st.secure_cookies)
                 .build();
-            let mut resp = Redirect::to("/me").into_response();
+            let mut resp = Redirect::to(&next).into_response();
             let (k, v) = set_cookie(c);
             resp.headers_mut().append(k, v);
             resp
@@ -161,7 +192,7 @@ async fn sign_in(
     password: &str,
     host: &str,
     tenant_id: Option<i64>,
-) -> Result<String, (StatusCode, &'static str)> {
+) -> Result<(String, i64), (StatusCode, &'static str)> {
     const WRONG: &str = "手机号/用户名或密码不正确。(Wrong login or password.)";
     let unavailable = |e: sqlx::Error| {
         tracing::error!(error = %e, "sign-in failed");
@@ -247,7 +278,7 @@ async fn sign_in(
             .map_err(unavailable)?
             .is_empty(),
         Site::County => a.county_role.is_some(),
-        Site::Platform => false,
+        Site::Platform | Site::Login => false,
     };
     if !allowed {
         account::audit(
@@ -281,7 +312,7 @@ async fn sign_in(
         host,
     )
     .await;
-    Ok(token)
+    Ok((token, a.id))
 }
 
 #[derive(Deserialize)]

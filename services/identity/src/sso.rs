@@ -1,0 +1,374 @@
+//! Single sign-on across the county's hosts. The central login host `login.<base>` keeps
+//! its own session; each school's host gets *its own* session through a one-time code that
+//! only that host can redeem, once, within a minute. No cookie ever spans hosts.
+//!
+//! - Signing in on a school's form also issues a `central` code, which the browser carries
+//!   to the login host (`/sso/establish`) so the login host opens its session.
+//! - Visiting another school's `/login` sends the browser to the login host
+//!   (`/sso/start`); with a central session there it comes straight back with a `site`
+//!   code (`/sso/callback`), and the school opens a session without a password.
+//! - A `state` nonce in a cookie on the school's host ties the callback to the browser that
+//!   started it.
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use campus_tenant::{Hostname, Site};
+use cookie::{Cookie, SameSite};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+
+use crate::session::{random_hex, COOKIE};
+use crate::{account, cookie_value, IdentityState};
+
+/// Cookie on a school's host holding the nonce of an SSO round trip in progress.
+pub const STATE_COOKIE: &str = "campus_sso_state";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    Central,
+    Site,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Central => "central",
+            Self::Site => "site",
+        }
+    }
+}
+
+fn hash(code: &str) -> Vec<u8> {
+    Sha256::digest(code.as_bytes()).to_vec()
+}
+
+/// A new one-time code for `account_id`, redeemable only on `target_host`.
+pub async fn issue(
+    pool: &PgPool,
+    account_id: i64,
+    target_host: &str,
+    purpose: Purpose,
+) -> sqlx::Result<String> {
+    let code = random_hex();
+    sqlx::query(
+        "insert into public.sso_codes (code_hash, account_id, target_host, purpose, expires_at)
+         values ($1, $2, $3, $4, now() + interval '60 seconds')",
+    )
+    .bind(hash(&code))
+    .bind(account_id)
+    .bind(target_host)
+    .bind(purpose.as_str())
+    .execute(pool)
+    .await?;
+    Ok(code)
+}
+
+/// Redeems a code on `host`: the account it was issued for, once.
+pub async fn redeem(
+    pool: &PgPool,
+    code: &str,
+    host: &str,
+    purpose: Purpose,
+) -> sqlx::Result<Option<i64>> {
+    if code.len() != 64 || !code.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    sqlx::query_scalar(
+        "update public.sso_codes set used_at = now()
+          where code_hash = $1 and target_host = $2 and purpose = $3 and used_at is null and expires_at > now()
+          returning account_id",
+    )
+    .bind(hash(code))
+    .bind(host)
+    .bind(purpose.as_str())
+    .fetch_optional(pool)
+    .await
+}
+
+/// Whether `host` is a school's or the county's address under the base domain — the only
+/// places the login host will send a code to (no open redirects).
+pub(crate) fn is_platform_site(host: &str, base_domain: &str) -> bool {
+    let Ok(h) = Hostname::parse(host) else {
+        return false;
+    };
+    h.as_str()
+        .strip_suffix(base_domain)
+        .and_then(|rest| rest.strip_suffix('.'))
+        .is_some_and(|label| label == "county" || campus_tenant::Slug::parse(label).is_ok())
+}
+
+pub(crate) fn login_host(st: &IdentityState) -> String {
+    format!("login.{}", st.urls.base_domain)
+}
+
+fn message(status: StatusCode, zh: &str, en: &str) -> Response {
+    campus_web::message_page(
+        status,
+        campus_web::PLATFORM_NAME,
+        ("无法登录", zh),
+        ("Cannot sign in", en),
+    )
+}
+
+fn cookie_header(c: Cookie<'_>) -> (header::HeaderName, header::HeaderValue) {
+    (
+        header::SET_COOKIE,
+        header::HeaderValue::from_str(&c.to_string()).expect("cookie is valid header text"),
+    )
+}
+
+/// School/county `/login` without a local session: go ask the login host.
+pub(crate) fn start_round_trip(st: &IdentityState, host: &str) -> Response {
+    let state = random_hex();
+    let to = format!("{}/sso/start?to={host}&state={state}", st.urls.login());
+    let mut resp = Redirect::to(&to).into_response();
+    let c = Cookie::build((STATE_COOKIE, state))
+        .path("/sso")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(st.secure_cookies)
+        .build();
+    let (k, v) = cookie_header(c);
+    resp.headers_mut().append(k, v);
+    resp
+}
+
+#[derive(Deserialize)]
+pub(crate) struct StartQuery {
+    to: String,
+    state: String,
+}
+
+/// Login host: hand the asking site a code if someone is signed in here, else send the
+/// browser back to that site's own form.
+pub(crate) async fn start(
+    State(st): State<IdentityState>,
+    headers: HeaderMap,
+    Query(q): Query<StartQuery>,
+) -> Response {
+    if !is_platform_site(&q.to, &st.urls.base_domain) || q.state.len() != 64 {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "登录请求无效。",
+            "This sign-in request is not valid.",
+        );
+    }
+    let to = Hostname::parse(&q.to)
+        .expect("checked above")
+        .as_str()
+        .to_owned();
+    let site_url = st.urls.of_host(&to);
+    let central = match cookie_value(&headers, COOKIE) {
+        Some(token) => st
+            .sessions
+            .find(&token, &login_host(&st))
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    let Some(session) = central else {
+        return Redirect::to(&format!("{site_url}/login?local=1")).into_response();
+    };
+    match issue(&st.pool, session.account_id, &to, Purpose::Site).await {
+        Ok(code) => Redirect::to(&format!(
+            "{site_url}/sso/callback?code={code}&state={}",
+            q.state
+        ))
+        .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "issuing a sign-on code failed");
+            crate::AuthRejection::Unavailable.into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CallbackQuery {
+    code: String,
+    state: String,
+}
+
+/// School/county host: redeem a `site` code for a session of our own.
+pub(crate) async fn callback(
+    State(st): State<IdentityState>,
+    Extension(site): Extension<Site>,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
+    let host = crate::pages::host_of(&headers);
+    if cookie_value(&headers, STATE_COOKIE).as_deref() != Some(q.state.as_str()) {
+        return message(
+            StatusCode::FORBIDDEN,
+            "登录链接与本浏览器不匹配，请重新登录。",
+            "This sign-in link was not started in this browser.",
+        );
+    }
+    let account_id = match redeem(&st.pool, &q.code, &host, Purpose::Site).await {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            return message(
+                StatusCode::FORBIDDEN,
+                "登录链接已失效，请重新登录。",
+                "This sign-in link has expired or was used.",
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "redeeming a sign-on code failed");
+            return crate::AuthRejection::Unavailable.into_response();
+        }
+    };
+    let tenant_id = match &site {
+        Site::School(t) => Some(t.id.0),
+        _ => None,
+    };
+    let allowed = match &site {
+        Site::School(t) => account::roles_in(&st.pool, account_id, t.id.0)
+            .await
+            .map(|r| !r.is_empty()),
+        Site::County => account::county_role(&st.pool, account_id)
+            .await
+            .map(|r| r.is_some()),
+        _ => Ok(false),
+    };
+    match allowed {
+        Ok(true) => {}
+        Ok(false) => {
+            account::audit(
+                &st.pool,
+                Some(account_id),
+                tenant_id,
+                "",
+                "no_membership",
+                &host,
+            )
+            .await;
+            return message(
+                StatusCode::FORBIDDEN,
+                "您在这里没有身份。",
+                "You have no identity here.",
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "membership lookup failed");
+            return crate::AuthRejection::Unavailable.into_response();
+        }
+    }
+    let token = match st.sessions.create(account_id, &host, tenant_id).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "creating a session failed");
+            return crate::AuthRejection::Unavailable.into_response();
+        }
+    };
+    account::audit(
+        &st.pool,
+        Some(account_id),
+        tenant_id,
+        "",
+        "signed_in_sso",
+        &host,
+    )
+    .await;
+    let mut resp = Redirect::to("/me").into_response();
+    let session = Cookie::build((COOKIE, token))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(st.secure_cookies)
+        .build();
+    let done = Cookie::build((STATE_COOKIE, ""))
+        .path("/sso")
+        .max_age(cookie::time::Duration::ZERO)
+        .build();
+    for c in [session, done] {
+        let (k, v) = cookie_header(c);
+        resp.headers_mut().append(k, v);
+    }
+    resp
+}
+
+#[derive(Deserialize)]
+pub(crate) struct EstablishQuery {
+    code: String,
+    next: String,
+}
+
+/// Login host: open the central session after a sign-in on a school's form.
+pub(crate) async fn establish(
+    State(st): State<IdentityState>,
+    Query(q): Query<EstablishQuery>,
+) -> Response {
+    let here = login_host(&st);
+    let account_id = match redeem(&st.pool, &q.code, &here, Purpose::Central).await {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            return message(
+                StatusCode::FORBIDDEN,
+                "登录链接已失效，请重新登录。",
+                "This sign-in link has expired or was used.",
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "redeeming a central code failed");
+            return crate::AuthRejection::Unavailable.into_response();
+        }
+    };
+    let token = match st.sessions.create(account_id, &here, None).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "creating the central session failed");
+            return crate::AuthRejection::Unavailable.into_response();
+        }
+    };
+    let next = if is_platform_site(&q.next, &st.urls.base_domain) {
+        format!(
+            "{}/me",
+            st.urls
+                .of_host(Hostname::parse(&q.next).expect("checked").as_str())
+        )
+    } else {
+        st.urls.county()
+    };
+    let mut resp = Redirect::to(&next).into_response();
+    let c = Cookie::build((COOKIE, token))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(st.secure_cookies)
+        .build();
+    let (k, v) = cookie_header(c);
+    resp.headers_mut().append(k, v);
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_only_sent_to_schools_and_the_county_under_the_base_domain() {
+        let base = "edu.example.cn";
+        for ok in [
+            "xinyi.edu.example.cn",
+            "county.edu.example.cn",
+            "XinYi.edu.example.cn:8443",
+        ] {
+            assert!(is_platform_site(ok, base), "{ok}");
+        }
+        for bad in [
+            "evil.com",
+            "edu.example.cn",
+            "a.b.edu.example.cn",
+            "xinyi.edu.example.cn.evil.com",
+            "admin.edu.example.cn",
+            "login.edu.example.cn",
+            "x_y.edu.example.cn",
+        ] {
+            assert!(!is_platform_site(bad, base), "{bad}");
+        }
+    }
+}
