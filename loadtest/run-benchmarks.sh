@@ -93,6 +93,8 @@ demo_start() {
 # "demo ready in 12.3 s" as printed by campus itself (excludes process exit and stopping
 # the cluster, which the wall clock includes).
 reported() { grep -o 'demo ready in [0-9.]* s' "$1" | grep -o '[0-9.]*' || echo "–"; }
+# "32 schools set up now, 32 in all", to show that the first start really seeded them.
+schools() { grep -o '[0-9]* schools set up now, [0-9]* in all' "$1" || echo "–"; }
 
 echo "==> campus demo --no-serve (first start, then second start)" >&2
 DEMO_DIR=$(mktemp -d)
@@ -109,9 +111,11 @@ if first=$(demo_start "$WORK/demo-first.log") && second=$(demo_start "$WORK/demo
     {
         # shellcheck disable=SC2016 # the backquotes are markdown, not command substitution
         printf '`campus demo --data <fresh folder> --port <free port> --no-serve`, timed by the script from launch until the process exited (so including stopping the private Postgres cluster); DATABASE_URL unset, so the demo runs its own cluster. "Ready in" is the figure campus itself prints.\n\n'
-        printf '| Start | Wall clock | Ready in (printed by campus) |\n|---|---:|---:|\n'
-        printf '| first (creates the cluster, seeds 32 schools) | %s s | %s s |\n' "$first" "$first_reported"
-        printf '| second (reuses the data folder) | %s s | %s s |\n\n' "$second" "$second_reported"
+        printf '| Start | Wall clock | Ready in (printed by campus) | Schools (printed by campus) |\n|---|---:|---:|---|\n'
+        printf '| first (creates the cluster, seeds 32 schools) | %s s | %s s | %s |\n' \
+            "$first" "$first_reported" "$(schools "$WORK/demo-first.log")"
+        printf '| second (reuses the data folder) | %s s | %s s | %s |\n\n' \
+            "$second" "$second_reported" "$(schools "$WORK/demo-second.log")"
         printf '| Target | Measured | Result |\n|---|---|---|\n'
         printf '| Demo: first start < 60 s | %s s | %s |\n' "$first" "$first_ok"
         printf '| Demo: second start < 2 s | %s s | %s |\n' "$second" "$second_ok"
@@ -171,7 +175,8 @@ rewrites this file. It needs a Postgres server on which it may create databases 
 superuser) and the Postgres server binaries (`/usr/lib/postgresql/*/bin`) for the demo.
 Each benchmark works in a database of its own, `campus_bench_<pid>_<letter>`, with roles
 prefixed `b<pid><letter>_`, and drops both when it ends (leftovers of killed runs are
-swept by the next run). A run takes about five minutes on two cores.
+swept by the next run). The benchmarks take about two minutes on two cores, plus the
+build.
 
 One benchmark at a time: `campus-bench routing|onboarding|migrate [options]` prints its
 markdown fragment on stdout (`--help` lists the options, e.g. `--seconds`, `--schools`).
@@ -187,7 +192,9 @@ markdown fragment on stdout (`--help` lists the options, e.g. `--seconds`, `--sc
    alternating the servers in several rounds so drift affects both equally. Reported:
    requests per second, p50/p99 latency, and the ratio with ÷ without the layer. On a
    two-core machine the client shares the CPU with the server, so the ratio is the
-   end-to-end throughput ratio on this machine, not the server's cost alone.
+   end-to-end throughput ratio on this machine, not the server's cost alone; for that,
+   the benchmark also calls both routers directly in-process (no sockets) and times
+   `Resolver::site_for` on its own (informational).
 2. **Onboarding** (`campus-bench onboarding`). 50 schools onboarded one after another
    through `Platform::onboard` (registry row, Postgres role and schema, every tenant
    migration, first invitation, S3 marker via the embedded S3 server — one transaction),
@@ -209,7 +216,12 @@ EOF
     printf -- '- nproc: %s\n' "$(nproc)"
     printf '%s\n' "$machine"
     printf -- '- Rust: %s, release profile (thin LTO)\n' "$rustc_version"
-    printf -- '- Load average (1, 5, 15 min) before the benchmarks: %s; after: %s\n\n' "$load_before" "$load_after"
+    printf -- '- Load average (1, 5, 15 min) before the benchmarks: %s; after: %s\n' "$load_before" "$load_after"
+    if less_than 1 "${load_before%% *}" 2>/dev/null; then
+        printf -- '- **The machine was busy with other work when the run started**; the figures,\n'
+        printf -- '  especially the routing ratio, may be skewed by it.\n'
+    fi
+    printf '\n'
     printf '## Summary\n\n| Target | Measured | Result |\n|---|---|---|\n%s\n\n' "$summary_rows"
     printf '## Results\n\n'
     section routing "1. Routing overhead"

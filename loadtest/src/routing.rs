@@ -124,17 +124,39 @@ async fn bench(world: Arc<World>, args: Args) -> Result<String> {
     let phases = result?;
     let lookups = resolver.db_lookups();
     let host = format!("{SLUG}.{BASE_DOMAIN}");
-    let in_process = [
-        (
-            Variant::With,
-            per_request(&with_layer, &host, args.in_process).await?,
-        ),
-        (
-            Variant::Without,
-            per_request(&without_layer, &host, args.in_process).await?,
-        ),
-    ];
+    let n = args.in_process;
+    let in_process = InProcess {
+        with: per_request(&with_layer, &host, n).await?,
+        without: per_request(&without_layer, &host, n).await?,
+        site_for_school: site_for(&resolver, &host, n).await?,
+        site_for_platform: site_for(&resolver, "localhost", n).await?,
+    };
     Ok(report(&phases, &in_process, &args, lookups))
+}
+
+/// Per-request costs measured in-process, without sockets (informational).
+struct InProcess {
+    with: Duration,
+    without: Duration,
+    /// `Resolver::site_for` alone for the school's host: parse + cache hit.
+    site_for_school: Duration,
+    /// `Resolver::site_for` for `localhost`, answered before the cache: parse only.
+    site_for_platform: Duration,
+}
+
+/// The cost of one `Resolver::site_for` call, `n` times in a row on this task, to show
+/// how much of the layer's cost is host resolution (and of that, the cache lookup).
+async fn site_for(resolver: &Resolver, host: &str, n: u32) -> Result<Duration> {
+    for _ in 0..n / 10 {
+        std::hint::black_box(resolver.site_for(Some(host)).await)
+            .map_err(|e| anyhow::anyhow!("{host} did not resolve: {e:?}"))?;
+    }
+    let started = Instant::now();
+    for _ in 0..n {
+        // black_box: the result is unused, and the call must not be optimised away.
+        let _ = std::hint::black_box(resolver.site_for(Some(host)).await);
+    }
+    Ok(started.elapsed() / n.max(1))
 }
 
 /// The server-side cost of one request without sockets, HTTP parsing or a client: the
@@ -278,7 +300,7 @@ impl Totals {
 
 fn report(
     phases: &[(Variant, Phase)],
-    in_process: &[(Variant, Duration); 2],
+    in_process: &InProcess,
     args: &Args,
     db_lookups: u64,
 ) -> String {
@@ -318,14 +340,20 @@ fn report(
         "\nPer-round ratio: {lo:.3} – {hi:.3}. Registry queries made by the resolver during the \
          whole run: {db_lookups} (every other request was answered from its cache).\n\n"
     ));
-    let [(_, with_us), (_, without_us)] = in_process.map(|(v, d)| (v, d.as_secs_f64() * 1e6));
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let (with_us, without_us) = (us(in_process.with), us(in_process.without));
     out.push_str(&format!(
-        "Informational — the router called directly, {} requests per variant, one thread, \
-         no sockets: {with_us:.2} µs per request with the layer, {without_us:.2} µs without \
-         (the layer adds {:.2} µs; in-process ratio {:.3}).\n\n",
+        "Informational, in-process (the router called directly {} times per variant on one \
+         thread, no sockets or HTTP parsing): {with_us:.2} µs per request with the layer, \
+         {without_us:.2} µs without, so the layer adds {:.2} µs (in-process ratio {:.3}). \
+         Of that, `Resolver::site_for` takes {:.2} µs for the school's host (Host parsing \
+         and the cache hit) and {:.2} µs for `localhost` (parsing only, answered before the \
+         cache).\n\n",
         thousands(u64::from(args.in_process)),
         with_us - without_us,
-        without_us / with_us
+        without_us / with_us,
+        us(in_process.site_for_school),
+        us(in_process.site_for_platform),
     ));
     out.push_str("| Target | Measured | Result |\n|---|---|---|\n");
     out.push_str(&format!(

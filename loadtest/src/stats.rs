@@ -28,9 +28,14 @@ pub fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// Seconds with two decimals, e.g. `12.34 s`.
+/// Seconds with two decimals, e.g. `12.34 s`; below a second in milliseconds, so that a
+/// fast run does not read `0.00 s`.
 pub fn secs(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
+    if d < Duration::from_secs(1) {
+        ms(d)
+    } else {
+        format!("{:.2} s", d.as_secs_f64())
+    }
 }
 
 /// Microseconds shown as milliseconds with two decimals, e.g. `0.85 ms`.

@@ -17,6 +17,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
+use futures::future::Either;
 use http::request::Parts;
 use http::{Request, StatusCode};
 use sqlx::postgres::{PgListener, PgPool};
@@ -48,6 +49,16 @@ enum Resolution {
     Site(Site),
     Suspended(SharedTenant),
     Unknown,
+}
+
+impl Resolution {
+    fn into_site(self, host: Hostname) -> Result<Site, Rejection> {
+        match self {
+            Self::Site(site) => Ok(site),
+            Self::Suspended(t) => Err(Rejection::Suspended(t)),
+            Self::Unknown => Err(Rejection::UnknownHost(host)),
+        }
+    }
 }
 
 /// Why a request was answered by the router itself.
@@ -89,7 +100,11 @@ pub struct Resolver {
     county_host: String,
     admin_host: String,
     login_host: String,
-    cache: moka::future::Cache<Hostname, Resolution>,
+    /// Read synchronously on the hot path, so a cached request costs no extra future.
+    cache: moka::sync::Cache<Hostname, Resolution>,
+    /// Bumped by every invalidation; a lookup that raced with one does not cache its
+    /// (possibly stale) answer.
+    generation: AtomicU64,
     db_lookups: AtomicU64,
     listening: AtomicBool,
 }
@@ -113,10 +128,11 @@ impl Resolver {
             admin_host: format!("admin.{base_domain}"),
             login_host: format!("login.{base_domain}"),
             base_domain,
-            cache: moka::future::Cache::builder()
+            cache: moka::sync::Cache::builder()
                 .max_capacity(capacity)
                 .time_to_live(ttl)
                 .build(),
+            generation: AtomicU64::new(0),
             db_lookups: AtomicU64::new(0),
             listening: AtomicBool::new(false),
         })
@@ -138,6 +154,7 @@ impl Resolver {
 
     /// Forgets every cached resolution.
     pub fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.cache.invalidate_all();
     }
 
@@ -155,42 +172,55 @@ impl Resolver {
         }
     }
 
-    async fn resolve(&self, host: Hostname) -> Result<Resolution, Rejection> {
-        if let Some(site) = self.fixed(&host) {
-            return Ok(Resolution::Site(site));
+    /// The answer without a database round trip, if there is one: a fixed platform host or a
+    /// cached resolution.
+    fn cached(&self, host: &Hostname) -> Option<Resolution> {
+        if let Some(site) = self.fixed(host) {
+            return Some(Resolution::Site(site));
         }
-        let lookup = async {
-            self.db_lookups.fetch_add(1, Ordering::Relaxed);
-            let tenant = registry::find_by_host(&self.pool, &host, &self.base_domain).await?;
-            Ok::<_, crate::TenantError>(match tenant {
-                Some(t) if t.status == TenantStatus::Active => {
-                    Resolution::Site(Site::School(Arc::new(t)))
-                }
-                Some(t) if t.status == TenantStatus::Suspended => {
-                    Resolution::Suspended(Arc::new(t))
-                }
-                _ => Resolution::Unknown,
-            })
-        };
-        // try_get_with coalesces concurrent misses for one host into a single query.
-        self.cache
-            .try_get_with(host.clone(), lookup)
+        self.cache.get(host)
+    }
+
+    /// Asks the registry and caches the answer (unless the registry changed meanwhile).
+    async fn lookup(&self, host: &Hostname) -> Result<Resolution, Rejection> {
+        let generation = self.generation.load(Ordering::SeqCst);
+        self.db_lookups.fetch_add(1, Ordering::Relaxed);
+        let tenant = registry::find_by_host(&self.pool, host, &self.base_domain)
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, host = %host, "tenant lookup failed");
                 Rejection::Unavailable
-            })
+            })?;
+        let resolution = match tenant {
+            Some(t) if t.status == TenantStatus::Active => {
+                Resolution::Site(Site::School(Arc::new(t)))
+            }
+            Some(t) if t.status == TenantStatus::Suspended => Resolution::Suspended(Arc::new(t)),
+            _ => Resolution::Unknown,
+        };
+        if self.generation.load(Ordering::SeqCst) == generation {
+            self.cache.insert(host.clone(), resolution.clone());
+        }
+        Ok(resolution)
+    }
+
+    async fn resolve(&self, host: &Hostname) -> Result<Resolution, Rejection> {
+        match self.cached(host) {
+            Some(hit) => Ok(hit),
+            None => self.lookup(host).await,
+        }
     }
 
     /// Resolves a request's host to a [`Site`] or the reason it cannot be served.
     pub async fn site_for(&self, parts_host: Option<&str>) -> Result<Site, Rejection> {
         let raw = parts_host.ok_or_else(|| Rejection::BadHost("the request has no Host".into()))?;
         let host = Hostname::parse(raw).map_err(|e| Rejection::BadHost(e.to_string()))?;
-        match self.resolve(host.clone()).await? {
-            Resolution::Site(site) => Ok(site),
-            Resolution::Suspended(t) => Err(Rejection::Suspended(t)),
-            Resolution::Unknown => Err(Rejection::UnknownHost(host)),
-        }
+        self.site_for_host(host).await
+    }
+
+    /// [`Resolver::site_for`] with the host already parsed.
+    pub async fn site_for_host(&self, host: Hostname) -> Result<Site, Rejection> {
+        self.resolve(&host).await?.into_site(host)
     }
 
     /// Listens for registry changes on a dedicated connection (not through PgBouncer in
@@ -279,6 +309,9 @@ fn host_of<B>(req: &Request<B>) -> Option<&str> {
     }
 }
 
+type Respond<E> = futures::future::Ready<Result<Response, E>>;
+type Lookup<E> = Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>;
+
 impl<S> Service<Request<Body>> for SiteService<S>
 where
     S: Service<Request<Body>, Response = Response> + Clone + Send + 'static,
@@ -286,36 +319,53 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+    /// Cached hosts go straight to the inner service (no allocation, no extra future);
+    /// only a cache miss pays for a boxed database lookup.
+    type Future = Either<Respond<S::Error>, Either<S::Future, Lookup<S::Error>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        let host = match host_of(&req) {
+            Some(h) => Hostname::parse(h).map_err(|e| Rejection::BadHost(e.to_string())),
+            None if req.headers().contains_key(http::header::HOST) => Err(Rejection::BadHost(
+                "the Host header is not valid text".into(),
+            )),
+            None => Err(Rejection::BadHost("the request has no Host".into())),
+        };
+        let host = match host {
+            Ok(h) => h,
+            Err(rejection) => {
+                return Either::Left(futures::future::ready(Ok((self.render)(rejection))))
+            }
+        };
+        if let Some(hit) = self.resolver.cached(&host) {
+            return match hit.into_site(host) {
+                Ok(site) => {
+                    req.extensions_mut().insert(site);
+                    Either::Right(Either::Left(self.inner.call(req)))
+                }
+                Err(rejection) => {
+                    Either::Left(futures::future::ready(Ok((self.render)(rejection))))
+                }
+            };
+        }
         // The clone that was polled ready is the one we must call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let resolver = Arc::clone(&self.resolver);
         let render = Arc::clone(&self.render);
-        Box::pin(async move {
-            let raw_host = match host_of(&req) {
-                Some(h) => Some(h.to_owned()),
-                None if req.headers().contains_key(http::header::HOST) => {
-                    return Ok(render(Rejection::BadHost(
-                        "the Host header is not valid text".into(),
-                    )));
-                }
-                None => None,
-            };
-            match resolver.site_for(raw_host.as_deref()).await {
+        Either::Right(Either::Right(Box::pin(async move {
+            match resolver.site_for_host(host).await {
                 Ok(site) => {
                     req.extensions_mut().insert(site);
                     inner.call(req).await
                 }
                 Err(rejection) => Ok(render(rejection)),
             }
-        })
+        })))
     }
 }
 
