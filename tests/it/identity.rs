@@ -26,6 +26,11 @@ async fn a_teacher_at_one_school_is_a_parent_at_another_and_each_cookie_stays_on
     )
     .await;
     let mut v = Visitor::new(&app);
+    let home = v.get(&host("school-a"), "/").await.text().await.unwrap();
+    assert!(
+        home.contains("href=\"/login\">登录"),
+        "signed out: a sign-in link"
+    );
 
     let r = v.sign_in(&host("school-a"), "teacher.wang", PW).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -67,6 +72,8 @@ async fn a_teacher_at_one_school_is_a_parent_at_another_and_each_cookie_stays_on
     );
     let me = v.get(&host("school-b"), "/me").await.text().await.unwrap();
     assert!(me.contains("<b id=\"acting-as\">家长</b>"), "{me}");
+    let home = v.get(&host("school-b"), "/").await.text().await.unwrap();
+    assert!(home.contains("王老师 · 家长</a>"));
 
     // School C: no membership, no sign-in.
     let r = v.sign_in(&host("school-c"), "teacher.wang", PW).await;

@@ -62,6 +62,7 @@ pub fn router(services: Services) -> Router {
         .with_state(SchoolState {
             db: services.db.clone(),
             store: services.store.clone(),
+            identity: services.identity.clone(),
         })
         .merge(identity.clone())
         .fallback(|req: Request<Body>| async move {

@@ -54,6 +54,7 @@ async fn render(s: &Services, title: &str, zh: &str, en: &str) -> Response {
                 badge_url: None,
                 theme_color: None,
                 body: &body,
+                who: campus_web::Who::Nobody,
             }
             .into_page(StatusCode::OK)
         }

@@ -102,6 +102,44 @@ impl CurrentUser {
     }
 }
 
+impl CurrentUser {
+    /// The header badge: name and the roles acted as here.
+    pub fn badge(&self) -> campus_web::UserBadge {
+        campus_web::UserBadge {
+            name: self.display_name.clone(),
+            roles: permission::role_names(&self.roles),
+        }
+    }
+}
+
+/// The signed-in person if there is one; pages that anyone may see use it to show who is
+/// signed in (or a sign-in link).
+#[derive(Clone, Debug)]
+pub struct MaybeUser(pub Option<CurrentUser>);
+
+impl MaybeUser {
+    pub fn who(&self) -> campus_web::Who {
+        match &self.0 {
+            Some(u) => campus_web::Who::User(u.badge()),
+            None => campus_web::Who::SignIn,
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for MaybeUser
+where
+    IdentityState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            CurrentUser::from_request_parts(parts, state).await.ok(),
+        ))
+    }
+}
+
 /// Why a request was not let through.
 #[derive(Debug)]
 pub enum AuthRejection {

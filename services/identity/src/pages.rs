@@ -63,6 +63,7 @@ fn render_login(
         badge_url: None,
         theme_color: None,
         body: &body,
+        who: campus_web::Who::Nobody,
     }
     .into_page(status);
     let c = Cookie::build((LOGIN_CSRF, csrf))
@@ -413,6 +414,7 @@ pub(crate) async fn me(
         badge_url: None,
         theme_color: None,
         body: &body,
+        who: campus_web::Who::User(user.badge()),
     }
     .into_page(StatusCode::OK)
 }

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use campus_identity::MaybeUser;
 use campus_tenant::{CurrentSchool, ObjectKey, SchoolTx, Tenant, TenantError};
 use serde::Serialize;
 use sqlx::Row;
@@ -131,6 +132,7 @@ async fn fetch_profile(state: &SchoolState, school: &Tenant) -> Result<Profile, 
 pub(crate) async fn home(
     State(state): State<SchoolState>,
     CurrentSchool(school): CurrentSchool,
+    user: MaybeUser,
 ) -> Response {
     let profile = match fetch_profile(&state, &school).await {
         Ok(p) => p,
@@ -157,6 +159,7 @@ pub(crate) async fn home(
         badge_url: Some("/badge.svg"),
         theme_color: profile.theme_color.as_deref(),
         body: &body,
+        who: user.who(),
     }
     .into_page(StatusCode::OK)
 }

@@ -7,8 +7,10 @@
 pub mod demo;
 mod home;
 
+use axum::extract::FromRef;
 use axum::routing::get;
 use axum::Router;
+use campus_identity::IdentityState;
 use campus_tenant::{Db, ObjectStore};
 
 /// What the school's handlers need.
@@ -16,6 +18,14 @@ use campus_tenant::{Db, ObjectStore};
 pub struct SchoolState {
     pub db: Db,
     pub store: ObjectStore,
+    /// Who is asking (sessions, memberships, permissions).
+    pub identity: IdentityState,
+}
+
+impl FromRef<SchoolState> for IdentityState {
+    fn from_ref(s: &SchoolState) -> Self {
+        s.identity.clone()
+    }
 }
 
 /// Routes served on a school's own host.

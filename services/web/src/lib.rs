@@ -18,6 +18,24 @@ pub struct Shell<'a> {
     pub theme_color: Option<&'a str>,
     /// Already-rendered, already-escaped HTML from the page's own template.
     pub body: &'a str,
+    /// Who is signed in and as what, shown on every page.
+    pub who: Who,
+}
+
+/// The header's corner: the signed-in identity, a sign-in link, or nothing.
+#[derive(Clone, Debug)]
+pub enum Who {
+    Nobody,
+    SignIn,
+    User(UserBadge),
+}
+
+/// The signed-in person and the identity they act as, for the page header.
+#[derive(Clone, Debug)]
+pub struct UserBadge {
+    pub name: String,
+    /// Role names in Chinese, e.g. 教师、班主任.
+    pub roles: String,
 }
 
 impl Shell<'_> {
@@ -74,6 +92,7 @@ pub fn message_page(
         badge_url: None,
         theme_color: None,
         body: &body,
+        who: Who::Nobody,
     }
     .into_page(status)
 }
