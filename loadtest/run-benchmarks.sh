@@ -44,7 +44,32 @@ seconds_between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 less_than() { awk -v x="$1" -v y="$2" 'BEGIN { exit !(x < y) }'; }
 
 INCOMPLETE=()
-# Other work on the machine skews every figure; the README records how busy it was.
+
+# cpu_busy <seconds>: the share of CPU time (all cores, %) that was not idle over that
+# window, from /proc/stat (user nice system idle iowait irq softirq steal).
+cpu_busy() {
+    local before after
+    before=$(head -1 /proc/stat)
+    sleep "$1"
+    after=$(head -1 /proc/stat)
+    awk -v a="$before" -v b="$after" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        for (i = 2; i <= 9; i++) total += y[i] - x[i]
+        idle = (y[5] - x[5]) + (y[6] - x[6])
+        printf "%.0f", (total > 0 ? 100 * (total - idle) / total : 0)
+    }'
+}
+
+# Other work on the machine (a build, a test run) skews every figure, the routing ratio
+# most. Wait until the CPU has been mostly idle for a few seconds — at most
+# BENCH_QUIET_WAIT seconds (default 300) — and record how busy it was.
+QUIET_LIMIT=15
+quiet_deadline=$((SECONDS + ${BENCH_QUIET_WAIT:-300}))
+busy_before=$(cpu_busy 3)
+while ! less_than "$busy_before" "$QUIET_LIMIT" && ((SECONDS < quiet_deadline)); do
+    echo "==> the CPU is ${busy_before}% busy with other work; waiting for it to settle" >&2
+    busy_before=$(cpu_busy 5)
+done
 load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 
 # run_bench <id> <campus-bench arguments…>: the markdown goes to $WORK/<id>.md, the wall
@@ -131,8 +156,10 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 machine=$("$BENCH" machine 2>/dev/null || echo "- (could not describe the machine)")
 rustc_version=$(rustc --version 2>/dev/null || echo unknown)
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | head -1)
-[[ -z $dirty ]] || commit="$commit plus uncommitted changes"
+# Which top-level folders differ from the commit, so a reader can tell whether the platform
+# code measured was the committed one.
+dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | cut -c4- | cut -d/ -f1 | sort -u | paste -sd, - || true)
+[[ -z $dirty ]] || commit="$commit plus uncommitted changes in: ${dirty//,/, }"
 run_date=$(date -u '+%Y-%m-%d %H:%M UTC')
 
 # The summary: every target row of every benchmark (rows ending in PASS or FAIL), plus a
@@ -176,7 +203,9 @@ superuser) and the Postgres server binaries (`/usr/lib/postgresql/*/bin`) for th
 Each benchmark works in a database of its own, `campus_bench_<pid>_<letter>`, with roles
 prefixed `b<pid><letter>_`, and drops both when it ends (leftovers of killed runs are
 swept by the next run). The benchmarks take about two minutes on two cores, plus the
-build.
+build. Before starting them the script waits until the CPU is less than 15 % busy with
+other work (at most `BENCH_QUIET_WAIT` seconds, default 300), since a concurrent build or
+test run skews the figures, and records how busy it was below.
 
 One benchmark at a time: `campus-bench routing|onboarding|migrate [options]` prints its
 markdown fragment on stdout (`--help` lists the options, e.g. `--seconds`, `--schools`).
@@ -216,10 +245,12 @@ EOF
     printf -- '- nproc: %s\n' "$(nproc)"
     printf '%s\n' "$machine"
     printf -- '- Rust: %s, release profile (thin LTO)\n' "$rustc_version"
-    printf -- '- Load average (1, 5, 15 min) before the benchmarks: %s; after: %s\n' "$load_before" "$load_after"
-    if less_than 1 "${load_before%% *}" 2>/dev/null; then
-        printf -- '- **The machine was busy with other work when the run started**; the figures,\n'
-        printf -- '  especially the routing ratio, may be skewed by it.\n'
+    printf -- '- CPU busy with other work in the seconds before the benchmarks: %s%%\n' "$busy_before"
+    printf -- '- Load average (1, 5, 15 min) before the benchmarks: %s; after: %s (it lags: the\n' "$load_before" "$load_after"
+    printf -- '  release build just before them still counts)\n'
+    if ! less_than "$busy_before" "$QUIET_LIMIT"; then
+        printf -- '- **The machine was busy with other work when the benchmarks started**; the\n'
+        printf -- '  figures, especially the routing ratio, may be skewed by it.\n'
     fi
     printf '\n'
     printf '## Summary\n\n| Target | Measured | Result |\n|---|---|---|\n%s\n\n' "$summary_rows"

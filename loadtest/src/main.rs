@@ -46,17 +46,27 @@ enum Command {
     FreePort,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Built by hand rather than with #[tokio::main] so that the routing benchmark can give
+    // its servers a chosen number of worker threads (the load client has its own thread).
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Routing(args) = &cli.command {
+        if args.server_threads > 0 {
+            runtime.worker_threads(args.server_threads);
+        }
+    }
+    let runtime = runtime.enable_all().build()?;
     let url = cli.database_url.as_str();
-    let out = match cli.command {
-        Command::Routing(args) => routing::run(url, args).await?,
-        Command::Onboarding(args) => onboarding::run(url, args).await?,
-        Command::Migrate(args) => migrations::run(url, args).await?,
-        Command::Machine => machine::run(url).await?,
-        Command::FreePort => format!("{}\n", campus_devstack::free_port()?),
-    };
+    let out = runtime.block_on(async {
+        anyhow::Ok(match cli.command {
+            Command::Routing(args) => routing::run(url, args).await?,
+            Command::Onboarding(args) => onboarding::run(url, args).await?,
+            Command::Migrate(args) => migrations::run(url, args).await?,
+            Command::Machine => machine::run(url).await?,
+            Command::FreePort => format!("{}\n", campus_devstack::free_port()?),
+        })
+    })?;
     print!("{out}");
     Ok(())
 }

@@ -23,6 +23,16 @@ pub fn median(sorted: &[Duration]) -> Option<Duration> {
     }
 }
 
+/// The mean of `xs` and its standard error (sample standard deviation ÷ √n); the error is
+/// `NaN` with fewer than two values. Used to say how far a figure averaged over a few
+/// noisy rounds can be trusted.
+pub fn mean_and_se(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, (var / n).sqrt())
+}
+
 /// Milliseconds with one decimal, e.g. `123.4 ms`.
 pub fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
@@ -86,6 +96,15 @@ mod tests {
         assert_eq!(median(&[d(1), d(2), d(9)]), Some(d(2)));
         assert_eq!(median(&[d(1), d(3)]), Some(d(2)));
         assert_eq!(median(&[]), None);
+    }
+
+    #[test]
+    fn mean_and_standard_error() {
+        let (mean, se) = mean_and_se(&[1.0, 2.0, 3.0, 4.0]);
+        assert!((mean - 2.5).abs() < 1e-12);
+        // Sample variance 5/3, so SE = sqrt(5/3 / 4).
+        assert!((se - (5.0f64 / 12.0).sqrt()).abs() < 1e-12);
+        assert!(mean_and_se(&[1.0]).1.is_nan());
     }
 
     #[test]
