@@ -3,11 +3,10 @@
 
 use askama::Template;
 use axum::extract::{Form, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use campus_tenant::Site;
-use cookie::{Cookie, SameSite};
 use serde::Deserialize;
 
 use crate::login::Login;
@@ -31,13 +30,6 @@ fn site_name(site: &Site) -> String {
         Site::School(t) => t.name.clone(),
         _ => format!("{} · 教育局", campus_web::PLATFORM_NAME),
     }
-}
-
-fn set_cookie(c: Cookie<'_>) -> (header::HeaderName, HeaderValue) {
-    (
-        header::SET_COOKIE,
-        HeaderValue::from_str(&c.to_string()).expect("cookie is valid header text"),
-    )
 }
 
 fn render_login(
@@ -66,14 +58,7 @@ fn render_login(
         who: campus_web::Who::Nobody,
     }
     .into_page(status);
-    let c = Cookie::build((LOGIN_CSRF, csrf))
-        .path("/login")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(st.secure_cookies)
-        .build();
-    let (k, v) = set_cookie(c);
-    resp.headers_mut().append(k, v);
+    crate::cookies::set(&mut resp, LOGIN_CSRF, csrf, "/login", st.secure_cookies);
     resp
 }
 
@@ -170,15 +155,8 @@ pub(crate) async fn login_submit(
                     "/me".to_owned()
                 }
             };
-            let c = Cookie::build((COOKIE, token))
-                .path("/")
-                .http_only(true)
-                .same_site(SameSite::Lax)
-                .secure(st.secure_cookies)
-                .build();
             let mut resp = Redirect::to(&next).into_response();
-            let (k, v) = set_cookie(c);
-            resp.headers_mut().append(k, v);
+            crate::cookies::set(&mut resp, COOKIE, token, "/", st.secure_cookies);
             resp
         }
         Err((status, message)) => render_login(&st, &site, status, &form.login, Some(message)),
@@ -335,14 +313,8 @@ pub(crate) async fn logout(
         tracing::error!(error = %e, "logout failed");
         return crate::AuthRejection::Unavailable.into_response();
     }
-    let gone = Cookie::build((COOKIE, ""))
-        .path("/")
-        .http_only(true)
-        .max_age(cookie::time::Duration::ZERO)
-        .build();
     let mut resp = Redirect::to("/login").into_response();
-    let (k, v) = set_cookie(gone);
-    resp.headers_mut().append(k, v);
+    crate::cookies::clear(&mut resp, COOKIE, "/");
     resp
 }
 

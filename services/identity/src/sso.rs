@@ -11,11 +11,10 @@
 //!   started it.
 
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use campus_tenant::{Hostname, Site};
-use cookie::{Cookie, SameSite};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
@@ -113,26 +112,12 @@ fn message(status: StatusCode, zh: &str, en: &str) -> Response {
     )
 }
 
-fn cookie_header(c: Cookie<'_>) -> (header::HeaderName, header::HeaderValue) {
-    (
-        header::SET_COOKIE,
-        header::HeaderValue::from_str(&c.to_string()).expect("cookie is valid header text"),
-    )
-}
-
 /// School/county `/login` without a local session: go ask the login host.
 pub(crate) fn start_round_trip(st: &IdentityState, host: &str) -> Response {
     let state = random_hex();
     let to = format!("{}/sso/start?to={host}&state={state}", st.urls.login());
     let mut resp = Redirect::to(&to).into_response();
-    let c = Cookie::build((STATE_COOKIE, state))
-        .path("/sso")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(st.secure_cookies)
-        .build();
-    let (k, v) = cookie_header(c);
-    resp.headers_mut().append(k, v);
+    crate::cookies::set(&mut resp, STATE_COOKIE, state, "/sso", st.secure_cookies);
     resp
 }
 
@@ -274,20 +259,8 @@ pub(crate) async fn callback(
     )
     .await;
     let mut resp = Redirect::to("/me").into_response();
-    let session = Cookie::build((COOKIE, token))
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(st.secure_cookies)
-        .build();
-    let done = Cookie::build((STATE_COOKIE, ""))
-        .path("/sso")
-        .max_age(cookie::time::Duration::ZERO)
-        .build();
-    for c in [session, done] {
-        let (k, v) = cookie_header(c);
-        resp.headers_mut().append(k, v);
-    }
+    crate::cookies::set(&mut resp, COOKIE, token, "/", st.secure_cookies);
+    crate::cookies::clear(&mut resp, STATE_COOKIE, "/sso");
     resp
 }
 
@@ -334,14 +307,7 @@ pub(crate) async fn establish(
         st.urls.county()
     };
     let mut resp = Redirect::to(&next).into_response();
-    let c = Cookie::build((COOKIE, token))
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(st.secure_cookies)
-        .build();
-    let (k, v) = cookie_header(c);
-    resp.headers_mut().append(k, v);
+    crate::cookies::set(&mut resp, COOKIE, token, "/", st.secure_cookies);
     resp
 }
 
