@@ -55,6 +55,7 @@ async fn render(s: &Services, title: &str, zh: &str, en: &str) -> Response {
                 theme_color: None,
                 body: &body,
                 who: campus_web::Who::Nobody,
+                lang: campus_web::Lang::Zh,
             }
             .into_page(StatusCode::OK)
         }

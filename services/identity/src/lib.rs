@@ -109,6 +109,7 @@ impl CurrentUser {
         campus_web::UserBadge {
             name: self.display_name.clone(),
             roles: permission::role_names(&self.roles),
+            roles_en: permission::role_names_en(&self.roles),
         }
     }
 }

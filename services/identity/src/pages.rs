@@ -19,6 +19,7 @@ const LOGIN_CSRF: &str = "campus_login_csrf";
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {
+    lang: campus_web::Lang,
     site_name: &'a str,
     csrf: &'a str,
     login: &'a str,
@@ -35,6 +36,7 @@ fn site_name(site: &Site) -> String {
 fn render_login(
     st: &IdentityState,
     site: &Site,
+    lang: campus_web::Lang,
     status: StatusCode,
     login: &str,
     error: Option<&str>,
@@ -42,6 +44,7 @@ fn render_login(
     let csrf = random_hex();
     let name = site_name(site);
     let body = LoginPage {
+        lang,
         site_name: &name,
         csrf: &csrf,
         login,
@@ -50,12 +53,13 @@ fn render_login(
     .render()
     .unwrap_or_default();
     let mut resp = campus_web::Shell {
-        title: "登录",
+        title: lang.pick("登录", "Sign in"),
         site_name: &name,
         badge_url: None,
         theme_color: None,
         body: &body,
         who: campus_web::Who::Nobody,
+        lang,
     }
     .into_page(status);
     crate::cookies::set(&mut resp, LOGIN_CSRF, csrf, "/login", st.secure_cookies);
@@ -72,6 +76,7 @@ pub(crate) struct LoginQuery {
 pub(crate) async fn login_form(
     State(st): State<IdentityState>,
     Extension(site): Extension<Site>,
+    lang: campus_web::Lang,
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
@@ -79,7 +84,7 @@ pub(crate) async fn login_form(
     if q.local.is_none() && crate::sso::is_platform_site(&host, &st.urls.base_domain) {
         return crate::sso::start_round_trip(&st, &host);
     }
-    render_login(&st, &site, StatusCode::OK, "", None)
+    render_login(&st, &site, lang, StatusCode::OK, "", None)
 }
 
 #[derive(Deserialize)]
@@ -104,6 +109,7 @@ pub(crate) fn host_of(headers: &HeaderMap) -> String {
 pub(crate) async fn login_submit(
     State(st): State<IdentityState>,
     Extension(site): Extension<Site>,
+    lang: campus_web::Lang,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -112,6 +118,7 @@ pub(crate) async fn login_submit(
         return render_login(
             &st,
             &site,
+            lang,
             StatusCode::FORBIDDEN,
             &form.login,
             Some("页面已过期，请重新登录。(The form expired; please sign in again.)"),
@@ -123,6 +130,7 @@ pub(crate) async fn login_submit(
             return render_login(
                 &st,
                 &site,
+                lang,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &form.login,
                 Some(&e.to_string()),
@@ -159,7 +167,9 @@ pub(crate) async fn login_submit(
             crate::cookies::set(&mut resp, COOKIE, token, "/", st.secure_cookies);
             resp
         }
-        Err((status, message)) => render_login(&st, &site, status, &form.login, Some(message)),
+        Err((status, message)) => {
+            render_login(&st, &site, lang, status, &form.login, Some(message))
+        }
     }
 }
 
@@ -327,10 +337,10 @@ struct OtherIdentity {
 #[derive(Template)]
 #[template(path = "me.html")]
 struct MePage<'a> {
+    lang: campus_web::Lang,
     name: &'a str,
     site_name: &'a str,
     roles: String,
-    roles_en: String,
     others: Vec<OtherIdentity>,
     csrf: &'a str,
 }
@@ -338,6 +348,7 @@ struct MePage<'a> {
 pub(crate) async fn me(
     State(st): State<IdentityState>,
     Extension(site): Extension<Site>,
+    lang: campus_web::Lang,
     user: CurrentUser,
 ) -> Response {
     let all = match account::memberships(&st.pool, user.account_id).await {
@@ -359,34 +370,38 @@ pub(crate) async fn me(
             Some(OtherIdentity {
                 url: format!("{}/login", st.urls.school(&slug)),
                 school,
-                roles: permission::role_names(&roles),
+                roles: if lang.is_en() {
+                    permission::role_names_en(&roles)
+                } else {
+                    permission::role_names(&roles)
+                },
             })
         })
         .collect();
     let name = site_name(&site);
-    let roles_en = user
-        .roles
-        .iter()
-        .map(|r| permission::builtin(r).map_or(r.as_str(), |b| b.name_en))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let badge = user.badge();
     let body = MePage {
+        lang,
         name: &user.display_name,
         site_name: &name,
-        roles: permission::role_names(&user.roles),
-        roles_en,
+        roles: if lang.is_en() {
+            badge.roles_en.clone()
+        } else {
+            badge.roles.clone()
+        },
         others,
         csrf: &user.csrf_token,
     }
     .render()
     .unwrap_or_default();
     campus_web::Shell {
-        title: "我的身份",
+        title: lang.pick("我的身份", "My identities"),
         site_name: &name,
         badge_url: None,
         theme_color: None,
         body: &body,
-        who: campus_web::Who::User(user.badge()),
+        who: campus_web::Who::User(badge),
+        lang,
     }
     .into_page(StatusCode::OK)
 }

@@ -138,6 +138,15 @@ pub fn role_names(roles: &[String]) -> String {
         .join("、")
 }
 
+/// Role names for display in English.
+pub fn role_names_en(roles: &[String]) -> String {
+    roles
+        .iter()
+        .map(|r| builtin(r).map_or(r.as_str(), |b| b.name_en))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

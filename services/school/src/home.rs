@@ -24,9 +24,10 @@ pub(crate) struct GradeRow {
 #[derive(Template)]
 #[template(path = "home.html")]
 struct Home<'a> {
+    lang: campus_web::Lang,
     name: &'a str,
     motto: Option<String>,
-    kind_zh: &'static str,
+    kind: &'static str,
     township: Option<String>,
     students: i64,
     classes: i64,
@@ -35,13 +36,13 @@ struct Home<'a> {
     grades: Vec<GradeRow>,
 }
 
-fn kind_zh(kind: &str) -> &'static str {
+fn kind_name(kind: &str, lang: campus_web::Lang) -> &'static str {
     match kind {
-        "junior" => "初级中学",
-        "nine_year" => "九年一贯制学校",
-        "senior" => "高级中学",
-        "complete" => "完全中学",
-        _ => "小学",
+        "junior" => lang.pick("初级中学", "Junior secondary school"),
+        "nine_year" => lang.pick("九年一贯制学校", "Nine-year school"),
+        "senior" => lang.pick("高级中学", "Senior secondary school"),
+        "complete" => lang.pick("完全中学", "Complete secondary school"),
+        _ => lang.pick("小学", "Primary school"),
     }
 }
 
@@ -132,6 +133,7 @@ async fn fetch_profile(state: &SchoolState, school: &Tenant) -> Result<Profile, 
 pub(crate) async fn home(
     State(state): State<SchoolState>,
     CurrentSchool(school): CurrentSchool,
+    lang: campus_web::Lang,
     user: MaybeUser,
 ) -> Response {
     let profile = match fetch_profile(&state, &school).await {
@@ -139,9 +141,10 @@ pub(crate) async fn home(
         Err(e) => return unavailable(e),
     };
     let body = Home {
+        lang,
         name: &school.name,
         motto: profile.motto.clone(),
-        kind_zh: kind_zh(profile.kind.as_deref().unwrap_or("primary")),
+        kind: kind_name(profile.kind.as_deref().unwrap_or("primary"), lang),
         township: profile.township.clone(),
         students: profile.students,
         classes: profile.classes,
@@ -154,12 +157,13 @@ pub(crate) async fn home(
     .render()
     .unwrap_or_default();
     campus_web::Shell {
-        title: "首页",
+        title: lang.pick("首页", "Home"),
         site_name: &school.name,
         badge_url: Some("/badge.svg"),
         theme_color: profile.theme_color.as_deref(),
         body: &body,
         who: user.who(),
+        lang,
     }
     .into_page(StatusCode::OK)
 }

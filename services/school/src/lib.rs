@@ -4,6 +4,7 @@
 //! Every query in this crate runs inside a [`campus_tenant::SchoolTx`]: this crate never
 //! builds a search_path or names a schema.
 
+pub mod audit;
 pub mod demo;
 mod home;
 

@@ -8,6 +8,9 @@ use axum::routing::get;
 use axum::Router;
 use campus_tenant::routing::Rejection;
 
+mod lang;
+pub use lang::Lang;
+
 /// The frame around every page's body.
 #[derive(Template)]
 #[template(path = "shell.html")]
@@ -20,6 +23,8 @@ pub struct Shell<'a> {
     pub body: &'a str,
     /// Who is signed in and as what, shown on every page.
     pub who: Who,
+    /// The interface language (the header offers the other one).
+    pub lang: Lang,
 }
 
 /// The header's corner: the signed-in identity, a sign-in link, or nothing.
@@ -36,6 +41,8 @@ pub struct UserBadge {
     pub name: String,
     /// Role names in Chinese, e.g. 教师、班主任.
     pub roles: String,
+    /// The same in English.
+    pub roles_en: String,
 }
 
 impl Shell<'_> {
@@ -93,6 +100,7 @@ pub fn message_page(
         theme_color: None,
         body: &body,
         who: Who::Nobody,
+        lang: Lang::Zh,
     }
     .into_page(status)
 }
@@ -162,18 +170,20 @@ pub fn not_found_page(site_name: &str) -> Response {
 
 const CSS: &str = include_str!("../static/campus.css");
 
-/// `/static/*`: the stylesheet, cached by browsers for a day.
+/// `/static/*`: the stylesheet, cached by browsers for a day; `/lang/{zh|en}`: the switch.
 pub fn static_router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new().route(
-        "/static/campus.css",
-        get(|| async {
-            (
-                [
-                    (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-                    (header::CACHE_CONTROL, "public, max-age=86400"),
-                ],
-                CSS,
-            )
-        }),
-    )
+    Router::new()
+        .route("/lang/{code}", get(lang::switch))
+        .route(
+            "/static/campus.css",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+                        (header::CACHE_CONTROL, "public, max-age=86400"),
+                    ],
+                    CSS,
+                )
+            }),
+        )
 }
