@@ -65,6 +65,7 @@ pub fn router(services: Services) -> Router {
             identity: services.identity.clone(),
         })
         .merge(identity.clone())
+        .merge(campus_identity::school_admin_router().with_state(services.identity.clone()))
         .fallback(|req: Request<Body>| async move {
             let name = match req.extensions().get::<Site>() {
                 Some(Site::School(t)) => t.name.clone(),
@@ -136,6 +137,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let listen_pool = services.listen_pool().await?;
     let invalidator = services.resolver.spawn_invalidator(listen_pool);
+    let sweeper = services.identity.login_limits.spawn_sweeper();
     let maintenance = services
         .cfg
         .roles
@@ -143,7 +145,10 @@ pub async fn serve(
         .then(|| spawn_maintenance(services.clone()));
     let result = if services.cfg.roles.contains(&Role::Web) {
         let app = router(services.clone());
-        axum::serve(listener, app.into_make_service())
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(Into::into)
@@ -152,6 +157,7 @@ pub async fn serve(
         Ok(())
     };
     invalidator.abort();
+    sweeper.abort();
     if let Some(m) = maintenance {
         m.abort();
     }

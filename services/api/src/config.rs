@@ -78,6 +78,11 @@ pub struct Config {
     pub session_hours: u64,
     /// Password hashes computed at once (each takes ~19 MiB and a core for tens of ms).
     pub password_hash_concurrency: usize,
+    /// Sign-in attempts allowed per client address per minute (a third of it, at least 5,
+    /// per login name).
+    pub login_attempts_per_minute: u32,
+    /// Take client addresses from `X-Forwarded-For` (only behind a trusted load balancer).
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for Config {
@@ -111,6 +116,8 @@ impl Default for Config {
             maintenance_interval_secs: 3600,
             session_hours: 12,
             password_hash_concurrency: 2,
+            login_attempts_per_minute: 20,
+            trust_forwarded_for: false,
         }
     }
 }

@@ -127,6 +127,9 @@ impl Services {
                 pool.clone(),
                 Duration::from_secs(cfg.session_hours.max(1) * 3600),
             ),
+            members: campus_identity::Members::new(pool.clone()),
+            login_limits: campus_identity::limits::LoginLimits::new(cfg.login_attempts_per_minute),
+            trust_forwarded_for: cfg.trust_forwarded_for,
             secure_cookies: cfg.public_scheme == "https",
             urls: platform.urls.clone(),
         };

@@ -6,8 +6,11 @@
 //! [`Permission`]; nothing else in the platform reads session cookies or compares roles.
 
 pub mod account;
+pub mod admin;
 mod cookies;
+pub mod limits;
 pub mod login;
+pub mod member;
 mod pages;
 pub mod password;
 pub mod permission;
@@ -24,8 +27,9 @@ use campus_tenant::lifecycle::SchoolUrls;
 use campus_tenant::{Hostname, Site};
 use sqlx::PgPool;
 
+pub use member::Members;
 pub use password::Hasher;
-pub use permission::Permission;
+pub use permission::{Permission, PermissionSet};
 pub use session::SessionStore;
 
 /// What the identity routes and the extractor need.
@@ -35,6 +39,12 @@ pub struct IdentityState {
     pub pool: PgPool,
     pub hasher: Hasher,
     pub sessions: SessionStore,
+    /// Members' roles and permissions per school (cached).
+    pub members: Members,
+    /// Sign-in attempts per client address and per login name.
+    pub login_limits: limits::LoginLimits,
+    /// Take the client address from `X-Forwarded-For` (behind a trusted load balancer).
+    pub trust_forwarded_for: bool,
     /// Mark cookies `Secure` (the platform is served over TLS).
     pub secure_cookies: bool,
     pub urls: SchoolUrls,
@@ -47,6 +57,11 @@ pub fn router() -> Router<IdentityState> {
         .route("/logout", post(pages::logout))
         .route("/me", get(pages::me))
         .route("/sso/callback", get(sso::callback))
+}
+
+/// User and role management, served on school hosts only.
+pub fn school_admin_router() -> Router<IdentityState> {
+    admin::router()
 }
 
 /// Routes of the central sign-in host `login.<base domain>`.
@@ -84,13 +99,20 @@ pub struct CurrentUser {
     pub display_name: String,
     /// Role codes in this school (or `bureau` on the county host).
     pub roles: Vec<String>,
+    /// What those roles allow here (built-in and the school's custom roles).
+    pub permissions: PermissionSet,
+    /// Role names for display: (Chinese, English).
+    pub role_names: (String, String),
     pub tenant_id: Option<i64>,
+    /// The staff or guardian record in this school the membership is linked to.
+    pub staff_id: Option<i64>,
+    pub guardian_id: Option<i64>,
     pub csrf_token: String,
 }
 
 impl CurrentUser {
     pub fn can(&self, permission: Permission) -> bool {
-        permission::granted(&self.roles, permission)
+        self.permissions.contains(permission)
     }
 
     /// `Ok` if one of the person's roles here grants `permission`.
@@ -108,8 +130,8 @@ impl CurrentUser {
     pub fn badge(&self) -> campus_web::UserBadge {
         campus_web::UserBadge {
             name: self.display_name.clone(),
-            roles: permission::role_names(&self.roles),
-            roles_en: permission::role_names_en(&self.roles),
+            roles: self.role_names.0.clone(),
+            roles_en: self.role_names.1.clone(),
         }
     }
 }
@@ -191,28 +213,46 @@ where
                 AuthRejection::Unavailable
             })?
             .ok_or(AuthRejection::NotSignedIn)?;
-        let (roles, tenant_id) = match parts.extensions.get::<Site>() {
+        let user = |standing: member::Standing, tenant_id| Self {
+            account_id: session.account_id,
+            display_name: session.display_name.clone(),
+            roles: standing.roles,
+            permissions: standing.permissions,
+            role_names: standing.names,
+            tenant_id,
+            staff_id: standing.staff_id,
+            guardian_id: standing.guardian_id,
+            csrf_token: session.csrf_token.clone(),
+        };
+        match parts.extensions.get::<Site>() {
             Some(Site::School(t)) => {
-                let roles = account::roles_in(&st.pool, session.account_id, t.id.0)
+                let standing = st
+                    .members
+                    .standing(session.account_id, t.id.0)
                     .await
                     .map_err(|e| {
                         tracing::error!(error = %e, "membership lookup failed");
                         AuthRejection::Unavailable
-                    })?;
-                if roles.is_empty() {
-                    return Err(AuthRejection::Forbidden("您在本校没有身份，或身份已停用。"));
-                }
-                (roles, Some(t.id.0))
+                    })?
+                    .ok_or(AuthRejection::Forbidden("您在本校没有身份，或身份已停用。"))?;
+                Ok(user((*standing).clone(), Some(t.id.0)))
             }
-            Some(Site::County) => (session.county_role.clone().into_iter().collect(), None),
-            _ => return Err(AuthRejection::NotSignedIn),
-        };
-        Ok(Self {
-            account_id: session.account_id,
-            display_name: session.display_name,
-            roles,
-            tenant_id,
-            csrf_token: session.csrf_token,
-        })
+            Some(Site::County) => {
+                let roles: Vec<String> = session.county_role.clone().into_iter().collect();
+                let names = (
+                    permission::role_names(&roles),
+                    permission::role_names_en(&roles),
+                );
+                let standing = member::Standing {
+                    permissions: PermissionSet::default(),
+                    names,
+                    roles,
+                    staff_id: None,
+                    guardian_id: None,
+                };
+                Ok(user(standing, None))
+            }
+            _ => Err(AuthRejection::NotSignedIn),
+        }
     }
 }

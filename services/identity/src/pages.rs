@@ -110,6 +110,7 @@ pub(crate) async fn login_submit(
     State(st): State<IdentityState>,
     Extension(site): Extension<Site>,
     lang: campus_web::Lang,
+    crate::limits::ClientIp(ip): crate::limits::ClientIp,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -142,6 +143,32 @@ pub(crate) async fn login_submit(
         Site::School(t) => Some(t.id.0),
         _ => None,
     };
+    if let Err(wait) = st.login_limits.check(ip, &login.to_string()) {
+        account::audit(
+            &st.pool,
+            None,
+            tenant_id,
+            &login.to_string(),
+            "rate_limited",
+            &host,
+        )
+        .await;
+        let secs = wait.as_secs().max(1);
+        let message = format!(
+            "登录尝试过于频繁，请 {secs} 秒后再试。(Too many sign-in attempts; try again in {secs} s.)"
+        );
+        let mut resp = render_login(
+            &st,
+            &site,
+            lang,
+            StatusCode::TOO_MANY_REQUESTS,
+            &form.login,
+            Some(&message),
+        );
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        return resp;
+    }
     let result = sign_in(&st, &site, &login, &form.password, &host, tenant_id).await;
     match result {
         Ok((token, account_id)) => {

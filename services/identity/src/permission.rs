@@ -21,6 +21,106 @@ pub enum Permission {
     Repairs,
     /// Search the school's audit log.
     ViewAudit,
+    /// See pupils' records (class lists, contact details).
+    PupilRecords,
+    /// Reveal pupils' ID numbers, blood types and medical notes (each read is logged).
+    PupilSensitive,
+}
+
+impl Permission {
+    /// Every permission, in the order the role editor lists them.
+    pub const ALL: [Permission; 12] = [
+        P::StaffArea,
+        P::ManageUsers,
+        P::ManageRoster,
+        P::PupilRecords,
+        P::PupilSensitive,
+        P::TakeAttendance,
+        P::ApproveLeave,
+        P::SendNotices,
+        P::GateScan,
+        P::Repairs,
+        P::ViewAudit,
+        P::OwnChildren,
+    ];
+
+    /// The stable code stored in `school_roles.permissions`.
+    pub fn code(self) -> &'static str {
+        match self {
+            P::StaffArea => "staff_area",
+            P::ManageUsers => "manage_users",
+            P::ManageRoster => "manage_roster",
+            P::TakeAttendance => "take_attendance",
+            P::ApproveLeave => "approve_leave",
+            P::SendNotices => "send_notices",
+            P::OwnChildren => "own_children",
+            P::GateScan => "gate_scan",
+            P::Repairs => "repairs",
+            P::ViewAudit => "view_audit",
+            P::PupilRecords => "pupil_records",
+            P::PupilSensitive => "pupil_sensitive",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.code() == code)
+    }
+
+    /// (Chinese, English) names for the role editor.
+    pub fn names(self) -> (&'static str, &'static str) {
+        match self {
+            P::StaffArea => ("教职工工作台", "Staff area"),
+            P::ManageUsers => ("用户与角色管理", "Users and roles"),
+            P::ManageRoster => ("花名册导入导出", "Roster import and export"),
+            P::TakeAttendance => ("考勤点名", "Take attendance"),
+            P::ApproveLeave => ("审批请假", "Approve leave"),
+            P::SendNotices => ("发布通知", "Send notices"),
+            P::OwnChildren => ("查看自己孩子", "Own children"),
+            P::GateScan => ("门卫出入登记", "Gate entry and exit"),
+            P::Repairs => ("报修与后勤", "Repairs and logistics"),
+            P::ViewAudit => ("查看审计日志", "Audit log"),
+            P::PupilRecords => ("查看学生档案", "Pupil records"),
+            P::PupilSensitive => ("查看敏感信息（身份证、血型、病史）", "Sensitive pupil fields"),
+        }
+    }
+
+    fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+/// A set of permissions: what one person may do in one school.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PermissionSet(u32);
+
+impl PermissionSet {
+    pub fn contains(self, p: Permission) -> bool {
+        self.0 & p.bit() != 0
+    }
+
+    pub fn insert(&mut self, p: Permission) {
+        self.0 |= p.bit();
+    }
+
+    /// The union of the built-in roles among `roles` and the given custom grants.
+    pub fn of_roles<'a>(roles: &[String], custom: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut set = Self::default();
+        for p in roles
+            .iter()
+            .filter_map(|r| builtin(r))
+            .flat_map(|r| r.permissions.iter().copied())
+        {
+            set.insert(p);
+        }
+        for p in custom.into_iter().filter_map(Permission::from_code) {
+            set.insert(p);
+        }
+        set
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Permission> {
+        Permission::ALL.into_iter().filter(move |p| self.contains(*p))
+    }
 }
 
 /// A role every school has.
@@ -43,6 +143,8 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             P::StaffArea,
             P::ManageUsers,
             P::ManageRoster,
+            P::PupilRecords,
+            P::PupilSensitive,
             P::TakeAttendance,
             P::ApproveLeave,
             P::SendNotices,
@@ -57,6 +159,8 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
         name_en: "Principal",
         permissions: &[
             P::StaffArea,
+            P::PupilRecords,
+            P::PupilSensitive,
             P::ApproveLeave,
             P::SendNotices,
             P::ViewAudit,
@@ -67,7 +171,12 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
         code: "teacher",
         name_zh: "教师",
         name_en: "Teacher",
-        permissions: &[P::StaffArea, P::TakeAttendance, P::SendNotices],
+        permissions: &[
+            P::StaffArea,
+            P::PupilRecords,
+            P::TakeAttendance,
+            P::SendNotices,
+        ],
     },
     BuiltinRole {
         code: "head_teacher",
@@ -75,6 +184,8 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
         name_en: "Head teacher",
         permissions: &[
             P::StaffArea,
+            P::PupilRecords,
+            P::PupilSensitive,
             P::TakeAttendance,
             P::SendNotices,
             P::ApproveLeave,
@@ -86,6 +197,7 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
         name_en: "Grade leader",
         permissions: &[
             P::StaffArea,
+            P::PupilRecords,
             P::TakeAttendance,
             P::SendNotices,
             P::ApproveLeave,
@@ -121,15 +233,13 @@ pub fn builtin(code: &str) -> Option<&'static BuiltinRole> {
     BUILTIN_ROLES.iter().find(|r| r.code == code)
 }
 
-/// Whether any of `roles` grants `permission`.
+/// Whether any of the built-in `roles` grants `permission`.
 pub fn granted(roles: &[String], permission: Permission) -> bool {
-    roles
-        .iter()
-        .filter_map(|r| builtin(r))
-        .any(|r| r.permissions.contains(&permission))
+    PermissionSet::of_roles(roles, []).contains(permission)
 }
 
-/// Role names for display, Chinese first.
+/// Role names for display, Chinese first (custom roles show their code here; the
+/// extractor passes their names through [`crate::member::Standing`]).
 pub fn role_names(roles: &[String]) -> String {
     roles
         .iter()
@@ -167,6 +277,19 @@ mod tests {
         );
         assert!(!granted(&["made_up".to_owned()], Permission::StaffArea));
         assert_eq!(role_names(&both), "教师、家长");
+    }
+
+    #[test]
+    fn permission_codes_round_trip_and_custom_grants_add_up() {
+        for p in Permission::ALL {
+            assert_eq!(Permission::from_code(p.code()), Some(p));
+        }
+        assert_eq!(Permission::from_code("root"), None);
+        let guard = vec!["guard".to_owned()];
+        let set = PermissionSet::of_roles(&guard, ["view_audit", "unknown"]);
+        assert!(set.contains(Permission::GateScan) && set.contains(Permission::ViewAudit));
+        assert!(!set.contains(Permission::ManageUsers));
+        assert_eq!(set.iter().count(), 3);
     }
 
     #[test]

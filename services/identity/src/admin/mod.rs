@@ -1,0 +1,27 @@
+//! School administration of people (seed 000 系统设置): the school's members with their
+//! roles, status and validity period; adding a member; and the school's custom roles, each
+//! a set of module permissions. Served on school hosts only, to holders of `ManageUsers`.
+
+mod form;
+mod pages;
+pub mod store;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::IdentityState;
+
+/// Routes of user and role management on a school's host.
+pub fn router() -> Router<IdentityState> {
+    Router::new()
+        .route("/admin/users", get(pages::users).post(pages::add_user))
+        .route(
+            "/admin/users/{account_id}",
+            get(pages::edit_user).post(pages::save_user),
+        )
+        .route("/admin/roles", get(pages::roles).post(pages::create_role))
+        .route("/admin/roles/{code}", post(pages::update_role))
+        .route("/admin/roles/{code}/delete", post(pages::delete_role))
+        .route("/api/v1/users", get(pages::users_json))
+        .route("/api/v1/roles", get(pages::roles_json))
+}
