@@ -17,3 +17,4 @@ mod routing;
 mod sso;
 mod storage;
 mod tidy;
+mod users;

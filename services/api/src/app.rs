@@ -149,9 +149,9 @@ pub async fn serve(
             listener,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(Into::into)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(Into::into)
     } else {
         shutdown.await;
         Ok(())

@@ -78,7 +78,7 @@ pub struct Config {
     pub session_hours: u64,
     /// Password hashes computed at once (each takes ~19 MiB and a core for tens of ms).
     pub password_hash_concurrency: usize,
-    /// Sign-in attempts allowed per client address per minute (a third of it, at least 5,
+    /// Sign-in attempts allowed per client address per minute (half of it, at least 10,
     /// per login name).
     pub login_attempts_per_minute: u32,
     /// Take client addresses from `X-Forwarded-For` (only behind a trusted load balancer).

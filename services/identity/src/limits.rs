@@ -23,11 +23,12 @@ pub struct LoginLimits {
 }
 
 impl LoginLimits {
-    /// `per_ip` attempts per minute from one address; a third of that (at least 5) for
-    /// one login name from anywhere.
+    /// `per_ip` attempts per minute from one address; half that (at least 10) for one login
+    /// name from anywhere (the durable lockout after 5 wrong passwords comes first for a
+    /// single account; this caps the attempts it must absorb).
     pub fn new(per_ip_per_minute: u32) -> Self {
         let per_ip = NonZeroU32::new(per_ip_per_minute.max(1)).expect("at least one");
-        let per_login = NonZeroU32::new((per_ip_per_minute / 3).max(5)).expect("at least five");
+        let per_login = NonZeroU32::new((per_ip_per_minute / 2).max(10)).expect("at least ten");
         Self {
             per_ip: Arc::new(RateLimiter::keyed(Quota::per_minute(per_ip))),
             per_login: Arc::new(RateLimiter::keyed(Quota::per_minute(per_login))),
@@ -116,14 +117,16 @@ mod tests {
         }
         let wait = limits.check(Some(ip), "user9").unwrap_err();
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(10));
-        assert!(limits.check(Some("10.0.0.2".parse().unwrap()), "user9").is_ok());
+        assert!(limits
+            .check(Some("10.0.0.2".parse().unwrap()), "user9")
+            .is_ok());
         assert!(limits.tracked() > 0);
     }
 
     #[test]
     fn one_login_name_is_limited_from_any_address() {
-        let limits = LoginLimits::new(15);
-        for i in 0..5 {
+        let limits = LoginLimits::new(30);
+        for i in 0..15 {
             let ip: IpAddr = format!("10.0.1.{i}").parse().unwrap();
             assert!(limits.check(Some(ip), "Teacher.Demo").is_ok());
         }

@@ -80,7 +80,10 @@ impl Permission {
             P::Repairs => ("报修与后勤", "Repairs and logistics"),
             P::ViewAudit => ("查看审计日志", "Audit log"),
             P::PupilRecords => ("查看学生档案", "Pupil records"),
-            P::PupilSensitive => ("查看敏感信息（身份证、血型、病史）", "Sensitive pupil fields"),
+            P::PupilSensitive => (
+                "查看敏感信息（身份证、血型、病史）",
+                "Sensitive pupil fields",
+            ),
         }
     }
 
@@ -119,7 +122,9 @@ impl PermissionSet {
     }
 
     pub fn iter(self) -> impl Iterator<Item = Permission> {
-        Permission::ALL.into_iter().filter(move |p| self.contains(*p))
+        Permission::ALL
+            .into_iter()
+            .filter(move |p| self.contains(*p))
     }
 }
 

@@ -200,8 +200,8 @@ async fn render_users(
     let rows = members
         .into_iter()
         .map(|m| {
-            let expired = m.valid_until.is_some_and(|u| u < today)
-                || m.valid_from.is_some_and(|f| f > today);
+            let expired =
+                m.valid_until.is_some_and(|u| u < today) || m.valid_from.is_some_and(|f| f > today);
             let active = m.status == "active" && m.account_status == "active" && !expired;
             MemberRow {
                 account_id: m.account_id,
@@ -265,7 +265,17 @@ pub(super) async fn users(
         Ok(s) => s,
         Err(r) => return r,
     };
-    render_users(&st, school, &user, lang, &filter, StatusCode::OK, None, None).await
+    render_users(
+        &st,
+        school,
+        &user,
+        lang,
+        &filter,
+        StatusCode::OK,
+        None,
+        None,
+    )
+    .await
 }
 
 /// `GET /api/v1/users`: the same list as JSON.
@@ -358,8 +368,9 @@ async fn add_member(
         Login::Username(u) => (None, Some(u.as_str())),
     };
     let roles = valid_roles(st, school, f.all("role")).await?;
-    let valid_until = form::date(f.get("valid_until"))
-        .map_err(|()| unprocessable("有效期日期格式应为 2026-09-01。(Dates look like 2026-09-01.)".into()))?;
+    let valid_until = form::date(f.get("valid_until")).map_err(|()| {
+        unprocessable("有效期日期格式应为 2026-09-01。(Dates look like 2026-09-01.)".into())
+    })?;
     let password = f.get("password");
     let password_hash = if password.is_empty() {
         None
@@ -444,7 +455,10 @@ fn no_such_member(school: &Tenant) -> Response {
         StatusCode::NOT_FOUND,
         &school.name,
         ("找不到此用户", "本校没有这位成员。"),
-        ("No such member", "This person is not a member of this school."),
+        (
+            "No such member",
+            "This person is not a member of this school.",
+        ),
     )
 }
 
@@ -508,7 +522,11 @@ async fn change_membership(
     let roles = valid_roles(st, school, f.all("role")).await?;
     let status = match f.get("status") {
         "active" | "disabled" => f.get("status").to_owned(),
-        _ => return Err(unprocessable("状态只能是正常或停用。(Status is active or disabled.)")),
+        _ => {
+            return Err(unprocessable(
+                "状态只能是正常或停用。(Status is active or disabled.)",
+            ))
+        }
     };
     const BAD_DATE: &str = "日期格式应为 2026-09-01。(Dates look like 2026-09-01.)";
     let valid_from = form::date(f.get("valid_from")).map_err(|()| unprocessable(BAD_DATE))?;
@@ -709,7 +727,9 @@ pub(super) async fn roles_json(
         })
         .collect();
     match store::custom_roles(&st.pool, school.id.0).await {
-        Ok(custom) => Json(serde_json::json!({"builtin": builtin, "custom": custom})).into_response(),
+        Ok(custom) => {
+            Json(serde_json::json!({"builtin": builtin, "custom": custom})).into_response()
+        }
         Err(e) => unavailable(e),
     }
 }
@@ -783,7 +803,9 @@ async fn save_role(
             user,
             lang,
             StatusCode::CONFLICT,
-            Some(format!("已有名为“{name}”的角色。(A role named {name} exists.)")),
+            Some(format!(
+                "已有名为“{name}”的角色。(A role named {name} exists.)"
+            )),
         )
         .await;
     }
@@ -799,8 +821,15 @@ async fn save_role(
         }
         None => format!("x_{}", &crate::session::random_hex()[..10]),
     };
-    if let Err(e) =
-        store::save_role(&st.pool, school.id.0, user.account_id, &code, &name, &permissions).await
+    if let Err(e) = store::save_role(
+        &st.pool,
+        school.id.0,
+        user.account_id,
+        &code,
+        &name,
+        &permissions,
+    )
+    .await
     {
         return unavailable(e);
     }

@@ -36,7 +36,8 @@ pub struct MemberFilter {
 
 pub const PAGE_SIZE: i64 = 50;
 
-const MEMBER_COLUMNS: &str = "a.id as account_id, a.display_name, a.username, a.phone, m.roles, m.status,
+const MEMBER_COLUMNS: &str =
+    "a.id as account_id, a.display_name, a.username, a.phone, m.roles, m.status,
      a.status as account_status, m.valid_from, m.valid_until, a.last_login_at";
 
 /// One page of the school's members and the total matching.
@@ -48,7 +49,9 @@ pub async fn members(
     let q = f.q.trim();
     let pattern = format!(
         "%{}%",
-        q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+        q.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
     );
     let filter = "m.tenant_id = $1
         and ($2 = '' or a.display_name ilike $3 or a.phone like $3 or a.username ilike $3)
@@ -81,7 +84,11 @@ pub async fn members(
 }
 
 /// One member of this school; `None` if the account has no membership here.
-pub async fn member(pool: &PgPool, tenant_id: i64, account_id: i64) -> sqlx::Result<Option<Member>> {
+pub async fn member(
+    pool: &PgPool,
+    tenant_id: i64,
+    account_id: i64,
+) -> sqlx::Result<Option<Member>> {
     sqlx::query_as::<_, Member>(&format!(
         "select {MEMBER_COLUMNS} from public.memberships m join public.accounts a on a.id = m.account_id
           where m.tenant_id = $1 and m.account_id = $2"
@@ -224,7 +231,11 @@ pub async fn save_role(
         tenant_id,
         actor,
         actor,
-        if created { "role_created" } else { "role_updated" },
+        if created {
+            "role_created"
+        } else {
+            "role_updated"
+        },
         serde_json::json!({"code": code, "name": name, "permissions": codes}),
     )
     .await?;
@@ -232,7 +243,12 @@ pub async fn save_role(
 }
 
 /// Removes a custom role nobody holds; `Ok(false)` if it is still held or unknown.
-pub async fn delete_role(pool: &PgPool, tenant_id: i64, actor: i64, code: &str) -> sqlx::Result<bool> {
+pub async fn delete_role(
+    pool: &PgPool,
+    tenant_id: i64,
+    actor: i64,
+    code: &str,
+) -> sqlx::Result<bool> {
     let mut tx = pool.begin().await?;
     let deleted = sqlx::query(
         "delete from public.school_roles r where r.tenant_id = $1 and r.code = $2
@@ -245,7 +261,15 @@ pub async fn delete_role(pool: &PgPool, tenant_id: i64, actor: i64, code: &str) 
     .rows_affected()
         == 1;
     if deleted {
-        audit_change(&mut tx, tenant_id, actor, actor, "role_deleted", serde_json::json!({"code": code})).await?;
+        audit_change(
+            &mut tx,
+            tenant_id,
+            actor,
+            actor,
+            "role_deleted",
+            serde_json::json!({"code": code}),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(deleted)
