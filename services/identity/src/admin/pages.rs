@@ -30,11 +30,26 @@ fn school_of(site: &Site) -> Option<&Tenant> {
     }
 }
 
-/// The school and the admin acting in it, or the response refusing them.
-fn admin_here<'a>(site: &'a Site, user: &CurrentUser) -> Result<&'a Tenant, Response> {
+/// Why an admin page is refused before anything is looked up.
+enum NotAdmin {
+    Auth(AuthRejection),
+    NotSchool,
+}
+
+impl IntoResponse for NotAdmin {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Auth(r) => r.into_response(),
+            Self::NotSchool => campus_web::not_found_page(campus_web::PLATFORM_NAME),
+        }
+    }
+}
+
+/// The school and the admin acting in it, or why they are refused.
+fn admin_here<'a>(site: &'a Site, user: &CurrentUser) -> Result<&'a Tenant, NotAdmin> {
     user.require(Permission::ManageUsers)
-        .map_err(IntoResponse::into_response)?;
-    school_of(site).ok_or_else(|| campus_web::not_found_page(campus_web::PLATFORM_NAME))
+        .map_err(NotAdmin::Auth)?;
+    school_of(site).ok_or(NotAdmin::NotSchool)
 }
 
 fn page(
@@ -167,16 +182,34 @@ fn validity(from: Option<chrono::NaiveDate>, until: Option<chrono::NaiveDate>) -
     }
 }
 
+/// What the users page reports after a submission.
+struct Outcome {
+    status: StatusCode,
+    error: Option<String>,
+    added: Option<String>,
+}
+
+impl Outcome {
+    const PLAIN: Self = Self {
+        status: StatusCode::OK,
+        error: None,
+        added: None,
+    };
+}
+
 async fn render_users(
     st: &IdentityState,
     school: &Tenant,
     user: &CurrentUser,
     lang: Lang,
     filter: &MemberFilter,
-    status: StatusCode,
-    error: Option<String>,
-    added: Option<String>,
+    outcome: Outcome,
 ) -> Response {
+    let Outcome {
+        status,
+        error,
+        added,
+    } = outcome;
     let (members, total) = match store::members(&st.pool, school.id.0, filter).await {
         Ok(m) => m,
         Err(e) => return unavailable(e),
@@ -263,19 +296,9 @@ pub(super) async fn users(
 ) -> Response {
     let school = match admin_here(&site, &user) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
-    render_users(
-        &st,
-        school,
-        &user,
-        lang,
-        &filter,
-        StatusCode::OK,
-        None,
-        None,
-    )
-    .await
+    render_users(&st, school, &user, lang, &filter, Outcome::PLAIN).await
 }
 
 /// `GET /api/v1/users`: the same list as JSON.
@@ -287,7 +310,7 @@ pub(super) async fn users_json(
 ) -> Response {
     let school = match admin_here(&site, &user) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match store::members(&st.pool, school.id.0, &filter).await {
         Ok((members, total)) => {
@@ -308,7 +331,7 @@ pub(super) async fn add_user(
 ) -> Response {
     let school = match admin_here(&site, &user) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let f = Fields::parse(&body);
     if !f.csrf_ok(&user) {
@@ -318,32 +341,21 @@ pub(super) async fn add_user(
         let st = st.clone();
         let user = user.clone();
         async move {
-            render_users(
-                &st,
-                school,
-                &user,
-                lang,
-                &MemberFilter::default(),
+            let outcome = Outcome {
                 status,
-                Some(msg),
-                None,
-            )
-            .await
+                error: Some(msg),
+                added: None,
+            };
+            render_users(&st, school, &user, lang, &MemberFilter::default(), outcome).await
         }
     };
     match add_member(&st, school, &user, &f).await {
         Ok(name) => {
-            render_users(
-                &st,
-                school,
-                &user,
-                lang,
-                &MemberFilter::default(),
-                StatusCode::OK,
-                None,
-                Some(name),
-            )
-            .await
+            let outcome = Outcome {
+                added: Some(name),
+                ..Outcome::PLAIN
+            };
+            render_users(&st, school, &user, lang, &MemberFilter::default(), outcome).await
         }
         Err(r) => refuse(r).await,
     }
@@ -472,7 +484,7 @@ pub(super) async fn edit_user(
 ) -> Response {
     let school = match admin_here(&site, &user) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match store::member(&st.pool, school.id.0, account_id).await {
         Ok(Some(m)) => render_edit(&st, school, &user, lang, &m, StatusCode::OK, None).await,
@@ -492,7 +504,7 @@ pub(super) async fn save_user(
 ) -> Response {
     let school = match admin_here(&site, &user) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let member = match store::member(&st.pool, school.id.0, account_id).await {
         Ok(Some(m)) => m,
@@ -703,7 +715,7 @@ pub(super) async fn roles(
 ) -> Response {
     match admin_here(&site, &user) {
         Ok(school) => render_roles(&st, school, &user, lang, StatusCode::OK, None).await,
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -715,7 +727,7 @@ pub(super) async fn roles_json(
 ) -> Response {
     let school = match admin_here(&site, &user) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let builtin: Vec<_> = BUILTIN_ROLES
         .iter()
@@ -774,7 +786,7 @@ async fn save_role(
 ) -> Response {
     let school = match admin_here(site, user) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let f = Fields::parse(body);
     if !f.csrf_ok(user) {
@@ -871,7 +883,7 @@ pub(super) async fn delete_role(
 ) -> Response {
     let school = match admin_here(&site, &user) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if !Fields::parse(&body).csrf_ok(&user) {
         return forbidden_csrf();
