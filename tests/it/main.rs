@@ -13,6 +13,7 @@ mod identity;
 mod isolation;
 mod migrations;
 mod pgbouncer;
+mod pupils;
 mod routing;
 mod sso;
 mod storage;

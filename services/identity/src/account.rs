@@ -176,3 +176,59 @@ pub async fn audit(
         tracing::error!(error = %e, event, "could not write the sign-in audit log");
     }
 }
+
+/// One entry of a school's identity audit trail (sign-ins, role and membership changes).
+#[derive(Clone, Debug, sqlx::FromRow, serde::Serialize)]
+pub struct SchoolEvent {
+    pub at: DateTime<Utc>,
+    pub event: String,
+    /// The person concerned (or the login typed, for unknown logins).
+    pub subject: String,
+    /// Who acted, when it was not the person concerned.
+    pub actor: Option<String>,
+    pub host: Option<String>,
+    pub detail: Option<serde_json::Value>,
+}
+
+/// What to look for in a school's identity audit trail.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter<'a> {
+    /// `signin` (sign-in outcomes) or `roles` (role and membership changes); empty: both.
+    pub kind: &'a str,
+    /// Part of a name or login of the person concerned or of the actor.
+    pub who: &'a str,
+    pub from: Option<chrono::NaiveDate>,
+    pub to: Option<chrono::NaiveDate>,
+    pub limit: i64,
+}
+
+/// The newest matching events of one school, newest first.
+pub async fn school_events(
+    pool: &PgPool,
+    tenant_id: i64,
+    f: &EventFilter<'_>,
+) -> sqlx::Result<Vec<SchoolEvent>> {
+    let who = format!("%{}%", f.who.replace(['%', '_', '\\'], ""));
+    sqlx::query_as(
+        "select e.at, e.event,
+                coalesce(s.display_name, e.login, '—') as subject,
+                actor.display_name as actor, e.host, e.detail
+           from public.auth_events e
+           left join public.accounts s on s.id = e.account_id
+           left join public.accounts actor on actor.id = e.actor_account_id and e.actor_account_id is distinct from e.account_id
+          where e.tenant_id = $1
+            and ($2 = '' or ($2 = 'roles') = (e.actor_account_id is not null))
+            and ($3 = '%%' or s.display_name like $3 or e.login like $3 or actor.display_name like $3)
+            and ($4::date is null or e.at >= $4::date)
+            and ($5::date is null or e.at < $5::date + 1)
+          order by e.at desc, e.id desc limit $6",
+    )
+    .bind(tenant_id)
+    .bind(f.kind)
+    .bind(&who)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(f.limit)
+    .fetch_all(pool)
+    .await
+}

@@ -5,8 +5,10 @@
 //! builds a search_path or names a schema.
 
 pub mod audit;
+mod audit_search;
 pub mod demo;
 mod home;
+mod pupils;
 
 use axum::extract::FromRef;
 use axum::routing::get;
@@ -35,4 +37,9 @@ pub fn router() -> Router<SchoolState> {
         .route("/", get(home::home))
         .route("/badge.svg", get(home::badge))
         .route("/api/v1/school", get(home::profile_json))
+        .route("/pupils", get(pupils::list))
+        .route("/pupils/{id}", get(pupils::record))
+        .route("/api/v1/pupils/{id}", get(pupils::record_json))
+        .route("/admin/audit", get(audit_search::page))
+        .route("/api/v1/audit", get(audit_search::json))
 }
