@@ -152,7 +152,7 @@ async fn search(
             detail: r.get("detail"),
         }));
     }
-    entries.sort_by(|a, b| b.at.cmp(&a.at));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.at));
     entries.truncate(LIMIT as usize);
     Ok(entries)
 }
