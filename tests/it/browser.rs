@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::helpers::{add_pupils, TestApp, BASE};
 
-fn chromium() -> PathBuf {
+pub(crate) fn chromium() -> PathBuf {
     ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
         .iter()
         .map(PathBuf::from)

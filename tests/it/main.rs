@@ -19,3 +19,4 @@ mod sso;
 mod storage;
 mod tidy;
 mod users;
+mod webdriver;
