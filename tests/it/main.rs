@@ -13,6 +13,7 @@ mod identity;
 mod isolation;
 mod migrations;
 mod pgbouncer;
+mod roster;
 mod routing;
 mod sso;
 mod storage;
