@@ -481,10 +481,10 @@ fn json_unavailable(e: impl std::fmt::Display) -> Response {
     )
 }
 
-/// The signed-in user with the roster permission, or the JSON answer why not.
-fn api_user(user: Result<CurrentUser, AuthRejection>) -> Result<CurrentUser, Response> {
-    let user = user.map_err(json_auth)?;
-    user.require(Permission::ManageRoster).map_err(json_auth)?;
+/// The signed-in user, if they hold the roster permission.
+fn api_user(user: Result<CurrentUser, AuthRejection>) -> Result<CurrentUser, AuthRejection> {
+    let user = user?;
+    user.require(Permission::ManageRoster)?;
     Ok(user)
 }
 
@@ -498,7 +498,7 @@ pub(crate) async fn import_api(
 ) -> Response {
     let user = match api_user(user) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return json_auth(r),
     };
     let token = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
     if !token.is_some_and(|t| same_token(t, &user.csrf_token)) {
@@ -714,7 +714,7 @@ pub(crate) async fn export_api(
 ) -> Response {
     let user = match api_user(user) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return json_auth(r),
     };
     match export_file(&state, &school, &user, &q).await {
         Ok(r) => r,

@@ -410,11 +410,7 @@ pub fn default_class_name(level: i16, number: i16) -> String {
 pub fn parse_date(v: &str) -> Result<NaiveDate, Problem> {
     let s = v.trim();
     let s = s.split_whitespace().next().unwrap_or(s);
-    let normalized: String = s
-        .replace('年', "-")
-        .replace('月', "-")
-        .replace('日', "")
-        .replace(['/', '.'], "-");
+    let normalized: String = s.replace(['年', '月', '/', '.'], "-").replace('日', "");
     let parsed = NaiveDate::parse_from_str(&normalized, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(s, "%Y%m%d"));
     match parsed {
