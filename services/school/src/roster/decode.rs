@@ -147,7 +147,7 @@ fn read_workbook(bytes: &[u8]) -> Result<Vec<RawSheet>, FileError> {
     if bytes.starts_with(b"PK") {
         match unpacked_size(bytes) {
             None => return Err(FileError::NotSpreadsheet),
-            Some(n) if n > MAX_UNPACKED => return Err(FileError::TooManyRows { max: MAX_ROWS }),
+            Some(n) if n > MAX_UNPACKED => return Err(FileError::Unpacked),
             Some(_) => {}
         }
     }

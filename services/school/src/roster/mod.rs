@@ -35,6 +35,8 @@ pub const FILE_LIMIT: usize = 5 * 1024 * 1024;
 /// Largest request body read: a file somewhat over the limit is still read to the end so
 /// that the browser gets the "too large" page rather than a reset connection.
 pub const BODY_LIMIT: usize = 2 * FILE_LIMIT;
+/// How far down a sheet its header row is looked for.
+const HEADER_SEARCH_ROWS: usize = 5;
 /// Most row errors listed on a page or in a JSON report.
 pub const MAX_LISTED_ERRORS: usize = 1000;
 
@@ -70,6 +72,8 @@ pub enum FileError {
     TooManyRows {
         max: usize,
     },
+    /// A workbook that would unpack to far more than any roster needs.
+    Unpacked,
     UnknownSheet {
         sheet: String,
     },
@@ -114,6 +118,7 @@ impl FileError {
             Self::NotSpreadsheet => "not_a_spreadsheet",
             Self::Separator => "full_width_separator",
             Self::TooManyRows { .. } => "too_many_rows",
+            Self::Unpacked => "workbook_too_large",
             Self::UnknownSheet { .. } => "unknown_sheet",
             Self::DuplicateSheet { .. } => "duplicate_sheet",
             Self::Columns { .. } => "bad_columns",
@@ -152,6 +157,10 @@ impl FileError {
             Self::TooManyRows { max } => t(
                 "行数过多",
                 format!("每个表最多 {max} 行。请把名册拆分成几个文件分别导入。"),
+            ),
+            Self::Unpacked => t(
+                "工作簿过大",
+                "该 Excel 文件解压后过大，无法读取。请只保留名册数据，或另存为 CSV 后导入。".into(),
             ),
             Self::UnknownSheet { sheet } => t(
                 "无法判断名册类型",
@@ -216,6 +225,10 @@ impl FileError {
                 "The header uses full-width commas; CSV columns are separated by ','.".into(),
             ),
             Self::TooManyRows { max } => t("Too many rows", format!("At most {max} rows per sheet.")),
+            Self::Unpacked => t(
+                "Workbook too large",
+                "The workbook unpacks to far more data than a roster holds; keep only the roster or save as CSV.".into(),
+            ),
             Self::UnknownSheet { sheet } => t(
                 "Unknown roster",
                 format!("Cannot tell which roster \"{sheet}\" holds; choose the kind or use the template's headers."),
@@ -379,14 +392,27 @@ pub fn tables(sheets: Vec<RawSheet>, hint: Option<Kind>) -> Result<Vec<Table>, F
     let single = sheets.len() == 1;
     let mut tables: Vec<Table> = Vec::new();
     for sheet in sheets {
-        let mut rows = sheet.rows.into_iter();
+        let named = sheet.name.as_deref().and_then(Kind::parse);
+        let chosen = hint.filter(|_| single).or(named);
+        // Sheets often open with a title row ("2024 级学生名单") above the headers: the
+        // header row is the first of the top few that names a roster's required columns.
+        let header_at = sheet
+            .rows
+            .iter()
+            .take(HEADER_SEARCH_ROWS)
+            .position(|(_, r)| {
+                chosen
+                    .or_else(|| detect_kind(r))
+                    .is_some_and(|k| map_headers(k, r).missing.is_empty())
+            })
+            .unwrap_or(0);
+        let mut rows = sheet.rows.into_iter().skip(header_at);
         let Some((_, headers)) = rows.next() else {
             continue;
         };
-        let named = sheet.name.as_deref().and_then(Kind::parse);
-        let kind = match (hint.filter(|_| single), named) {
-            (Some(k), _) | (None, Some(k)) => k,
-            (None, None) => detect_kind(&headers).ok_or_else(|| FileError::UnknownSheet {
+        let kind = match chosen {
+            Some(k) => k,
+            None => detect_kind(&headers).ok_or_else(|| FileError::UnknownSheet {
                 sheet: sheet.name.clone().unwrap_or_else(|| "CSV".into()),
             })?,
         };
@@ -524,6 +550,24 @@ mod tests {
         assert_eq!(
             t.iter().map(|t| t.kind).collect::<Vec<_>>(),
             vec![Kind::Students, Kind::Staff]
+        );
+        // A title row above the headers is passed over; row numbers stay the sheet's.
+        let t = tables(
+            vec![sheet(
+                Some("Sheet1"),
+                &[
+                    &["2024级学生名单"],
+                    &["学号", "姓名", "年级", "班号"],
+                    &["S1", "张三", "1", "1"],
+                ],
+            )],
+            None,
+        )
+        .unwrap();
+        assert_eq!(t[0].kind, Kind::Students);
+        assert_eq!(
+            t[0].rows,
+            vec![(3, vec!["S1".into(), "张三".into(), "1".into(), "1".into()])]
         );
         let e = tables(
             vec![sheet(None, &[&["年级", "班号"], &["1", "1"]])],
