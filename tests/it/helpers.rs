@@ -392,6 +392,31 @@ impl<'a> Visitor<'a> {
         resp
     }
 
+    /// A multipart POST (a form with a file) with this host's cookies and any extra
+    /// headers, e.g. `X-CSRF-Token` for the JSON API.
+    pub async fn post_multipart(
+        &mut self,
+        host: &str,
+        path: &str,
+        form: reqwest::multipart::Form,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.last_host = host.to_owned();
+        let mut req = self
+            .app
+            .http
+            .post(self.app.url(path))
+            .header(reqwest::header::HOST, host)
+            .header(reqwest::header::COOKIE, self.cookie_header(host))
+            .multipart(form);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let resp = req.send().await.unwrap();
+        self.remember(host, &resp);
+        resp
+    }
+
     /// Follows a redirect like a browser: absolute locations go to their host (all served by
     /// the test server), relative ones to the host of the last request.
     pub async fn follow(&mut self, resp: reqwest::Response) -> reqwest::Response {

@@ -14,6 +14,7 @@ mod isolation;
 mod migrations;
 mod pgbouncer;
 mod pupils;
+mod roster;
 mod routing;
 mod sso;
 mod storage;

@@ -1,5 +1,6 @@
-//! A school's own pages and data. For now: the school's home page and badge, and the demo
-//! data generator; the organisation, notices, attendance and leave modules grow here.
+//! A school's own pages and data. For now: the school's home page and badge, roster import
+//! and export, and the demo data generator; the organisation, notices, attendance and
+//! leave modules grow here.
 //!
 //! Every query in this crate runs inside a [`campus_tenant::SchoolTx`]: this crate never
 //! builds a search_path or names a schema.
@@ -9,6 +10,7 @@ mod audit_search;
 pub mod demo;
 mod home;
 mod pupils;
+pub mod roster;
 
 use axum::extract::FromRef;
 use axum::routing::get;
@@ -42,4 +44,5 @@ pub fn router() -> Router<SchoolState> {
         .route("/api/v1/pupils/{id}", get(pupils::record_json))
         .route("/admin/audit", get(audit_search::page))
         .route("/api/v1/audit", get(audit_search::json))
+        .merge(roster::router())
 }
