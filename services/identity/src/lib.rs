@@ -6,7 +6,7 @@
 //! [`Permission`]; nothing else in the platform reads session cookies or compares roles.
 
 pub mod account;
-mod cookies;
+pub mod cookies;
 pub mod login;
 mod pages;
 pub mod password;

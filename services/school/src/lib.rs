@@ -1,5 +1,6 @@
-//! A school's own pages and data. For now: the school's home page and badge, and the demo
-//! data generator; the organisation, notices, attendance and leave modules grow here.
+//! A school's own pages and data. For now: the school's home page and badge, joining the
+//! school by link or QR code with review (`join`), and the demo data generator; the
+//! organisation, notices, attendance and leave modules grow here.
 //!
 //! Every query in this crate runs inside a [`campus_tenant::SchoolTx`]: this crate never
 //! builds a search_path or names a schema.
@@ -7,6 +8,7 @@
 pub mod audit;
 pub mod demo;
 mod home;
+pub mod join;
 
 use axum::extract::FromRef;
 use axum::routing::get;
@@ -35,4 +37,5 @@ pub fn router() -> Router<SchoolState> {
         .route("/", get(home::home))
         .route("/badge.svg", get(home::badge))
         .route("/api/v1/school", get(home::profile_json))
+        .merge(join::routes())
 }
