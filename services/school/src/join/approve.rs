@@ -65,6 +65,8 @@ fn check_roles(kind: Kind, asked: &[String]) -> Result<Vec<String>, Failure> {
     if roles.is_empty() {
         roles.push("teacher".to_owned());
     }
+    // The built-in order, whatever order they were asked in.
+    roles.sort_by_key(|r| BUILTIN_ROLES.iter().position(|b| b.code == r));
     Ok(roles)
 }
 
