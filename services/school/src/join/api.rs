@@ -22,32 +22,29 @@ fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 /// The signed-in administrator, or a JSON 401/403.
-fn admin(user: Result<CurrentUser, AuthRejection>) -> Result<CurrentUser, Response> {
-    match user {
-        Ok(u) if u.can(Permission::ManageUsers) => Ok(u),
-        Ok(_) | Err(AuthRejection::Forbidden(_)) => Err(json_error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "您的身份没有此项权限。",
-        )),
-        Err(AuthRejection::NotSignedIn) => Err(json_error(
-            StatusCode::UNAUTHORIZED,
-            "not_signed_in",
-            "请先登录。",
-        )),
-        Err(AuthRejection::Unavailable) => Err(Failure::Unavailable.json()),
-    }
+fn admin(user: Result<CurrentUser, AuthRejection>) -> Result<CurrentUser, Box<Response>> {
+    let refused = match user {
+        Ok(u) if u.can(Permission::ManageUsers) => return Ok(u),
+        Ok(_) | Err(AuthRejection::Forbidden(_)) => {
+            json_error(StatusCode::FORBIDDEN, "forbidden", "您的身份没有此项权限。")
+        }
+        Err(AuthRejection::NotSignedIn) => {
+            json_error(StatusCode::UNAUTHORIZED, "not_signed_in", "请先登录。")
+        }
+        Err(AuthRejection::Unavailable) => Failure::Unavailable.json(),
+    };
+    Err(Box::new(refused))
 }
 
 /// [`admin`] plus the `X-CSRF-Token` header for changes.
 fn admin_changing(
     user: Result<CurrentUser, AuthRejection>,
     headers: &HeaderMap,
-) -> Result<CurrentUser, Response> {
+) -> Result<CurrentUser, Box<Response>> {
     let user = admin(user)?;
     let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
     if sent != Some(user.csrf_token.as_str()) {
-        return Err(Failure::Forbidden.json());
+        return Err(Box::new(Failure::Forbidden.json()));
     }
     Ok(user)
 }
@@ -61,7 +58,7 @@ pub(crate) async fn list(
     Query(q): Query<ListQuery>,
 ) -> Response {
     if let Err(r) = admin(user) {
-        return r;
+        return *r;
     }
     let status = q.status.as_deref().unwrap_or("pending");
     if !STATUSES.iter().any(|s| s.0 == status) {
@@ -99,7 +96,7 @@ pub(crate) async fn one(
     Path(id): Path<i64>,
 ) -> Response {
     if let Err(r) = admin(user) {
-        return r;
+        return *r;
     }
     let loaded = async {
         let mut tx = state.db.school(&school).await?;
@@ -144,7 +141,7 @@ pub(crate) async fn approve(
 ) -> Response {
     let user = match admin_changing(user, &headers) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let body = body.map(|Json(b)| b).unwrap_or_default();
     let host = host(&headers);
@@ -184,7 +181,7 @@ pub(crate) async fn reject(
 ) -> Response {
     let user = match admin_changing(user, &headers) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let reason = body.map(|Json(b)| b.reason).unwrap_or_default();
     let host = host(&headers);

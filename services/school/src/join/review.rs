@@ -188,11 +188,13 @@ pub(crate) async fn show(
 }
 
 /// Checks the reviewer's right and the session's CSRF token.
-fn authorise(user: &CurrentUser, csrf: Option<&String>) -> Result<(), Response> {
+fn authorise(user: &CurrentUser, csrf: Option<&String>) -> Result<(), Box<Response>> {
     user.require(Permission::ManageUsers)
-        .map_err(IntoResponse::into_response)?;
+        .map_err(|e| Box::new(e.into_response()))?;
     if csrf.map(String::as_str) != Some(user.csrf_token.as_str()) {
-        return Err((StatusCode::FORBIDDEN, "missing or wrong CSRF token").into_response());
+        return Err(Box::new(
+            (StatusCode::FORBIDDEN, "missing or wrong CSRF token").into_response(),
+        ));
     }
     Ok(())
 }
@@ -206,7 +208,7 @@ pub(crate) async fn rotate(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     if let Err(r) = authorise(&user, form.get("csrf")) {
-        return r;
+        return *r;
     }
     let Some(kind) = Kind::parse(&kind) else {
         return campus_web::not_found_page(&school.name);
@@ -235,7 +237,7 @@ pub(crate) async fn approve(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     if let Err(r) = authorise(&user, form.get("csrf")) {
-        return r;
+        return *r;
     }
     let student_id = match form.get("student_id").map(|s| s.trim()) {
         None | Some("") => None,
@@ -274,7 +276,7 @@ pub(crate) async fn reject(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     if let Err(r) = authorise(&user, form.get("csrf")) {
-        return r;
+        return *r;
     }
     let host = host(&headers);
     let by = Reviewer {
