@@ -363,6 +363,35 @@ async fn a_parent_applies_is_approved_and_signs_in_linked_to_the_child() {
     assert_eq!(membership(&app, account, &a).await.0, ["parent"]);
     assert_eq!(count_in_school(&app, &a, "guardians").await, 1);
     assert_eq!(count_in_school(&app, &a, "student_guardians").await, 1);
+
+    // A second child: the same account (its password proves it) and the same guardian row.
+    let mut form = parent_form("李妈妈", "13912345678", "赵小红", class);
+    form[3].1 = String::new();
+    let r = apply(&mut parent, "school-a", &token, &form).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let second = request_id(&app, &a, "13912345678").await;
+    assert_ne!(second, id);
+    let r = admin
+        .post(
+            &host("school-a"),
+            &format!("/admin/join/{second}/approve"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        membership(&app, account, &a).await,
+        (vec!["parent".to_owned()], Some(guardian), None)
+    );
+    let children: i64 = school_scalar(
+        &app,
+        &a,
+        "select count(*) from student_guardians where guardian_id = $1",
+        guardian,
+    )
+    .await;
+    assert_eq!(children, 2);
+    assert_eq!(count_in_school(&app, &a, "guardians").await, 1);
     app.stop().await;
 }
 
@@ -632,6 +661,34 @@ async fn staff_are_rejected_with_a_reason_or_approved_with_the_chosen_roles() {
     )
     .await;
     assert_eq!(name, format!("刘老师/J{approved:05}/13700000002"));
+    // The account side lost (as if the second step had failed): approving again repairs it
+    // without a second staff row.
+    sqlx::query("delete from public.memberships where account_id = $1")
+        .bind(account)
+        .execute(&app.services.pool)
+        .await
+        .unwrap();
+    let (code, body) = api(
+        &app,
+        &mut admin,
+        "school-a",
+        reqwest::Method::POST,
+        &format!("/api/v1/join/requests/{approved}/approve"),
+        Some(&csrf),
+        None,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["request"]["staff_id"], staff);
+    assert_eq!(
+        membership(&app, account, &a).await,
+        (
+            vec!["teacher".to_owned(), "head_teacher".to_owned()],
+            None,
+            Some(staff)
+        )
+    );
+    assert_eq!(count_in_school(&app, &a, "staff").await, 1);
     let page = admin
         .get(&host("school-a"), "/admin/join?status=rejected")
         .await

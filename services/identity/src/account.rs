@@ -176,6 +176,22 @@ pub async fn set_membership(
     Ok(())
 }
 
+/// The staff and guardian rows the account's membership in a school points to, if it has a
+/// membership there.
+pub async fn links_in(
+    pool: &PgPool,
+    account_id: i64,
+    tenant_id: i64,
+) -> sqlx::Result<Option<(Option<i64>, Option<i64>)>> {
+    sqlx::query_as(
+        "select staff_id, guardian_id from public.memberships where account_id = $1 and tenant_id = $2",
+    )
+    .bind(account_id)
+    .bind(tenant_id)
+    .fetch_optional(pool)
+    .await
+}
+
 /// The account's active roles in a school today (empty: no membership there).
 pub async fn roles_in(pool: &PgPool, account_id: i64, tenant_id: i64) -> sqlx::Result<Vec<String>> {
     let roles: Option<Vec<String>> = sqlx::query_scalar(

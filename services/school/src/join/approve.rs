@@ -87,6 +87,7 @@ pub(crate) async fn approve(
     student_id: Option<i64>,
     roles: &[String],
 ) -> Result<Request, ApproveError> {
+    let known = known_links(state, school, id).await?;
     let mut tx = state.db.school(school).await?;
     let r = requests::get(&mut tx, id, true)
         .await?
@@ -99,8 +100,8 @@ pub(crate) async fn approve(
         "pending" => {
             let roles = check_roles(kind, roles)?;
             match kind {
-                Kind::Parent => approve_parent(&mut tx, &r, by.user, student_id).await?,
-                Kind::Staff => approve_staff(&mut tx, &r, by.user, &roles).await?,
+                Kind::Parent => approve_parent(&mut tx, &r, by.user, student_id, known.1).await?,
+                Kind::Staff => approve_staff(&mut tx, &r, by.user, &roles, known.0).await?,
             }
             tx.commit().await?;
         }
@@ -135,11 +136,39 @@ pub(crate) async fn approve(
     Ok(r)
 }
 
+/// The staff and guardian rows the applicant's account is already linked to here (a person
+/// who is already a parent here keeps one guardian row for all their children).
+async fn known_links(
+    state: &SchoolState,
+    school: &Tenant,
+    id: i64,
+) -> Result<(Option<i64>, Option<i64>), Failure> {
+    let mut tx = state.db.school(school).await?;
+    let phone: Option<String> = sqlx::query_scalar("select phone from join_requests where id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let Some(phone) = phone else {
+        return Ok((None, None));
+    };
+    let pool = &state.identity.pool;
+    let mut conn = pool.acquire().await?;
+    let Some(account_id) = account::id_by_login(&mut conn, &Login::Phone(phone)).await? else {
+        return Ok((None, None));
+    };
+    drop(conn);
+    Ok(account::links_in(pool, account_id, school.id.0)
+        .await?
+        .unwrap_or((None, None)))
+}
+
 async fn approve_parent(
     tx: &mut SchoolTx,
     r: &Request,
     user: &CurrentUser,
     picked: Option<i64>,
+    known_guardian: Option<i64>,
 ) -> Result<(), ApproveError> {
     let (class_id, child) = match (r.class_id, r.child_name.as_deref()) {
         (Some(c), Some(n)) => (c, n),
@@ -166,11 +195,13 @@ async fn approve_parent(
             }
         }
     };
-    let existing: Option<i64> =
-        sqlx::query_scalar("select id from guardians where phone = $1 order by id limit 1")
-            .bind(&r.phone)
-            .fetch_optional(&mut **tx)
-            .await?;
+    let existing: Option<i64> = sqlx::query_scalar(
+        "select id from guardians where id = $1 or phone = $2 order by id = $1 desc, id limit 1",
+    )
+    .bind(known_guardian)
+    .bind(&r.phone)
+    .fetch_optional(&mut **tx)
+    .await?;
     let guardian_id = match existing {
         Some(g) => g,
         None => {
@@ -219,12 +250,16 @@ async fn approve_staff(
     r: &Request,
     user: &CurrentUser,
     roles: &[String],
+    known_staff: Option<i64>,
 ) -> Result<(), ApproveError> {
-    let existing: Option<i64> =
-        sqlx::query_scalar("select id from staff where phone = $1 and active order by id limit 1")
-            .bind(&r.phone)
-            .fetch_optional(&mut **tx)
-            .await?;
+    let existing: Option<i64> = sqlx::query_scalar(
+        "select id from staff where (id = $1 or phone = $2) and active
+          order by id = $1 desc, id limit 1",
+    )
+    .bind(known_staff)
+    .bind(&r.phone)
+    .fetch_optional(&mut **tx)
+    .await?;
     let staff_id = match existing {
         Some(s) => s,
         None => {
