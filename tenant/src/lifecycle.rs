@@ -70,6 +70,55 @@ impl SchoolUrls {
     }
 }
 
+/// Where on the school's own host an invitation is accepted.
+pub fn invitation_path(token: &str) -> String {
+    format!("/invite/{token}")
+}
+
+/// A stored invitation, found by its token.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PendingInvitation {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub role: String,
+    pub expires_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+}
+
+impl PendingInvitation {
+    /// Still usable: not accepted and not expired.
+    pub fn usable(&self) -> bool {
+        self.accepted_at.is_none() && self.expires_at > Utc::now()
+    }
+}
+
+/// The invitation whose link carries `token` (only its SHA-256 is stored).
+pub async fn find_invitation(
+    db: impl sqlx::PgExecutor<'_>,
+    token: &str,
+) -> Result<Option<PendingInvitation>> {
+    Ok(sqlx::query_as(
+        "select id, tenant_id, role, expires_at, accepted_at
+           from public.tenant_invitations where token_hash = $1",
+    )
+    .bind(Sha256::digest(token.as_bytes()).to_vec())
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Marks an invitation used, once: `false` if it was already used or has expired. Run it in
+/// the transaction that creates the membership, so the two happen together or not at all.
+pub async fn claim_invitation(conn: &mut PgConnection, id: i64) -> Result<bool> {
+    let claimed = sqlx::query(
+        "update public.tenant_invitations set accepted_at = now()
+          where id = $1 and accepted_at is null and expires_at > now()",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(claimed.rows_affected() == 1)
+}
+
 /// What a caller asks for when creating or replacing a school.
 #[derive(Clone, Debug)]
 pub struct SchoolSpec {
@@ -388,7 +437,11 @@ impl Platform {
         .await?;
         Ok(Invitation {
             role: role.to_owned(),
-            url: format!("{}/join/{token}", self.urls.school(&tenant.slug)),
+            url: format!(
+                "{}{}",
+                self.urls.school(&tenant.slug),
+                invitation_path(&token)
+            ),
             expires_at,
         })
     }

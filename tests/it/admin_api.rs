@@ -51,7 +51,7 @@ async fn put_onboards_a_school_completely_and_again_changes_nothing() {
     );
     let invitation = created["invitation"]["url"].as_str().unwrap();
     assert!(
-        invitation.starts_with(&format!("http://xinyi.{BASE}/join/")),
+        invitation.starts_with(&format!("http://xinyi.{BASE}/invite/")),
         "{invitation}"
     );
 

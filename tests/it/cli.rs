@@ -119,7 +119,7 @@ async fn schools_are_managed_from_the_command_line() {
     assert!(created["invitation"]["url"]
         .as_str()
         .unwrap()
-        .contains("/join/"));
+        .contains("/invite/"));
     // Idempotent: the same command again changes nothing.
     let again: Value = serde_json::from_str(
         &cli.ok(&[

@@ -108,6 +108,19 @@ async fn the_demo_serves_seeded_schools_stops_cleanly_and_restarts_on_its_data()
         .await
         .unwrap();
     assert!(badge.text().await.unwrap().starts_with("<svg"));
+    // The banner prints the first school's join link; it opens the parents' form, and the
+    // review page has applications waiting.
+    let prefix = format!("    parents: http://xinyi.localhost:{port}/join/");
+    let start = banner.find(&prefix).unwrap_or_else(|| panic!("{banner}")) + prefix.len();
+    let token = &banner[start..start + 32];
+    let form = http
+        .get(format!("http://127.0.0.1:{port}/join/{token}"))
+        .header("host", format!("xinyi.localhost:{port}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+    assert!(form.text().await.unwrap().contains("家长加入"));
     let logins = std::fs::read_to_string(data.join("demo-logins.txt")).unwrap();
     assert!(logins.contains("xinyi\thttp://xinyi.localhost"), "{logins}");
 

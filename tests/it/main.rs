@@ -11,6 +11,7 @@ mod cli;
 mod demo;
 mod identity;
 mod isolation;
+mod join;
 mod migrations;
 mod pgbouncer;
 mod pupils;

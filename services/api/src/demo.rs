@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 use campus_devstack::{EmbeddedS3, PrivatePostgres};
 use campus_school::demo::{self, SCHOOLS};
+use campus_school::join;
 use campus_tenant::lifecycle::SchoolSpec;
 use campus_tenant::migrate::{self, MigrateOptions, OutcomeKind};
 use campus_tenant::{registry, Slug};
@@ -139,6 +140,7 @@ pub async fn run(mut cfg: Config, args: DemoArgs) -> anyhow::Result<i32> {
 
     let created = onboard_demo_schools(&services, usize::from(args.schools), &data).await?;
     let logins = ensure_demo_accounts(&services).await?;
+    ensure_demo_join_requests(&services).await?;
     print_banner(
         &services,
         &data,
@@ -238,6 +240,22 @@ pub struct DemoLogin {
     pub login: String,
     pub who: String,
     pub school: Option<String>,
+}
+
+/// A few pending join applications in every demo school (idempotent).
+async fn ensure_demo_join_requests(services: &Services) -> anyhow::Result<()> {
+    let hash = services
+        .identity
+        .hasher
+        .hash(DEMO_PASSWORD)
+        .await
+        .map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
+    for t in registry::list(&services.pool).await? {
+        if t.status == campus_tenant::TenantStatus::Active {
+            demo::seed_join_requests(&services.db, &t, &hash).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Accounts for the demo: the bureau, each school's administrator, a head teacher at the
@@ -427,6 +445,27 @@ async fn print_banner(
     println!("  schools:");
     for t in &tenants {
         println!("    {:<44} {}", urls.school(&t.slug), t.name);
+    }
+    let first = tenants
+        .iter()
+        .filter(|t| t.status == campus_tenant::TenantStatus::Active)
+        .min_by_key(|t| {
+            SCHOOLS
+                .iter()
+                .position(|s| s.slug == t.slug.as_str())
+                .unwrap_or(usize::MAX)
+        });
+    if let Some(t) = first {
+        let parents = join::active_link(&services.db, t, join::Kind::Parent).await?;
+        let staff = join::active_link(&services.db, t, join::Kind::Staff).await?;
+        println!();
+        println!(
+            "  join links of {} (review at {}/admin/join):",
+            t.name,
+            urls.school(&t.slug)
+        );
+        println!("    parents: {}{parents}", urls.school(&t.slug));
+        println!("    staff:   {}{staff}", urls.school(&t.slug));
     }
     println!();
     println!("  admin API token:   {token}");

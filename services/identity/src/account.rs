@@ -1,7 +1,7 @@
 //! Accounts (one per person, county-wide) and their memberships in schools.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::login::Login;
 
@@ -69,25 +69,86 @@ pub struct NewAccount<'a> {
 
 /// Creates the account, or returns the existing one with the same username/phone.
 pub async fn ensure(pool: &PgPool, a: &NewAccount<'_>) -> sqlx::Result<i64> {
+    let mut conn = pool.acquire().await?;
+    ensure_in(&mut conn, a).await
+}
+
+/// [`ensure`] on a connection the caller holds, e.g. inside its own transaction. Two
+/// concurrent calls for the same login both end with the one account.
+pub async fn ensure_in(conn: &mut PgConnection, a: &NewAccount<'_>) -> sqlx::Result<i64> {
     let existing: Option<i64> =
         sqlx::query_scalar("select id from public.accounts where username = $1 or phone = $2")
             .bind(a.username)
             .bind(a.phone)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
     if let Some(id) = existing {
         return Ok(id);
     }
-    sqlx::query_scalar(
+    let inserted: Option<i64> = sqlx::query_scalar(
         "insert into public.accounts (username, phone, display_name, password_hash, county_role)
-         values ($1, $2, $3, $4, $5) returning id",
+         values ($1, $2, $3, $4, $5) on conflict do nothing returning id",
     )
     .bind(a.username)
     .bind(a.phone)
     .bind(a.display_name)
     .bind(a.password_hash)
     .bind(a.county_role)
-    .fetch_one(pool)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match inserted {
+        Some(id) => Ok(id),
+        None => {
+            sqlx::query_scalar("select id from public.accounts where username = $1 or phone = $2")
+                .bind(a.username)
+                .bind(a.phone)
+                .fetch_one(&mut *conn)
+                .await
+        }
+    }
+}
+
+/// The id of the account that signs in with `login`, if there is one.
+pub async fn id_by_login(conn: &mut PgConnection, login: &Login) -> sqlx::Result<Option<i64>> {
+    let (column, value) = match login {
+        Login::Phone(p) => ("phone", p),
+        Login::Username(u) => ("username", u),
+    };
+    sqlx::query_scalar(&format!(
+        "select id from public.accounts where {column} = $1"
+    ))
+    .bind(value)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Adds roles in a school to the account's membership there, keeping the roles it already
+/// holds (creating the membership if there is none). A staff or guardian link is set when
+/// given and otherwise left as it was. Running it twice changes nothing.
+pub async fn add_roles(
+    conn: &mut PgConnection,
+    account_id: i64,
+    tenant_id: i64,
+    roles: &[&str],
+    staff_id: Option<i64>,
+    guardian_id: Option<i64>,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "insert into public.memberships as m (account_id, tenant_id, roles, staff_id, guardian_id)
+         values ($1, $2, $3, $4, $5)
+         on conflict (account_id, tenant_id) do update
+            set roles = m.roles || array(select r from unnest(excluded.roles) r where r <> all(m.roles)),
+                staff_id = coalesce(excluded.staff_id, m.staff_id),
+                guardian_id = coalesce(excluded.guardian_id, m.guardian_id),
+                updated_at = now()
+         returning roles",
+    )
+    .bind(account_id)
+    .bind(tenant_id)
+    .bind(roles)
+    .bind(staff_id)
+    .bind(guardian_id)
+    .fetch_one(conn)
     .await
 }
 
@@ -113,6 +174,22 @@ pub async fn set_membership(
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// The staff and guardian rows the account's membership in a school points to, if it has a
+/// membership there.
+pub async fn links_in(
+    pool: &PgPool,
+    account_id: i64,
+    tenant_id: i64,
+) -> sqlx::Result<Option<(Option<i64>, Option<i64>)>> {
+    sqlx::query_as(
+        "select staff_id, guardian_id from public.memberships where account_id = $1 and tenant_id = $2",
+    )
+    .bind(account_id)
+    .bind(tenant_id)
+    .fetch_optional(pool)
+    .await
 }
 
 /// The account's active roles in a school today (empty: no membership there).

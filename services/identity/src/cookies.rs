@@ -6,7 +6,7 @@ use axum::response::Response;
 use cookie::{Cookie, SameSite};
 
 /// Appends `Set-Cookie: name=value` for `path` to `resp`.
-pub(crate) fn set(
+pub fn set(
     resp: &mut Response,
     name: &'static str,
     value: String,
@@ -23,7 +23,7 @@ pub(crate) fn set(
 }
 
 /// Appends a `Set-Cookie` that removes cookie `name` on `path`.
-pub(crate) fn clear(resp: &mut Response, name: &'static str, path: &'static str) {
+pub fn clear(resp: &mut Response, name: &'static str, path: &'static str) {
     let c = Cookie::build((name, ""))
         .path(path)
         .http_only(true)

@@ -7,7 +7,7 @@
 
 pub mod account;
 pub mod admin;
-mod cookies;
+pub mod cookies;
 pub mod limits;
 pub mod login;
 pub mod member;

@@ -1,6 +1,7 @@
-//! A school's own pages and data. For now: the school's home page and badge, roster import
-//! and export, and the demo data generator; the organisation, notices, attendance and
-//! leave modules grow here.
+//! A school's own pages and data. For now: the school's home page and badge, pupil
+//! records with audited reveals of sensitive fields, the audit log, roster import and
+//! export, joining the school by link or QR code with review (`join`), and the demo data
+//! generator; the organisation, notices, attendance and leave modules grow here.
 //!
 //! Every query in this crate runs inside a [`campus_tenant::SchoolTx`]: this crate never
 //! builds a search_path or names a schema.
@@ -11,6 +12,7 @@ pub mod demo;
 mod home;
 mod pupils;
 pub mod roster;
+pub mod join;
 
 use axum::extract::FromRef;
 use axum::routing::get;
@@ -45,4 +47,5 @@ pub fn router() -> Router<SchoolState> {
         .route("/admin/audit", get(audit_search::page))
         .route("/api/v1/audit", get(audit_search::json))
         .merge(roster::router())
+        .merge(join::routes())
 }

@@ -5,6 +5,7 @@
 //! every machine) and sent in a handful of set-based statements, so a 3,000-pupil school
 //! is seeded in well under a second.
 
+mod join;
 mod names;
 pub mod schools;
 
@@ -17,6 +18,7 @@ use rand::{Rng, SeedableRng};
 use sqlx::Row;
 
 use campus_tenant::{Db, ObjectKey, ObjectStore, Tenant};
+pub use join::seed_join_requests;
 pub use schools::{DemoSchool, SCHOOLS};
 
 /// What was created.
