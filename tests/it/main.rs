@@ -13,6 +13,7 @@ mod identity;
 mod isolation;
 mod join;
 mod migrations;
+mod notify;
 mod pgbouncer;
 mod pupils;
 mod roster;

@@ -11,6 +11,7 @@ mod audit_search;
 pub mod demo;
 mod home;
 pub mod join;
+pub mod notify;
 mod pupils;
 pub mod roster;
 
