@@ -183,6 +183,27 @@ async fn sensitive_fields_are_masked_revealed_only_when_allowed_and_every_reveal
 
     // A parent sees their own child, with its sensitive fields, and nobody else's.
     let mut parent_v = signed_in(&app, "school-a", "parent.a").await;
+    // The home page offers each role its own tasks.
+    let home = parent_v
+        .get(&host("school-a"), "/")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        home.contains(">我的孩子<") && !home.contains("学生档案") && !home.contains("用户管理"),
+        "{home}"
+    );
+    let home = head_v
+        .get(&host("school-a"), "/")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        home.contains(">学生档案<") && !home.contains("用户管理"),
+        "{home}"
+    );
     let list = parent_v
         .get(&host("school-a"), "/pupils")
         .await

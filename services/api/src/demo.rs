@@ -336,6 +336,22 @@ async fn ensure_demo_accounts(services: &Services) -> anyhow::Result<Vec<DemoLog
     }
 
     if let [first, second, ..] = tenants.as_slice() {
+        // A custom role, as a school admin would define one on /admin/roles.
+        campus_identity::admin::store::save_role(
+            pool,
+            first.id.0,
+            campus_identity::admin::store::first_admin(pool, first.id.0)
+                .await?
+                .context("the first school has an admin")?,
+            "x_registrar",
+            "教务员",
+            &[
+                campus_identity::Permission::StaffArea,
+                campus_identity::Permission::PupilRecords,
+                campus_identity::Permission::ManageRoster,
+            ],
+        )
+        .await?;
         let teacher = demo::head_teacher(&services.db, first).await?;
         let id = account::ensure(
             pool,

@@ -21,10 +21,55 @@ pub(crate) struct GradeRow {
     students: i64,
 }
 
+/// A link on the home page to something the signed-in person may do here.
+pub(crate) struct Task {
+    href: &'static str,
+    label: &'static str,
+}
+
+/// What the person may do here, by permission: the home page differs per role.
+fn tasks(user: &MaybeUser, lang: campus_web::Lang) -> Vec<Task> {
+    use campus_identity::Permission as P;
+    let Some(u) = &user.0 else {
+        return Vec::new();
+    };
+    let all: [(P, &'static str, &'static str, &'static str); 8] = [
+        (P::PupilRecords, "/pupils", "学生档案", "Pupils"),
+        (P::OwnChildren, "/pupils", "我的孩子", "My children"),
+        (P::ManageUsers, "/admin/users", "用户管理", "Users"),
+        (P::ManageUsers, "/admin/roles", "角色与权限", "Roles"),
+        (P::ManageUsers, "/admin/join", "加入审核", "Join requests"),
+        (
+            P::ManageRoster,
+            "/admin/roster",
+            "花名册导入导出",
+            "Roster import and export",
+        ),
+        (P::ViewAudit, "/admin/audit", "审计日志", "Audit log"),
+        (P::StaffArea, "/me", "我的身份", "My identities"),
+    ];
+    let mut out: Vec<Task> = all
+        .into_iter()
+        .filter(|(p, ..)| u.can(*p))
+        .map(|(_, href, zh, en)| Task {
+            href,
+            label: lang.pick(zh, en),
+        })
+        .collect();
+    if !out.iter().any(|t| t.href == "/me") {
+        out.push(Task {
+            href: "/me",
+            label: lang.pick("我的身份", "My identities"),
+        });
+    }
+    out
+}
+
 #[derive(Template)]
 #[template(path = "home.html")]
 struct Home<'a> {
     lang: campus_web::Lang,
+    tasks: Vec<Task>,
     name: &'a str,
     motto: Option<String>,
     kind: &'static str,
@@ -142,6 +187,7 @@ pub(crate) async fn home(
     };
     let body = Home {
         lang,
+        tasks: tasks(&user, lang),
         name: &school.name,
         motto: profile.motto.clone(),
         kind: kind_name(profile.kind.as_deref().unwrap_or("primary"), lang),

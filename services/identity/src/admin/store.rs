@@ -353,3 +353,15 @@ pub async fn add_member(
     tx.commit().await?;
     Ok(account_id)
 }
+
+/// The longest-standing active admin of a school, if any.
+pub async fn first_admin(pool: &PgPool, tenant_id: i64) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "select account_id from public.memberships
+          where tenant_id = $1 and status = 'active' and 'school_admin' = any(roles)
+          order by created_at, account_id limit 1",
+    )
+    .bind(tenant_id)
+    .fetch_optional(pool)
+    .await
+}

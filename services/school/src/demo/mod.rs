@@ -330,6 +330,14 @@ pub async fn seed(
     .execute(&mut *tx)
     .await?;
     stats.students = inserted.rows_affected() as usize;
+    // Blood types for everyone, medical notes for a few (seed 000 学生档案).
+    sqlx::query(
+        "update students set blood_type = (array['A', 'B', 'AB', 'O'])[1 + id % 4],
+                medical_notes = case when id % 17 = 0 then '哮喘，体育课前需备药'
+                                     when id % 23 = 0 then '青霉素过敏' end",
+    )
+    .execute(&mut *tx)
+    .await?;
     sqlx::query(
         "with g as (
             insert into guardians (name, phone) select * from unnest($1::text[], $2::text[]) returning id, phone
