@@ -581,3 +581,58 @@ async fn attendance_missing_registers_are_listed_and_reminded_once_a_day() {
         .await;
     assert_eq!(inbox(s.staff[1]).await, 1, "once per day");
 }
+
+#[tokio::test]
+async fn attendance_demo_seed_gives_classes_teachers_grade_leaders_and_leave() {
+    let app = TestApp::spawn().await;
+    let school = campus_school::demo::SCHOOLS
+        .iter()
+        .min_by_key(|s| s.students)
+        .unwrap();
+    let tenant = app.onboard("att-demo", "演示").await.tenant;
+    let today = chrono::Utc::now().date_naive();
+    campus_school::demo::seed(
+        &app.services.db,
+        &app.services.store,
+        &tenant,
+        school,
+        today,
+    )
+    .await
+    .unwrap()
+    .expect("seeded");
+    let mut tx = app.services.db.school(&tenant).await.unwrap();
+    let (classes, taught, grades, led): (i64, i64, i64, i64) = sqlx::query_as(
+        "select (select count(*) from classes), (select count(distinct class_id) from class_teachers),
+                (select count(*) from grades), (select count(*) from grades where leader_staff_id is not null)",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!((taught, led), (classes, grades));
+    let leave: Vec<(String, i32)> =
+        sqlx::query_as("select status, cardinality(steps) from leave_requests order by id")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(
+        leave,
+        vec![
+            ("pending".into(), 1),
+            ("approved".into(), 1),
+            ("pending".into(), 2)
+        ]
+    );
+    let first_class_pending: i64 = sqlx::query_scalar(
+        "select count(*) from leave_requests l join students s on s.id = l.student_id
+          where s.class_id = (select min(id) from classes) and l.status = 'pending'",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(
+        first_class_pending, 2,
+        "the demo head teacher has requests to decide"
+    );
+    tx.commit().await.unwrap();
+}
