@@ -39,6 +39,12 @@ impl School {
     }
 }
 
+/// Login suffix, roles, staff id, guardian id.
+type Member<'a> = (&'a str, &'a [&'a str], Option<i64>, Option<i64>);
+
+/// Pupil, old status, new status, by staff, reason.
+type Correction = (i64, String, String, Option<i64>, Option<String>);
+
 pub async fn school(app: &TestApp, slug: &str, p: &str) -> School {
     let tenant = app.onboard(slug, slug).await.tenant;
     let mut tx = app.services.db.school(&tenant).await.unwrap();
@@ -115,7 +121,7 @@ pub async fn school(app: &TestApp, slug: &str, p: &str) -> School {
             .unwrap();
     }
     tx.commit().await.unwrap();
-    let people: [(&str, &[&str], Option<i64>, Option<i64>); 7] = [
+    let people: [Member; 7] = [
         ("head1", &["teacher", "head_teacher"], Some(staff[0]), None),
         ("head2", &["teacher", "head_teacher"], Some(staff[1]), None),
         ("subject", &["teacher"], Some(staff[2]), None),
@@ -377,7 +383,7 @@ async fn attendance_corrections_are_logged_for_every_changed_mark() {
     );
 
     let mut tx = app.services.db.school(&s.tenant).await.unwrap();
-    let rows: Vec<(i64, String, String, Option<i64>, Option<String>)> = sqlx::query_as(
+    let rows: Vec<Correction> = sqlx::query_as(
         "select student_id, old_status, new_status, by_staff_id, reason from attendance_corrections order by student_id",
     )
     .fetch_all(&mut *tx)
