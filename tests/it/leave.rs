@@ -186,6 +186,11 @@ async fn leave_approved_by_the_head_teacher_marks_the_register_and_tells_the_par
         "today's register, already taken, now shows the leave"
     );
     assert_eq!(
+        scalar(&app, &s.tenant, "select count(*) from attendance_corrections where student_id = $1 and old_status = 'present' and new_status = 'leave'", s.class1[0]).await,
+        1,
+        "and the change is logged as a correction"
+    );
+    assert_eq!(
         act(&mut head, &s, id, "approve").await.status(),
         StatusCode::CONFLICT
     );

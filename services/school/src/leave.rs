@@ -716,16 +716,26 @@ async fn decide(
         .execute(&mut **tx)
         .await?;
         sqlx::query(&format!(
-            "insert into attendance_marks (register_id, student_id, status, note)
-             select r.id, l.student_id, 'leave', 'leave:' || l.id
-               from leave_requests l join students s on s.id = l.student_id
-               join attendance_registers r on r.class_id = s.class_id
-              where l.id = $1
-                and r.day between (l.starts_at at time zone {TZ_SQL})::date
-                              and ((l.ends_at - interval '1 microsecond') at time zone {TZ_SQL})::date
+            "with target as (
+                select r.id as register_id, l.student_id, coalesce(m.status, 'present') as old
+                  from leave_requests l join students s on s.id = l.student_id
+                  join attendance_registers r on r.class_id = s.class_id
+                  left join attendance_marks m on m.register_id = r.id and m.student_id = l.student_id
+                 where l.id = $1
+                   and r.day between (l.starts_at at time zone {TZ_SQL})::date
+                                 and ((l.ends_at - interval '1 microsecond') at time zone {TZ_SQL})::date
+             ), logged as (
+                insert into attendance_corrections (register_id, student_id, old_status, new_status, by_staff_id, by_account, reason)
+                select register_id, student_id, old, 'leave', $2, $3, '请假已批准（leave:' || $1 || '）'
+                  from target where old <> 'leave'
+             )
+             insert into attendance_marks (register_id, student_id, status, note)
+             select register_id, student_id, 'leave', 'leave:' || $1 from target
              on conflict (register_id, student_id) do update set status = 'leave', note = excluded.note"
         ))
         .bind(l.id)
+        .bind(user.staff_id)
+        .bind(user.account_id)
         .execute(&mut **tx)
         .await?;
         tell_parent(tx, l, "approved", "已批准").await?;
