@@ -225,6 +225,8 @@ async fn attendance_roll_call_saves_exceptions_and_the_summary_counts_them() {
     let s = school(&app, "att-roll", "ar").await;
     let mut head = signed_in(&app, &s, "head1").await;
 
+    let home = head.get(&s.host(), "/").await.text().await.unwrap();
+    assert!(home.contains("href=\"/attendance\"") && home.contains("href=\"/leave\""));
     let index = head
         .get(&s.host(), "/attendance")
         .await

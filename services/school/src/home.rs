@@ -34,6 +34,9 @@ struct Home<'a> {
     staff: i64,
     attendance: String,
     grades: Vec<GradeRow>,
+    /// Shortcuts for the signed-in person: attendance, leave.
+    takes_attendance: bool,
+    sees_leave: bool,
 }
 
 fn kind_name(kind: &str, lang: campus_web::Lang) -> &'static str {
@@ -140,7 +143,16 @@ pub(crate) async fn home(
         Ok(p) => p,
         Err(e) => return unavailable(e),
     };
+    let (takes_attendance, sees_leave) = user.0.as_ref().map_or((false, false), |u| {
+        (
+            u.can(campus_identity::Permission::TakeAttendance),
+            u.can(campus_identity::Permission::ApproveLeave)
+                || u.can(campus_identity::Permission::OwnChildren),
+        )
+    });
     let body = Home {
+        takes_attendance,
+        sees_leave,
         lang,
         name: &school.name,
         motto: profile.motto.clone(),
