@@ -417,6 +417,31 @@ impl<'a> Visitor<'a> {
         resp
     }
 
+    /// A JSON request with this host's cookies and any extra headers.
+    pub async fn json(
+        &mut self,
+        method: reqwest::Method,
+        host: &str,
+        path: &str,
+        body: &serde_json::Value,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.last_host = host.to_owned();
+        let mut req = self
+            .app
+            .http
+            .request(method, self.app.url(path))
+            .header(reqwest::header::HOST, host)
+            .header(reqwest::header::COOKIE, self.cookie_header(host))
+            .json(body);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let resp = req.send().await.unwrap();
+        self.remember(host, &resp);
+        resp
+    }
+
     /// Follows a redirect like a browser: absolute locations go to their host (all served by
     /// the test server), relative ones to the host of the last request.
     pub async fn follow(&mut self, resp: reqwest::Response) -> reqwest::Response {

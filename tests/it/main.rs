@@ -6,12 +6,14 @@
 mod helpers;
 
 mod admin_api;
+mod attendance;
 mod browser;
 mod cli;
 mod demo;
 mod identity;
 mod isolation;
 mod join;
+mod leave;
 mod migrations;
 mod notify;
 mod pgbouncer;

@@ -33,7 +33,10 @@ fn tasks(user: &MaybeUser, lang: campus_web::Lang) -> Vec<Task> {
     let Some(u) = &user.0 else {
         return Vec::new();
     };
-    let all: [(P, &'static str, &'static str, &'static str); 8] = [
+    let all: [(P, &'static str, &'static str, &'static str); 11] = [
+        (P::TakeAttendance, "/attendance", "考勤点名", "Attendance"),
+        (P::ApproveLeave, "/leave", "请假审批", "Leave requests"),
+        (P::OwnChildren, "/leave", "请假", "Leave"),
         (P::PupilRecords, "/pupils", "学生档案", "Pupils"),
         (P::OwnChildren, "/pupils", "我的孩子", "My children"),
         (P::ManageUsers, "/admin/users", "用户管理", "Users"),
@@ -48,14 +51,15 @@ fn tasks(user: &MaybeUser, lang: campus_web::Lang) -> Vec<Task> {
         (P::ViewAudit, "/admin/audit", "审计日志", "Audit log"),
         (P::StaffArea, "/me", "我的身份", "My identities"),
     ];
-    let mut out: Vec<Task> = all
-        .into_iter()
-        .filter(|(p, ..)| u.can(*p))
-        .map(|(_, href, zh, en)| Task {
-            href,
-            label: lang.pick(zh, en),
-        })
-        .collect();
+    let mut out: Vec<Task> = Vec::new();
+    for (p, href, zh, en) in all {
+        if u.can(p) && !out.iter().any(|t: &Task| t.href == href) {
+            out.push(Task {
+                href,
+                label: lang.pick(zh, en),
+            });
+        }
+    }
     if !out.iter().any(|t| t.href == "/me") {
         out.push(Task {
             href: "/me",

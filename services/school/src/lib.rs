@@ -1,22 +1,25 @@
 //! A school's own pages and data. For now: the school's home page and badge, pupil
 //! records with audited reveals of sensitive fields, the audit log, roster import and
 //! export, joining the school by link or QR code with review (`join`), and the demo data
-//! generator; the organisation, notices, attendance and leave modules grow here.
+//! generator, attendance (`attendance`) and leave (`leave`); the organisation and notices
+//! modules grow here.
 //!
 //! Every query in this crate runs inside a [`campus_tenant::SchoolTx`]: this crate never
 //! builds a search_path or names a schema.
 
+mod attendance;
 pub mod audit;
 mod audit_search;
 pub mod demo;
 mod home;
 pub mod join;
+mod leave;
 pub mod notify;
 mod pupils;
 pub mod roster;
 
 use axum::extract::FromRef;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use campus_identity::IdentityState;
 use campus_tenant::{Db, ObjectStore};
@@ -47,6 +50,20 @@ pub fn router() -> Router<SchoolState> {
         .route("/api/v1/pupils/{id}", get(pupils::record_json))
         .route("/admin/audit", get(audit_search::page))
         .route("/api/v1/audit", get(audit_search::json))
+        .route("/attendance", get(attendance::index))
+        .route("/attendance/summary", get(attendance::summary))
+        .route("/attendance/missing", get(attendance::missing))
+        .route("/attendance/missing/remind", post(attendance::remind))
+        .route(
+            "/attendance/{class_id}",
+            get(attendance::roll_call).post(attendance::save),
+        )
+        .route("/api/v1/attendance/summary", get(attendance::summary_json))
+        .route(
+            "/api/v1/attendance/{class_id}/{day}/{period}",
+            get(attendance::register_json).put(attendance::put_register_json),
+        )
+        .merge(leave::routes())
         .merge(roster::router())
         .merge(join::routes())
 }

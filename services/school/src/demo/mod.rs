@@ -5,6 +5,7 @@
 //! every machine) and sent in a handful of set-based statements, so a 3,000-pupil school
 //! is seeded in well under a second.
 
+mod attendance;
 mod join;
 mod names;
 pub mod schools;
@@ -383,6 +384,8 @@ pub async fn seed(
     .execute(&mut *tx)
     .await?;
     stats.marks = marks.rows_affected();
+
+    attendance::seed(&mut tx, today).await?;
 
     let check: i64 = sqlx::query("select count(*) as n from students")
         .fetch_one(&mut *tx)
