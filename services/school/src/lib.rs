@@ -10,9 +10,9 @@ pub mod audit;
 mod audit_search;
 pub mod demo;
 mod home;
+pub mod join;
 mod pupils;
 pub mod roster;
-pub mod join;
 
 use axum::extract::FromRef;
 use axum::routing::get;
