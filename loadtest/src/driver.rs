@@ -11,9 +11,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
+use hyper::body::Body;
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{HeaderValue, HOST};
+use hyper::header::{HeaderValue, COOKIE, HOST};
 use hyper::{Request, StatusCode};
+
+use crate::stats::{percentile, thousands, us_as_ms};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -23,6 +26,8 @@ pub struct Target {
     pub addr: SocketAddr,
     pub host: HeaderValue,
     pub path: &'static str,
+    /// A `Cookie` header to send with every request (e.g. a session).
+    pub cookie: Option<HeaderValue>,
 }
 
 /// What one phase of load produced.
@@ -44,7 +49,13 @@ impl Phase {
     }
 }
 
-async fn connect(addr: SocketAddr) -> Result<SendRequest<Empty<Bytes>>> {
+/// Opens one keep-alive HTTP/1.1 connection whose requests carry bodies of type `B`.
+pub async fn connect<B>(addr: SocketAddr) -> Result<SendRequest<B>>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let tcp = TcpStream::connect(addr)
         .await
         .with_context(|| format!("connecting to {addr}"))?;
@@ -60,10 +71,13 @@ async fn connect(addr: SocketAddr) -> Result<SendRequest<Empty<Bytes>>> {
 }
 
 fn request(target: &Target) -> Result<Request<Empty<Bytes>>> {
-    Ok(Request::builder()
+    let mut req = Request::builder()
         .uri(target.path)
-        .header(HOST, target.host.clone())
-        .body(Empty::new())?)
+        .header(HOST, target.host.clone());
+    if let Some(cookie) = &target.cookie {
+        req = req.header(COOKIE, cookie.clone());
+    }
+    Ok(req.body(Empty::new())?)
 }
 
 /// Sends one request on a fresh connection and returns the status and body (sanity checks
@@ -145,4 +159,71 @@ pub async fn run_phase(target: &Target, connections: usize, duration: Duration) 
     }
     total.elapsed = started.elapsed();
     Ok(total)
+}
+
+/// The phases of one variant added up: what a benchmark's table row shows.
+pub struct Totals {
+    pub ok: u64,
+    pub errors: u64,
+    pub elapsed: Duration,
+    /// Ascending.
+    pub latencies_us: Vec<u32>,
+}
+
+impl Totals {
+    /// Adds up the phases of `variant` among `phases`.
+    pub fn of<V: PartialEq>(phases: &[(V, Phase)], variant: V) -> Self {
+        let mut t = Totals {
+            ok: 0,
+            errors: 0,
+            elapsed: Duration::ZERO,
+            latencies_us: Vec::new(),
+        };
+        for (_, p) in phases.iter().filter(|(v, _)| *v == variant) {
+            t.ok += p.ok;
+            t.errors += p.errors;
+            t.elapsed += p.elapsed;
+            t.latencies_us.extend_from_slice(&p.latencies_us);
+        }
+        t.latencies_us.sort_unstable();
+        t
+    }
+
+    pub fn per_second(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// The `q`th percentile latency in microseconds (0 without any request).
+    pub fn latency_us(&self, q: f64) -> u32 {
+        percentile(&self.latencies_us, q).unwrap_or(0)
+    }
+
+    /// `| label | requests | requests/s | p50 | p99 | errors |`
+    pub fn row(&self, label: &str) -> String {
+        let p = |q| percentile(&self.latencies_us, q).map_or("–".into(), us_as_ms);
+        format!(
+            "| {label} | {} | {} | {} | {} | {} |\n",
+            thousands(self.ok),
+            thousands(self.per_second().round() as u64),
+            p(50.0),
+            p(99.0),
+            thousands(self.errors)
+        )
+    }
+}
+
+/// Throughput of variant `a` ÷ variant `b` in each round, for phases recorded two per
+/// round (one of each variant, in either order).
+pub fn round_ratios<V: PartialEq + Copy>(phases: &[(V, Phase)], a: V, b: V) -> Vec<f64> {
+    phases
+        .chunks(2)
+        .map(|pair| {
+            let rate = |v| {
+                pair.iter()
+                    .find(|(pv, _)| *pv == v)
+                    .map_or(f64::NAN, |(_, p)| p.per_second())
+            };
+            rate(a) / rate(b)
+        })
+        .collect()
 }

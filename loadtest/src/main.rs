@@ -3,6 +3,7 @@
 //! FAIL) on stdout, and its progress on stderr; `loadtest/run-benchmarks.sh` runs them all
 //! and assembles `loadtest/README.md`.
 
+mod auth;
 mod driver;
 mod machine;
 mod migrations;
@@ -36,6 +37,9 @@ struct Cli {
 enum Command {
     /// Throughput of a trivial endpoint with and without the tenant routing layer.
     Routing(routing::Args),
+    /// Signed-in against anonymous requests to one page, and a cheap request's throughput
+    /// and latency during a burst of sign-ins (Argon2id).
+    Auth(auth::Args),
     /// Time to onboard schools one after another.
     Onboarding(onboarding::Args),
     /// Time to migrate 1,000 school schemas.
@@ -61,6 +65,7 @@ fn main() -> anyhow::Result<()> {
     let out = runtime.block_on(async {
         anyhow::Ok(match cli.command {
             Command::Routing(args) => routing::run(url, args).await?,
+            Command::Auth(args) => auth::run(url, args).await?,
             Command::Onboarding(args) => onboarding::run(url, args).await?,
             Command::Migrate(args) => migrations::run(url, args).await?,
             Command::Machine => machine::run(url).await?,

@@ -22,8 +22,8 @@ use hyper::{Request, StatusCode};
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
-use crate::driver::{self, Phase, Target};
-use crate::stats::{mean_and_se, percentile, thousands, us_as_ms, verdict};
+use crate::driver::{self, Phase, Target, Totals};
+use crate::stats::{mean_and_se, thousands, verdict};
 use crate::world::{with_world, World, BASE_DOMAIN};
 
 /// The target from the issue: throughput with the layer ÷ without ≥ 0.95.
@@ -117,6 +117,7 @@ async fn bench(world: Arc<World>, args: Args) -> Result<String> {
         addr,
         host: host.clone(),
         path: "/ping",
+        cookie: None,
     };
     let targets = [
         (Variant::With, target(with_addr)),
@@ -261,48 +262,6 @@ async fn sanity_checks(targets: &[(Variant, Target); 2]) -> Result<()> {
     Ok(())
 }
 
-struct Totals {
-    ok: u64,
-    errors: u64,
-    elapsed: Duration,
-    latencies_us: Vec<u32>,
-}
-
-impl Totals {
-    fn of(phases: &[(Variant, Phase)], variant: Variant) -> Self {
-        let mut t = Totals {
-            ok: 0,
-            errors: 0,
-            elapsed: Duration::ZERO,
-            latencies_us: Vec::new(),
-        };
-        for (_, p) in phases.iter().filter(|(v, _)| *v == variant) {
-            t.ok += p.ok;
-            t.errors += p.errors;
-            t.elapsed += p.elapsed;
-            t.latencies_us.extend_from_slice(&p.latencies_us);
-        }
-        t.latencies_us.sort_unstable();
-        t
-    }
-
-    fn per_second(&self) -> f64 {
-        self.ok as f64 / self.elapsed.as_secs_f64()
-    }
-
-    fn row(&self, label: &str) -> String {
-        let p = |q| percentile(&self.latencies_us, q).map_or("–".into(), us_as_ms);
-        format!(
-            "| {label} | {} | {} | {} | {} | {} |\n",
-            thousands(self.ok),
-            thousands(self.per_second().round() as u64),
-            p(50.0),
-            p(99.0),
-            thousands(self.errors)
-        )
-    }
-}
-
 fn report(
     phases: &[(Variant, Phase)],
     in_process: &InProcess,
@@ -313,17 +272,7 @@ fn report(
     let without = Totals::of(phases, Variant::Without);
     let ratio = with.per_second() / without.per_second();
     // Per-round ratios show how much the figure moves between rounds.
-    let round_ratios: Vec<f64> = phases
-        .chunks(2)
-        .map(|pair| {
-            let rate = |v| {
-                pair.iter()
-                    .find(|(pv, _)| *pv == v)
-                    .map_or(f64::NAN, |(_, p)| p.per_second())
-            };
-            rate(Variant::With) / rate(Variant::Without)
-        })
-        .collect();
+    let round_ratios = driver::round_ratios(phases, Variant::With, Variant::Without);
     let lo = round_ratios.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = round_ratios
         .iter()

@@ -22,6 +22,7 @@ pub const BASE_DOMAIN: &str = "campus.test";
 const DB_PREFIX: &str = "campus_bench_";
 const S3_KEY: &str = "bench-access";
 const S3_SECRET: &str = "bench-secret-key";
+const BUCKET: &str = "campus";
 
 /// One benchmark's database, storage and platform. Call [`World::destroy`] when done:
 /// roles are global to the Postgres cluster and outlive the database unless dropped.
@@ -33,7 +34,7 @@ pub struct World {
     pub platform: Platform,
     // Kept alive for the benchmark's duration: dropping either stops the S3 server or
     // deletes its files.
-    _s3: EmbeddedS3,
+    s3: EmbeddedS3,
     _dir: tempfile::TempDir,
 }
 
@@ -146,7 +147,7 @@ impl World {
             ..Default::default()
         })
         .await;
-        let store = ObjectStore::new(client, "campus");
+        let store = ObjectStore::new(client, BUCKET);
         store.ensure_bucket().await?;
 
         let platform = Platform {
@@ -167,8 +168,24 @@ impl World {
             role_prefix,
             pool,
             platform,
-            _s3: s3,
+            s3,
             _dir: dir,
+        })
+    }
+
+    /// A configuration that serves the whole platform (`campus::Services`) on this world's
+    /// database, storage and role prefix, so that schools onboarded through
+    /// [`World::onboard`] are the platform's own. Other settings are the defaults.
+    pub fn config(&self) -> Result<campus::Config> {
+        Ok(campus::Config {
+            base_domain: BASE_DOMAIN.into(),
+            database_url: Some(with_database(&self.server_url, &self.db_name)?),
+            role_prefix: self.role_prefix.clone(),
+            s3_endpoint: Some(self.s3.endpoint()),
+            s3_access_key: Some(S3_KEY.into()),
+            s3_secret_key: Some(S3_SECRET.into()),
+            s3_bucket: BUCKET.into(),
+            ..Default::default()
         })
     }
 
