@@ -13,6 +13,7 @@ mod identity;
 mod isolation;
 mod join;
 mod migrations;
+mod notices;
 mod notify;
 mod pgbouncer;
 mod pupils;

@@ -1,7 +1,8 @@
 //! A school's own pages and data. For now: the school's home page and badge, pupil
 //! records with audited reveals of sensitive fields, the audit log, roster import and
-//! export, joining the school by link or QR code with review (`join`), and the demo data
-//! generator; the organisation, notices, attendance and leave modules grow here.
+//! export, joining the school by link or QR code with review (`join`), notices with signed
+//! receipts (`notices`), the in-app inbox (`inbox`), and the demo data generator; the
+//! organisation, attendance and leave modules grow here.
 //!
 //! Every query in this crate runs inside a [`campus_tenant::SchoolTx`]: this crate never
 //! builds a search_path or names a schema.
@@ -10,7 +11,9 @@ pub mod audit;
 mod audit_search;
 pub mod demo;
 mod home;
+mod inbox;
 pub mod join;
+pub mod notices;
 pub mod notify;
 mod pupils;
 pub mod roster;
@@ -49,4 +52,6 @@ pub fn router() -> Router<SchoolState> {
         .route("/api/v1/audit", get(audit_search::json))
         .merge(roster::router())
         .merge(join::routes())
+        .merge(notices::router())
+        .merge(inbox::router())
 }
