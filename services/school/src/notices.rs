@@ -425,7 +425,7 @@ async fn read_draft(
             });
             continue;
         }
-        let limit = if name == "body" {
+        let limit = if name == "body" || name == "people" {
             BODY_MAX_CHARS * 4 + 4
         } else {
             4096
@@ -650,12 +650,11 @@ async fn send_notice(
         },
     )
     .await?;
-    let store = state.store.for_tenant(school);
+    let mut keys = Vec::new();
     for (i, f) in draft.files.iter().enumerate() {
         let n = i as i16 + 1;
         let key = ObjectKey::parse(&format!("notices/{id}/{n}"))
             .map_err(|e| Fail::Unavailable(e.to_string()))?;
-        store.put(&key, f.bytes.clone(), &f.content_type).await?;
         sqlx::query(
             "insert into notice_attachments (notice_id, n, object_key, file_name, content_type, size)
              values ($1, $2, $3, $4, $5, $6)",
@@ -668,6 +667,7 @@ async fn send_notice(
         .bind(f.bytes.len() as i64)
         .execute(&mut *tx)
         .await?;
+        keys.push((key, f));
     }
     crate::audit::record(
         &mut tx,
@@ -677,7 +677,29 @@ async fn send_notice(
         serde_json::json!({"recipients": recipients, "audience": draft.target.describe()}),
     )
     .await?;
-    tx.commit().await?;
+    // The files are stored last, just before the commit; if storing or committing fails,
+    // the objects already stored are removed again.
+    let store = state.store.for_tenant(school);
+    let mut stored = Vec::new();
+    let mut outcome = Ok(());
+    for (key, f) in &keys {
+        if let Err(e) = store.put(key, f.bytes.clone(), &f.content_type).await {
+            outcome = Err(Fail::from(e));
+            break;
+        }
+        stored.push(key);
+    }
+    if outcome.is_ok() {
+        outcome = tx.commit().await.map_err(Fail::from);
+    }
+    if let Err(e) = outcome {
+        for key in stored {
+            if let Err(e) = store.delete(key).await {
+                tracing::warn!(error = %e, key = key.as_str(), "attachment of an unsent notice not removed");
+            }
+        }
+        return Err(e);
+    }
     Ok(Sent {
         id,
         recipients,
