@@ -760,3 +760,66 @@ async fn a_school_wide_notice_to_six_thousand_guardians_is_one_request() {
     assert_eq!(json["classes"].as_array().unwrap().len(), 2);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn demo_notices_arrive_with_receipts_once() {
+    let app = TestApp::spawn().await;
+    let a = app.onboard("school-a", "甲校").await.tenant;
+    let s = school(&app, &a).await;
+    accounts(&app, &a, &s, "a").await;
+    let sender_id: i64 =
+        sqlx::query_scalar("select id from accounts where username = 'a.principal'")
+            .fetch_one(&app.services.pool)
+            .await
+            .unwrap();
+    let sender = campus_school::demo::DemoSender {
+        account_id: sender_id,
+        name: "王校长",
+        staff_id: s.principal,
+    };
+    for expected in [2, 0] {
+        let added = campus_school::demo::seed_notices(&app.services.db, &a, &sender)
+            .await
+            .unwrap();
+        assert_eq!(added, expected);
+    }
+    // Three guardians and two staff; those whose id is not a multiple of 3 have read.
+    assert_eq!(
+        count(&app, &a, "select count(*) from notice_recipients").await,
+        5
+    );
+    assert_eq!(
+        count(
+            &app,
+            &a,
+            "select count(*) from inbox_items where category = 'notices'"
+        )
+        .await,
+        5
+    );
+    assert_eq!(
+        count(
+            &app,
+            &a,
+            "select count(*) from notice_recipients where read_at is null"
+        )
+        .await,
+        count(
+            &app,
+            &a,
+            "select count(*) from inbox_items where read_at is null"
+        )
+        .await
+    );
+    let h = host("school-a");
+    let mut principal = signed_in(&app, "school-a", "a.principal").await;
+    let list = principal.get(&h, "/notices").await.text().await.unwrap();
+    assert!(
+        list.contains("防溺水") && list.contains("教职工大会"),
+        "{list}"
+    );
+    let mut parent = signed_in(&app, "school-a", "a.parent2").await;
+    let items = inbox(&mut parent, "school-a").await;
+    assert_eq!(items["items"][0]["category"], "notices");
+    app.stop().await;
+}
