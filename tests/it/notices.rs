@@ -821,5 +821,26 @@ async fn demo_notices_arrive_with_receipts_once() {
     let mut parent = signed_in(&app, "school-a", "a.parent2").await;
     let items = inbox(&mut parent, "school-a").await;
     assert_eq!(items["items"][0]["category"], "notices");
+    let unread = items["unread"].as_i64().unwrap();
+    let item = items["items"][0]["id"].as_i64().unwrap();
+    let link = items["items"][0]["link"].as_str().unwrap().to_owned();
+    let csrf = parent.csrf(&h, "/inbox").await;
+    let opened = parent
+        .post(&h, &format!("/inbox/{item}/read"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(opened.status(), StatusCode::SEE_OTHER);
+    assert_eq!(opened.headers()["location"], link.as_str());
+    let after = inbox(&mut parent, "school-a").await;
+    assert_eq!(after["items"][0]["read"], true);
+    assert_eq!(after["unread"].as_i64().unwrap(), (unread - 1).max(0));
+    // Someone else's item is not found; without the token nothing happens.
+    let mut other = signed_in(&app, "school-a", "a.parent0").await;
+    let csrf0 = other.csrf(&h, "/inbox").await;
+    let r = other
+        .post(&h, &format!("/inbox/{item}/read"), &[("csrf", &csrf0)])
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = other.post(&h, &format!("/inbox/{item}/read"), &[]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
     app.stop().await;
 }
