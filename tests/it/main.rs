@@ -15,6 +15,7 @@ mod isolation;
 mod join;
 mod leave;
 mod migrations;
+mod notices;
 mod notify;
 mod pgbouncer;
 mod pupils;

@@ -328,6 +328,16 @@ async fn ensure_demo_accounts(services: &Services) -> anyhow::Result<Vec<DemoLog
             None,
         )
         .await?;
+        demo::seed_notices(
+            &services.db,
+            t,
+            &demo::DemoSender {
+                account_id: id,
+                name: &principal.name,
+                staff_id: principal.id,
+            },
+        )
+        .await?;
         logins.push(DemoLogin {
             login: username,
             who: format!("{} 校长/管理员 (principal, admin)", principal.name),

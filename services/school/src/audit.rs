@@ -17,6 +17,7 @@ pub enum Action {
     RosterExport,
     JoinApproved,
     JoinRejected,
+    NoticeSent,
 }
 
 impl Action {
@@ -27,6 +28,7 @@ impl Action {
             Self::RosterExport => "roster_export",
             Self::JoinApproved => "join_approved",
             Self::JoinRejected => "join_rejected",
+            Self::NoticeSent => "notice_sent",
         }
     }
 }

@@ -33,8 +33,9 @@ fn tasks(user: &MaybeUser, lang: campus_web::Lang) -> Vec<Task> {
     let Some(u) = &user.0 else {
         return Vec::new();
     };
-    let all: [(P, &'static str, &'static str, &'static str); 11] = [
+    let all: [(P, &'static str, &'static str, &'static str); 12] = [
         (P::TakeAttendance, "/attendance", "考勤点名", "Attendance"),
+        (P::SendNotices, "/notices/new", "发通知", "Send a notice"),
         (P::ApproveLeave, "/leave", "请假审批", "Leave requests"),
         (P::OwnChildren, "/leave", "请假", "Leave"),
         (P::PupilRecords, "/pupils", "学生档案", "Pupils"),
@@ -83,6 +84,8 @@ struct Home<'a> {
     staff: i64,
     attendance: String,
     grades: Vec<GradeRow>,
+    /// Unread inbox items of the signed-in person.
+    unread: Option<i64>,
 }
 
 fn kind_name(kind: &str, lang: campus_web::Lang) -> &'static str {
@@ -179,6 +182,21 @@ async fn fetch_profile(state: &SchoolState, school: &Tenant) -> Result<Profile, 
     Ok(profile)
 }
 
+async fn unread_count(
+    state: &SchoolState,
+    school: &Tenant,
+    user: &campus_identity::CurrentUser,
+) -> Result<i64, TenantError> {
+    let mut tx = state.db.school(school).await?;
+    let n = crate::notify::unread(
+        &mut tx,
+        &crate::notify::Recipient::all_of(user.staff_id, user.guardian_id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
 pub(crate) async fn home(
     State(state): State<SchoolState>,
     CurrentSchool(school): CurrentSchool,
@@ -189,7 +207,14 @@ pub(crate) async fn home(
         Ok(p) => p,
         Err(e) => return unavailable(e),
     };
+    let unread = match &user.0 {
+        Some(u) if u.staff_id.is_some() || u.guardian_id.is_some() => {
+            unread_count(&state, &school, u).await.ok()
+        }
+        _ => None,
+    };
     let body = Home {
+        unread,
         lang,
         tasks: tasks(&user, lang),
         name: &school.name,

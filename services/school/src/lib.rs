@@ -1,8 +1,8 @@
 //! A school's own pages and data. For now: the school's home page and badge, pupil
 //! records with audited reveals of sensitive fields, the audit log, roster import and
-//! export, joining the school by link or QR code with review (`join`), and the demo data
-//! generator, attendance (`attendance`) and leave (`leave`); the organisation and notices
-//! modules grow here.
+//! export, joining the school by link or QR code with review (`join`), attendance
+//! (`attendance`) and leave (`leave`), notices with signed receipts (`notices`), the in-app
+//! inbox (`inbox`), and the demo data generator; messages and gate modules grow here.
 //!
 //! Every query in this crate runs inside a [`campus_tenant::SchoolTx`]: this crate never
 //! builds a search_path or names a schema.
@@ -12,8 +12,10 @@ pub mod audit;
 mod audit_search;
 pub mod demo;
 mod home;
+mod inbox;
 pub mod join;
 mod leave;
+pub mod notices;
 pub mod notify;
 mod pupils;
 pub mod roster;
@@ -66,4 +68,6 @@ pub fn router() -> Router<SchoolState> {
         .merge(leave::routes())
         .merge(roster::router())
         .merge(join::routes())
+        .merge(notices::router())
+        .merge(inbox::router())
 }

@@ -8,6 +8,7 @@
 mod attendance;
 mod join;
 mod names;
+mod notices;
 pub mod schools;
 
 use std::collections::HashSet;
@@ -20,6 +21,7 @@ use sqlx::Row;
 
 use campus_tenant::{Db, ObjectKey, ObjectStore, Tenant};
 pub use join::seed_join_requests;
+pub use notices::{seed_notices, DemoSender};
 pub use schools::{DemoSchool, SCHOOLS};
 
 /// What was created.

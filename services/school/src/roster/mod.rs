@@ -8,7 +8,7 @@
 //! fields they contain. Pages and the JSON API are in [`pages`].
 
 pub mod decode;
-mod export;
+pub(crate) mod export;
 mod import;
 mod pages;
 pub mod schema;
