@@ -15,6 +15,7 @@ mod home;
 mod inbox;
 pub mod join;
 mod leave;
+mod messages;
 pub mod notices;
 pub mod notify;
 mod pupils;
@@ -70,4 +71,5 @@ pub fn router() -> Router<SchoolState> {
         .merge(join::routes())
         .merge(notices::router())
         .merge(inbox::router())
+        .merge(messages::router())
 }
