@@ -428,3 +428,263 @@ async fn messages_of_one_school_mean_nothing_at_another() {
     assert!(!resp.text().await.unwrap().contains("乙校的秘密"));
     app.stop().await;
 }
+
+async fn letter(
+    v: &mut Visitor<'_>,
+    slug: &str,
+    type_id: i64,
+    subject: &str,
+    anonymous: bool,
+) -> reqwest::Response {
+    let csrf = v.csrf(&host(slug), "/mailbox/new").await;
+    let t = type_id.to_string();
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("type", t.as_str()),
+        ("subject", subject),
+        ("body", "信的内容"),
+    ];
+    if anonymous {
+        form.push(("anonymous", "1"));
+    }
+    v.post(&host(slug), "/mailbox/new", &form).await
+}
+
+async fn type_id(app: &TestApp, t: &Tenant, name: &str) -> i64 {
+    let mut tx = app.services.db.school(t).await.unwrap();
+    let id = sqlx::query_scalar("select id from letter_types where name = $1")
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+fn subjects(list: &serde_json::Value) -> Vec<String> {
+    let mut s: Vec<String> = list["letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["subject"].as_str().unwrap().to_owned())
+        .collect();
+    s.sort();
+    s
+}
+
+#[tokio::test]
+async fn mailbox_letters_are_answered_searched_and_private() {
+    let app = TestApp::spawn().await;
+    let a = app.onboard("mboxa", "戊小学").await;
+    let s = school(&app, &a.tenant).await;
+    accounts(&app, &a.tenant, &s, "e").await;
+    let suggestion = type_id(&app, &a.tenant, "建议").await;
+    let complaint = type_id(&app, &a.tenant, "投诉").await;
+
+    let mut parent = signed_in(&app, "mboxa", "e.parent0").await;
+    assert_eq!(
+        letter(&mut parent, "mboxa", suggestion, "食堂建议", true)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    let mut teacher = signed_in(&app, "mboxa", "e.teacher").await;
+    assert_eq!(
+        letter(&mut teacher, "mboxa", complaint, "课时投诉", false)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    // One letter dated a month back, for the date search.
+    let mut tx = app.services.db.school(&a.tenant).await.unwrap();
+    sqlx::query(
+        "update letters set created_at = now() - interval '30 days' where subject = '课时投诉'",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    // The principal sees both; the anonymous writer's name is hidden.
+    let mut principal = signed_in(&app, "mboxa", "e.principal").await;
+    let (status, all) = json(&mut principal, "mboxa", "/api/v1/mailbox").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(subjects(&all), ["课时投诉", "食堂建议"]);
+    let food = all["letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["subject"] == "食堂建议")
+        .unwrap()
+        .clone();
+    assert!(food["author_name"].is_null());
+    assert_eq!(food["status"], "open");
+    let (_, by_type) = json(
+        &mut principal,
+        "mboxa",
+        &format!("/api/v1/mailbox?type={complaint}"),
+    )
+    .await;
+    assert_eq!(subjects(&by_type), ["课时投诉"]);
+    let today = chrono::Utc::now().date_naive();
+    let week_ago = today - chrono::Duration::days(7);
+    let (_, recent) = json(
+        &mut principal,
+        "mboxa",
+        &format!("/api/v1/mailbox?from={week_ago}"),
+    )
+    .await;
+    assert_eq!(subjects(&recent), ["食堂建议"]);
+    let (_, old) = json(
+        &mut principal,
+        "mboxa",
+        &format!("/api/v1/mailbox?to={week_ago}"),
+    )
+    .await;
+    assert_eq!(subjects(&old), ["课时投诉"]);
+
+    // The teacher sees only their own letter, and not the parent's, even by id.
+    let (_, own) = json(&mut teacher, "mboxa", "/api/v1/mailbox").await;
+    assert_eq!(subjects(&own), ["课时投诉"]);
+    let food_id = food["id"].as_i64().unwrap();
+    let (status, _) = json(&mut teacher, "mboxa", &format!("/api/v1/mailbox/{food_id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Nor may they reply.
+    let csrf = teacher.csrf(&host("mboxa"), "/mailbox/new").await;
+    let resp = teacher
+        .post(
+            &host("mboxa"),
+            &format!("/mailbox/{food_id}/reply"),
+            &[("csrf", &csrf), ("body", "我来回")],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
+    // The principal replies; the writer is notified and sees the reply.
+    let csrf = principal.csrf(&host("mboxa"), "/mailbox").await;
+    let resp = principal
+        .post(
+            &host("mboxa"),
+            &format!("/mailbox/{food_id}/reply"),
+            &[("csrf", &csrf), ("body", "已转食堂改进")],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        inbox_messages(&app, &a.tenant, "guardian", s.guardians[0]).await,
+        1
+    );
+    let (_, mine) = json(&mut parent, "mboxa", "/api/v1/mailbox").await;
+    assert_eq!(subjects(&mine), ["食堂建议"]);
+    assert_eq!(mine["letters"][0]["status"], "answered");
+    assert_eq!(mine["letters"][0]["replies"][0]["body"], "已转食堂改进");
+    assert_eq!(mine["letters"][0]["author_name"], "家长");
+    let page = parent
+        .get(&host("mboxa"), "/mailbox")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("已转食堂改进"));
+
+    // Letter types: the principal may not manage them; a disabled type takes no letters.
+    assert_eq!(
+        principal
+            .get(&host("mboxa"), "/admin/mailbox/types")
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let admin = person(
+        &app.services,
+        "e.admin",
+        "管理员",
+        PW,
+        &[(&a.tenant, &["school_admin"])],
+    )
+    .await;
+    assert!(admin > 0);
+    let mut admin = signed_in(&app, "mboxa", "e.admin").await;
+    let csrf = admin.csrf(&host("mboxa"), "/admin/mailbox/types").await;
+    let resp = admin
+        .post(
+            &host("mboxa"),
+            "/admin/mailbox/types",
+            &[("csrf", &csrf), ("name", "求助")],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let help = type_id(&app, &a.tenant, "求助").await;
+    let resp = admin
+        .post(
+            &host("mboxa"),
+            "/admin/mailbox/types",
+            &[
+                ("csrf", &csrf),
+                ("id", &complaint.to_string()),
+                ("active", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        letter(&mut parent, "mboxa", complaint, "再投诉", false)
+            .await
+            .status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        letter(&mut parent, "mboxa", help, "求助信", false)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn mailbox_letters_of_one_school_mean_nothing_at_another() {
+    let app = TestApp::spawn().await;
+    let a = app.onboard("mboxb", "己小学").await;
+    let b = app.onboard("mboxc", "庚小学").await;
+    let sa = school(&app, &a.tenant).await;
+    let sb = school(&app, &b.tenant).await;
+    accounts(&app, &a.tenant, &sa, "f").await;
+    accounts(&app, &b.tenant, &sb, "g").await;
+
+    let mut parent_b = signed_in(&app, "mboxc", "g.parent0").await;
+    let kind = type_id(&app, &b.tenant, "投诉").await;
+    letter(&mut parent_b, "mboxc", kind, "乙校投诉", false).await;
+    let mut principal_b = signed_in(&app, "mboxc", "g.principal").await;
+    let (_, list) = json(&mut principal_b, "mboxc", "/api/v1/mailbox").await;
+    let id = list["letters"][0]["id"].as_i64().unwrap();
+
+    // At A's host B's letter id is A's data or nothing.
+    let mut principal_a = signed_in(&app, "mboxb", "f.principal").await;
+    let (status, _) = json(&mut principal_a, "mboxb", &format!("/api/v1/mailbox/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, all) = json(&mut principal_a, "mboxb", "/api/v1/mailbox").await;
+    assert!(all["letters"].as_array().unwrap().is_empty());
+    let csrf = principal_a.csrf(&host("mboxb"), "/mailbox/new").await;
+    let resp = principal_a
+        .post(
+            &host("mboxb"),
+            &format!("/mailbox/{id}/reply"),
+            &[("csrf", &csrf), ("body", "越权")],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let (_, list) = json(&mut principal_b, "mboxc", "/api/v1/mailbox").await;
+    assert_eq!(list["letters"][0]["status"], "open");
+
+    // A's session replayed at B's host reads nothing of B.
+    let cookie = principal_a
+        .cookie(&host("mboxb"), "campus_session")
+        .unwrap();
+    let mut thief = Visitor::new(&app);
+    thief.set_cookie(&host("mboxc"), "campus_session", &cookie);
+    let resp = thief.get(&host("mboxc"), "/api/v1/mailbox").await;
+    assert_ne!(resp.status(), StatusCode::OK);
+    assert!(!resp.text().await.unwrap().contains("乙校投诉"));
+    app.stop().await;
+}
