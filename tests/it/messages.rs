@@ -688,3 +688,65 @@ async fn mailbox_letters_of_one_school_mean_nothing_at_another() {
     assert!(!resp.text().await.unwrap().contains("乙校投诉"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn messages_json_api_needs_the_csrf_header() {
+    let app = TestApp::spawn().await;
+    let a = app.onboard("msge", "辛小学").await;
+    let s = school(&app, &a.tenant).await;
+    accounts(&app, &a.tenant, &s, "h").await;
+    let mut head = signed_in(&app, "msge", "h.head").await;
+    let csrf = head.csrf(&host("msge"), "/messages/new").await;
+    let body = serde_json::json!({"to": format!("guardian:{}", s.guardians[1]), "subject": "作业", "body": "请检查作业"});
+    let resp = head
+        .json(
+            reqwest::Method::POST,
+            &host("msge"),
+            "/api/v1/messages",
+            &body,
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = head
+        .json(
+            reqwest::Method::POST,
+            &host("msge"),
+            "/api/v1/messages",
+            &body,
+            &[("X-CSRF-Token", &csrf)],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let id = resp.json::<serde_json::Value>().await.unwrap()["threads"][0]
+        .as_i64()
+        .unwrap();
+
+    let mut parent = signed_in(&app, "msge", "h.parent1").await;
+    let csrf = parent.csrf(&host("msge"), "/messages/new").await;
+    let path = format!("/api/v1/messages/{id}");
+    let resp = parent
+        .json(
+            reqwest::Method::POST,
+            &host("msge"),
+            &path,
+            &serde_json::json!({"body": ""}),
+            &[("X-CSRF-Token", &csrf)],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let resp = parent
+        .json(
+            reqwest::Method::POST,
+            &host("msge"),
+            &path,
+            &serde_json::json!({"body": "已检查"}),
+            &[("X-CSRF-Token", &csrf)],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let (_, t) = json(&mut head, "msge", &path).await;
+    assert_eq!(t["messages"][1]["body"], "已检查");
+    assert_eq!(inbox_messages(&app, &a.tenant, "staff", s.head).await, 1);
+    app.stop().await;
+}

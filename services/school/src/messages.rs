@@ -10,7 +10,7 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Json, Router};
@@ -31,8 +31,8 @@ pub fn router() -> Router<SchoolState> {
         .route("/messages", get(list_page))
         .route("/messages/new", get(new_page).post(create))
         .route("/messages/{id}", get(thread_page).post(reply))
-        .route("/api/v1/messages", get(list_json))
-        .route("/api/v1/messages/{id}", get(thread_json))
+        .route("/api/v1/messages", get(list_json).post(create_json))
+        .route("/api/v1/messages/{id}", get(thread_json).post(reply_json))
 }
 
 /// Why a request was refused.
@@ -483,6 +483,43 @@ struct ReplyForm {
     body: String,
 }
 
+async fn add_reply(
+    state: &SchoolState,
+    school: &Tenant,
+    user: &CurrentUser,
+    id: i64,
+    csrf: Option<&str>,
+    body: &str,
+) -> Result<i64, Fail> {
+    check_csrf(user, csrf.unwrap_or_default())?;
+    let (kinds, ids) = me(user);
+    let mut tx = state.db.school(school).await?;
+    let member: Option<(String, i64, String)> = sqlx::query_as(
+        "select tm.member_kind, tm.member_id, t.subject from thread_members tm
+           join threads t on t.id = tm.thread_id
+           join unnest($2::text[], $3::bigint[]) as me(k, id) on tm.member_kind = me.k and tm.member_id = me.id
+          where tm.thread_id = $1
+          order by tm.member_kind desc limit 1",
+    )
+    .bind(id)
+    .bind(&kinds)
+    .bind(&ids)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((kind, member, subject)) = member else {
+        return Err(Fail::NotFound);
+    };
+    let body = check_text(body, MAX_BODY)?;
+    let from = if kind == "staff" {
+        Recipient::Staff(member)
+    } else {
+        Recipient::Guardian(member)
+    };
+    post(&mut tx, id, &subject, from, &user.display_name, body).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
 /// `POST /messages/{id}` (form: `csrf`, `body`).
 async fn reply(
     State(state): State<SchoolState>,
@@ -491,39 +528,43 @@ async fn reply(
     Path(id): Path<i64>,
     Form(form): Form<ReplyForm>,
 ) -> Response {
-    let result = async {
-        check_csrf(&user, &form.csrf)?;
-        let (kinds, ids) = me(&user);
-        let mut tx = state.db.school(&school).await?;
-        let member: Option<(String, i64, String)> = sqlx::query_as(
-            "select tm.member_kind, tm.member_id, t.subject from thread_members tm
-               join threads t on t.id = tm.thread_id
-               join unnest($2::text[], $3::bigint[]) as me(k, id) on tm.member_kind = me.k and tm.member_id = me.id
-              where tm.thread_id = $1
-              order by tm.member_kind desc limit 1",
-        )
-        .bind(id)
-        .bind(&kinds)
-        .bind(&ids)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((kind, member, subject)) = member else {
-            return Err(Fail::NotFound);
-        };
-        let body = check_text(&form.body, MAX_BODY)?;
-        let from = if kind == "staff" {
-            Recipient::Staff(member)
-        } else {
-            Recipient::Guardian(member)
-        };
-        post(&mut tx, id, &subject, from, &user.display_name, body).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-    .await;
-    match result {
-        Ok(()) => Redirect::to(&format!("/messages/{id}")).into_response(),
+    match add_reply(&state, &school, &user, id, Some(&form.csrf), &form.body).await {
+        Ok(id) => Redirect::to(&format!("/messages/{id}")).into_response(),
         Err(e) => e.page(&school),
+    }
+}
+
+fn header_token(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-csrf-token").and_then(|v| v.to_str().ok())
+}
+
+#[derive(Debug, Deserialize)]
+struct ReplyJson {
+    #[serde(default)]
+    body: String,
+}
+
+/// `POST /api/v1/messages/{id}` (`{"body"}`, `X-CSRF-Token`).
+async fn reply_json(
+    State(state): State<SchoolState>,
+    CurrentSchool(school): CurrentSchool,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    Json(form): Json<ReplyJson>,
+) -> Response {
+    match add_reply(
+        &state,
+        &school,
+        &user,
+        id,
+        header_token(&headers),
+        &form.body,
+    )
+    .await
+    {
+        Ok(id) => (StatusCode::CREATED, Json(serde_json::json!({"thread": id}))).into_response(),
+        Err(e) => e.json(),
     }
 }
 
@@ -718,19 +759,19 @@ async fn new_thread(
     Ok(id)
 }
 
-/// `POST /messages/new` (form: `csrf`, `to`, `subject`, `body`); redirects to the new thread
-/// (or to the list after a message to a whole class).
-async fn create(
-    State(state): State<SchoolState>,
-    CurrentSchool(school): CurrentSchool,
-    user: CurrentUser,
-    Form(form): Form<NewForm>,
-) -> Response {
-    let result = async {
-        check_csrf(&user, &form.csrf)?;
+/// Starts a thread (or one per guardian of a class); returns the thread ids.
+async fn start(
+    state: &SchoolState,
+    school: &Tenant,
+    user: &CurrentUser,
+    csrf: Option<&str>,
+    form: &NewForm,
+) -> Result<Vec<i64>, Fail> {
+    {
+        check_csrf(user, csrf.unwrap_or_default())?;
         let target = Target::parse(form.to.trim()).ok_or(Fail::Forbidden)?;
-        let mut tx = state.db.school(&school).await?;
-        if !targets(&mut tx, &user)
+        let mut tx = state.db.school(school).await?;
+        if !targets(&mut tx, user)
             .await?
             .iter()
             .any(|(t, _)| *t == target)
@@ -752,7 +793,7 @@ async fn create(
                 )
                 .await?;
                 post(&mut tx, id, subject, staff, name, body).await?;
-                format!("/messages/{id}")
+                vec![id]
             }
             Target::Staff(s) => {
                 let guardian = Recipient::Guardian(user.guardian_id.ok_or(Fail::Forbidden)?);
@@ -765,7 +806,7 @@ async fn create(
                 )
                 .await?;
                 post(&mut tx, id, subject, guardian, name, body).await?;
-                format!("/messages/{id}")
+                vec![id]
             }
             Target::Class(class) => {
                 let staff = Recipient::Staff(user.staff_id.ok_or(Fail::Forbidden)?);
@@ -777,6 +818,7 @@ async fn create(
                 .bind(class)
                 .fetch_all(&mut *tx)
                 .await?;
+                let mut made = Vec::new();
                 for g in guardians {
                     let id = new_thread(
                         &mut tx,
@@ -787,8 +829,9 @@ async fn create(
                     )
                     .await?;
                     post(&mut tx, id, subject, staff, name, body).await?;
+                    made.push(id);
                 }
-                "/messages".to_owned()
+                made
             }
             Target::AllStaff => {
                 let me = Recipient::Staff(user.staff_id.ok_or(Fail::Forbidden)?);
@@ -802,15 +845,43 @@ async fn create(
                 members.push(me);
                 let id = new_thread(&mut tx, subject, "staff_broadcast", None, &members).await?;
                 post(&mut tx, id, subject, me, name, body).await?;
-                format!("/messages/{id}")
+                vec![id]
             }
         };
         tx.commit().await?;
         Ok(to)
     }
-    .await;
-    match result {
-        Ok(to) => Redirect::to(&to).into_response(),
+}
+
+/// `POST /messages/new` (form: `csrf`, `to`, `subject`, `body`); redirects to the new thread
+/// (or to the list after a message to a whole class).
+async fn create(
+    State(state): State<SchoolState>,
+    CurrentSchool(school): CurrentSchool,
+    user: CurrentUser,
+    Form(form): Form<NewForm>,
+) -> Response {
+    match start(&state, &school, &user, Some(&form.csrf), &form).await {
+        Ok(ids) if ids.len() == 1 => Redirect::to(&format!("/messages/{}", ids[0])).into_response(),
+        Ok(_) => Redirect::to("/messages").into_response(),
         Err(e) => e.page(&school),
+    }
+}
+
+/// `POST /api/v1/messages` (`{"to", "subject", "body"}`, `X-CSRF-Token`): the new thread ids.
+async fn create_json(
+    State(state): State<SchoolState>,
+    CurrentSchool(school): CurrentSchool,
+    user: CurrentUser,
+    headers: HeaderMap,
+    Json(form): Json<NewForm>,
+) -> Response {
+    match start(&state, &school, &user, header_token(&headers), &form).await {
+        Ok(ids) => (
+            StatusCode::CREATED,
+            Json(serde_json::json!({"threads": ids})),
+        )
+            .into_response(),
+        Err(e) => e.json(),
     }
 }
