@@ -14,6 +14,7 @@ mod identity;
 mod isolation;
 mod join;
 mod leave;
+mod messages;
 mod migrations;
 mod notices;
 mod notify;

@@ -2,7 +2,8 @@
 //! records with audited reveals of sensitive fields, the audit log, roster import and
 //! export, joining the school by link or QR code with review (`join`), attendance
 //! (`attendance`) and leave (`leave`), notices with signed receipts (`notices`), the in-app
-//! inbox (`inbox`), and the demo data generator; messages and gate modules grow here.
+//! inbox (`inbox`), home–school messages (`messages`), the principal's mailbox (`mailbox`),
+//! and the demo data generator; gate modules grow here.
 //!
 //! Every query in this crate runs inside a [`campus_tenant::SchoolTx`]: this crate never
 //! builds a search_path or names a schema.
@@ -15,6 +16,8 @@ mod home;
 mod inbox;
 pub mod join;
 mod leave;
+mod mailbox;
+mod messages;
 pub mod notices;
 pub mod notify;
 mod pupils;
@@ -70,4 +73,6 @@ pub fn router() -> Router<SchoolState> {
         .merge(join::routes())
         .merge(notices::router())
         .merge(inbox::router())
+        .merge(messages::router())
+        .merge(mailbox::router())
 }
