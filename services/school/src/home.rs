@@ -33,9 +33,18 @@ fn tasks(user: &MaybeUser, lang: campus_web::Lang) -> Vec<Task> {
     let Some(u) = &user.0 else {
         return Vec::new();
     };
-    let all: [(P, &'static str, &'static str, &'static str); 12] = [
+    let all: [(P, &'static str, &'static str, &'static str); 16] = [
         (P::TakeAttendance, "/attendance", "考勤点名", "Attendance"),
         (P::SendNotices, "/notices/new", "发通知", "Send a notice"),
+        (P::StaffArea, "/messages", "家校消息", "Messages"),
+        (P::OwnChildren, "/messages", "家校消息", "Messages"),
+        (P::StaffArea, "/mailbox", "校长信箱", "Principal's mailbox"),
+        (
+            P::OwnChildren,
+            "/mailbox",
+            "校长信箱",
+            "Principal's mailbox",
+        ),
         (P::ApproveLeave, "/leave", "请假审批", "Leave requests"),
         (P::OwnChildren, "/leave", "请假", "Leave"),
         (P::PupilRecords, "/pupils", "学生档案", "Pupils"),
