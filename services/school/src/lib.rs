@@ -2,7 +2,8 @@
 //! records with audited reveals of sensitive fields, the audit log, roster import and
 //! export, joining the school by link or QR code with review (`join`), attendance
 //! (`attendance`) and leave (`leave`), notices with signed receipts (`notices`), the in-app
-//! inbox (`inbox`), and the demo data generator; messages and gate modules grow here.
+//! inbox (`inbox`), gate entry and exit with absence alerts (`gate`), and the demo data
+//! generator; the messages module grows here.
 //!
 //! Every query in this crate runs inside a [`campus_tenant::SchoolTx`]: this crate never
 //! builds a search_path or names a schema.
@@ -11,6 +12,7 @@ mod attendance;
 pub mod audit;
 mod audit_search;
 pub mod demo;
+pub mod gate;
 mod home;
 mod inbox;
 pub mod join;
@@ -70,4 +72,5 @@ pub fn router() -> Router<SchoolState> {
         .merge(join::routes())
         .merge(notices::router())
         .merge(inbox::router())
+        .merge(gate::routes())
 }
