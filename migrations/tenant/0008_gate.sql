@@ -36,3 +36,22 @@ create table gate_absence_alerts (
     at          timestamptz not null default now(),
     primary key (student_id, day)
 );
+
+-- Visitor passes: a visitor applies online, the host teacher decides, the guard checks the
+-- pass code at the gate. The visitor follows the application with a private token.
+create table gate_visits (
+    id            bigint generated always as identity primary key,
+    token         text not null unique,
+    visitor_name  text not null check (length(visitor_name) between 1 and 50),
+    phone         text not null check (length(phone) between 5 and 20),
+    host_staff_id bigint not null references staff (id),
+    visit_at      timestamptz not null,
+    purpose       text not null default '' check (length(purpose) <= 200),
+    status        text not null default 'pending' check (status in ('pending', 'approved', 'rejected')),
+    pass_code     text unique,
+    decided_at    timestamptz,
+    checked_in_at timestamptz,
+    created_at    timestamptz not null default now()
+);
+
+create index gate_visits_host_idx on gate_visits (host_staff_id, status);

@@ -431,3 +431,154 @@ async fn gate_devices_belong_to_one_school() {
     assert!(!resp.text().await.unwrap().contains("乙校大门"));
     app.stop().await;
 }
+
+async fn check_code(guard: &mut Visitor<'_>, s: &School, csrf: &str, code: &str) -> String {
+    guard
+        .post(
+            &s.host(),
+            "/gate/visitor",
+            &[("csrf", csrf), ("code", code)],
+        )
+        .await
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn gate_visitor_passes_are_approved_by_the_host_and_checked_once_by_the_guard() {
+    let app = TestApp::spawn().await;
+    let s = school(&app, "gated", "gd").await;
+    crate::helpers::person(
+        &app.services,
+        "gd.guard",
+        "门卫",
+        crate::attendance::PW,
+        &[(&s.tenant, &["guard"])],
+    )
+    .await;
+    let today = crate::attendance::day(&app, 0).await;
+    let at = format!("{today}T15:00");
+    let mut visitor = Visitor::new(&app);
+    let form = |host: &'static str| {
+        vec![
+            ("name", "王五"),
+            ("phone", "13800001111"),
+            ("host", host),
+            ("purpose", "送材料"),
+        ]
+    };
+    // A teacher who does not exist: refused, nothing stored.
+    let mut f = form("没有这个人");
+    f.push(("at", &at));
+    let resp = visitor.post(&s.host(), "/visit", &f).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        count(&app, &s.tenant, "select count(*) from gate_visits").await,
+        0
+    );
+
+    let mut f = form("数学老师");
+    f.push(("at", &at));
+    let resp = visitor.post(&s.host(), "/visit", &f).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let status_path = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let page = visitor
+        .get(&s.host(), &status_path)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("待教师确认") && !page.contains("id=\"code\""));
+    let host_inbox: Vec<String> = {
+        let mut tx = app.services.db.school(&s.tenant).await.unwrap();
+        let v = sqlx::query_scalar(
+            "select title from inbox_items where recipient_kind = 'staff' and recipient_id = $1",
+        )
+        .bind(s.staff[2])
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        v
+    };
+    assert_eq!(host_inbox, ["访客预约：王五"]);
+    let id = count(&app, &s.tenant, "select id from gate_visits").await;
+
+    // Another teacher cannot decide it.
+    let mut other = signed_in(&app, &s, "head1").await;
+    let csrf = other
+        .csrf(&s.host(), &format!("/attendance/{}", s.classes[0]))
+        .await;
+    let resp = other
+        .post(
+            &s.host(),
+            &format!("/visits/{id}/approve"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert!(!visitor
+        .get(&s.host(), &status_path)
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("id=\"code\""));
+
+    // The host approves; the visitor sees the pass code.
+    let mut host = signed_in(&app, &s, "subject").await;
+    let list = host.get(&s.host(), "/visits").await.text().await.unwrap();
+    assert!(list.contains("王五"));
+    let csrf = host.csrf(&s.host(), "/visits").await;
+    let resp = host
+        .post(
+            &s.host(),
+            &format!("/visits/{id}/approve"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let page = visitor
+        .get(&s.host(), &status_path)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let start = page.find("<strong id=\"code\">").expect("a pass code") + 18;
+    let code = page[start..start + 8].to_owned();
+    assert!(code.chars().all(|c| c.is_ascii_digit()));
+
+    // The guard checks it: valid once, then used; a made-up code is invalid.
+    let mut guard = signed_in(&app, &s, "guard").await;
+    let csrf = guard.csrf(&s.host(), "/gate/visitor").await;
+    let first = check_code(&mut guard, &s, &csrf, &code).await;
+    assert!(first.contains("通行：王五，访 数学老师"), "{first}");
+    let again = check_code(&mut guard, &s, &csrf, &code).await;
+    assert!(again.contains("无效"));
+    let wrong = check_code(&mut guard, &s, &csrf, "00000000").await;
+    assert!(wrong.contains("无效") && !wrong.contains("通行：王五"));
+    assert_eq!(
+        count(
+            &app,
+            &s.tenant,
+            "select count(*) from gate_visits where checked_in_at is not null"
+        )
+        .await,
+        1
+    );
+
+    // Parents are not guards.
+    let mut parent = signed_in(&app, &s, "parent1").await;
+    assert_eq!(
+        parent.get(&s.host(), "/gate/visitor").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    app.stop().await;
+}

@@ -2,8 +2,8 @@
 //! records with audited reveals of sensitive fields, the audit log, roster import and
 //! export, joining the school by link or QR code with review (`join`), attendance
 //! (`attendance`) and leave (`leave`), notices with signed receipts (`notices`), the in-app
-//! inbox (`inbox`), gate entry and exit with absence alerts (`gate`), and the demo data
-//! generator; the messages module grows here.
+//! inbox (`inbox`), gate entry and exit with absence alerts (`gate`), visitor passes
+//! (`visits`), and the demo data generator; the messages module grows here.
 //!
 //! Every query in this crate runs inside a [`campus_tenant::SchoolTx`]: this crate never
 //! builds a search_path or names a schema.
@@ -21,6 +21,7 @@ pub mod notices;
 pub mod notify;
 mod pupils;
 pub mod roster;
+mod visits;
 
 use axum::extract::FromRef;
 use axum::routing::{get, post};
@@ -73,4 +74,5 @@ pub fn router() -> Router<SchoolState> {
         .merge(notices::router())
         .merge(inbox::router())
         .merge(gate::routes())
+        .merge(visits::routes())
 }
