@@ -248,6 +248,23 @@ async fn gate_refuses_unsigned_bad_stale_and_revoked_requests() {
     )
     .await;
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // More than 500 events in one batch: 422.
+    let big: Vec<Value> = (0..501)
+        .map(|i| json!({"id": format!("b{i}"), "student_no": no(&s, 0, 0), "direction": "in", "at": "2026-03-02T23:52:00Z"}))
+        .collect();
+    let resp = post_signed(
+        &app,
+        &s.host(),
+        &key,
+        &secret,
+        now(),
+        &json!({ "events": big }),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // A timestamp ten minutes ahead is refused like a stale one.
+    let resp = post_signed(&app, &s.host(), &key, &secret, now() + 600, &batch).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         count(&app, &s.tenant, "select count(*) from gate_events").await,
         0

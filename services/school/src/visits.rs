@@ -320,9 +320,31 @@ pub(crate) async fn decide(
             "reject" => "rejected",
             _ => return Err(refuse(StatusCode::NOT_FOUND, "找不到", "Not found")),
         };
-        let code =
-            (status == "approved").then(|| format!("{:08}", rand::random::<u32>() % 100_000_000));
         let mut tx = state.db.school(&school).await?;
+        let mut code = None;
+        if status == "approved" {
+            // Codes are unique among all passes; draw again on the rare clash.
+            for _ in 0..10 {
+                let candidate = format!("{:08}", rand::random::<u32>() % 100_000_000);
+                let taken: bool = sqlx::query_scalar(
+                    "select exists(select 1 from gate_visits where pass_code = $1)",
+                )
+                .bind(&candidate)
+                .fetch_one(&mut *tx)
+                .await?;
+                if !taken {
+                    code = Some(candidate);
+                    break;
+                }
+            }
+            if code.is_none() {
+                return Err(refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "暂时无法生成通行码，请重试。",
+                    "Could not issue a pass code; try again.",
+                ));
+            }
+        }
         let n = sqlx::query(
             "update gate_visits set status = $1, pass_code = $2, decided_at = now()
               where id = $3 and host_staff_id = $4 and status = 'pending'",
