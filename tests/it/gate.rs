@@ -292,6 +292,15 @@ async fn gate_refuses_unsigned_bad_stale_and_revoked_requests() {
         0
     );
     assert_eq!(
+        count(
+            &app,
+            &s.tenant,
+            "select count(*) from audit_log where action in ('gate_device_added', 'gate_device_revoked')"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
         count(&app, &s.tenant, "select count(*) from inbox_items").await,
         0
     );

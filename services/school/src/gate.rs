@@ -407,12 +407,22 @@ pub(crate) async fn create_device(
         let key_id = format!("gk_{}", hex::encode(rand::random::<[u8; 12]>()));
         let secret = hex::encode(rand::random::<[u8; 32]>());
         let mut tx = state.db.school(&school).await?;
-        sqlx::query("insert into gate_devices (name, key_id, secret) values ($1, $2, $3)")
-            .bind(&name)
-            .bind(&key_id)
-            .bind(&secret)
-            .execute(&mut *tx)
-            .await?;
+        let id: i64 = sqlx::query_scalar(
+            "insert into gate_devices (name, key_id, secret) values ($1, $2, $3) returning id",
+        )
+        .bind(&name)
+        .bind(&key_id)
+        .bind(&secret)
+        .fetch_one(&mut *tx)
+        .await?;
+        crate::audit::record(
+            &mut tx,
+            &user,
+            crate::audit::Action::GateDeviceAdded,
+            Some(&format!("gate_device:{id}")),
+            serde_json::json!({"name": name, "key_id": key_id}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(NewDevice {
             name,
@@ -451,6 +461,16 @@ pub(crate) async fn revoke_device(
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        if n > 0 {
+            crate::audit::record(
+                &mut tx,
+                &user,
+                crate::audit::Action::GateDeviceRevoked,
+                Some(&format!("gate_device:{id}")),
+                serde_json::json!({}),
+            )
+            .await?;
+        }
         tx.commit().await?;
         if n == 0 {
             return Err(refuse(
