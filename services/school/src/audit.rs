@@ -1,5 +1,5 @@
 //! The school's audit log (`audit_log` in the school's schema): reads of sensitive pupil
-//! fields, roster imports and exports. Rows are written in the same transaction as the
+//! fields, roster imports and exports, gate devices added and revoked. Rows are written in the same transaction as the
 //! read or change they record, so there is never an unlogged read.
 
 use campus_identity::CurrentUser;
@@ -18,6 +18,8 @@ pub enum Action {
     JoinApproved,
     JoinRejected,
     NoticeSent,
+    GateDeviceAdded,
+    GateDeviceRevoked,
 }
 
 impl Action {
@@ -29,6 +31,8 @@ impl Action {
             Self::JoinApproved => "join_approved",
             Self::JoinRejected => "join_rejected",
             Self::NoticeSent => "notice_sent",
+            Self::GateDeviceAdded => "gate_device_added",
+            Self::GateDeviceRevoked => "gate_device_revoked",
         }
     }
 }

@@ -65,6 +65,8 @@ fn event_name(event: &str, lang: Lang) -> String {
         "roster_export" => ("导出花名册", "roster exported"),
         "join_approved" => ("通过加入申请", "join approved"),
         "join_rejected" => ("拒绝加入申请", "join rejected"),
+        "gate_device_added" => ("添加门禁设备", "gate device added"),
+        "gate_device_revoked" => ("停用门禁设备", "gate device revoked"),
         other => return other.to_owned(),
     };
     lang.pick(zh, en).to_owned()

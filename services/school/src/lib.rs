@@ -3,7 +3,8 @@
 //! export, joining the school by link or QR code with review (`join`), attendance
 //! (`attendance`) and leave (`leave`), notices with signed receipts (`notices`), the in-app
 //! inbox (`inbox`), home–school messages (`messages`), the principal's mailbox (`mailbox`),
-//! and the demo data generator; gate modules grow here.
+//! gate entry and exit with absence alerts (`gate`), visitor passes (`visits`), and the
+//! demo data generator.
 //!
 //! Every query in this crate runs inside a [`campus_tenant::SchoolTx`]: this crate never
 //! builds a search_path or names a schema.
@@ -12,6 +13,7 @@ mod attendance;
 pub mod audit;
 mod audit_search;
 pub mod demo;
+pub mod gate;
 mod home;
 mod inbox;
 pub mod join;
@@ -22,6 +24,7 @@ pub mod notices;
 pub mod notify;
 mod pupils;
 pub mod roster;
+mod visits;
 
 use axum::extract::FromRef;
 use axum::routing::{get, post};
@@ -75,4 +78,6 @@ pub fn router() -> Router<SchoolState> {
         .merge(inbox::router())
         .merge(messages::router())
         .merge(mailbox::router())
+        .merge(gate::routes())
+        .merge(visits::routes())
 }
