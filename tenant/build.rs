@@ -6,7 +6,10 @@ use std::path::Path;
 use std::{env, fs};
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    // Read at run time, not with `env!`: a compiled build script is reused by checkouts at
+    // other paths that share the target directory, and must read *their* migrations.
+    let manifest = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest).join("../migrations");
     let mut out = String::new();
     for set in ["public", "tenant"] {
         let dir = root.join(set);
