@@ -353,3 +353,81 @@ async fn the_admin_searches_the_audit_log_of_their_own_school_only() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn class_pages_show_staff_the_organisation_of_their_own_school_only() {
+    let app = TestApp::spawn().await;
+    let a = app.onboard("school-a", "甲校").await.tenant;
+    let b = app.onboard("school-b", "乙校").await.tenant;
+    let (_, [pa, _], guardian) = school_with_pupils(&app, &a, "A").await;
+    school_with_pupils(&app, &b, "B").await;
+    person(
+        &app.services,
+        "teacher.a",
+        "甲老师",
+        PW,
+        &[(&a, &["teacher"])],
+    )
+    .await;
+    let parent = person(&app.services, "parent.a", "张妈妈", PW, &[]).await;
+    account::set_membership(
+        &app.services.pool,
+        parent,
+        a.id.0,
+        &["parent"],
+        None,
+        Some(guardian),
+    )
+    .await
+    .unwrap();
+    let mut teacher = signed_in(&app, "school-a", "teacher.a").await;
+    let list = teacher.get(&host("school-a"), "/classes").await;
+    assert_eq!(list.status(), StatusCode::OK);
+    let list = list.text().await.unwrap();
+    assert!(
+        list.contains("三年级（1）班") && list.contains("三年级（2）班") && list.contains("班主任"),
+        "{list}"
+    );
+    let class: i64 = {
+        let mut tx = app.services.db.school(&a).await.unwrap();
+        let id = sqlx::query_scalar("select class_id from students where id = $1")
+            .bind(pa)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        id
+    };
+    let page = teacher
+        .get(&host("school-a"), &format!("/classes/{class}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("A学生1")
+            && !page.contains("B学生1")
+            && page.contains("id=\"head-teacher\">班主任<"),
+        "{page}"
+    );
+    assert_eq!(
+        teacher
+            .get(&host("school-a"), "/classes/999999")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let mut parent_v = signed_in(&app, "school-a", "parent.a").await;
+    assert_eq!(
+        parent_v.get(&host("school-a"), "/classes").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // A's session means nothing at B.
+    let token = teacher.cookie(&host("school-a"), "campus_session").unwrap();
+    teacher.set_cookie(&host("school-b"), "campus_session", &token);
+    assert_eq!(
+        teacher.get(&host("school-b"), "/classes").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    app.stop().await;
+}

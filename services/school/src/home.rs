@@ -33,7 +33,7 @@ fn tasks(user: &MaybeUser, lang: campus_web::Lang) -> Vec<Task> {
     let Some(u) = &user.0 else {
         return Vec::new();
     };
-    let all: [(P, &'static str, &'static str, &'static str); 17] = [
+    let all: [(P, &'static str, &'static str, &'static str); 18] = [
         (P::GateScan, "/gate", "出入校登记", "Gate"),
         (P::TakeAttendance, "/attendance", "考勤点名", "Attendance"),
         (P::SendNotices, "/notices/new", "发通知", "Send a notice"),
@@ -48,6 +48,7 @@ fn tasks(user: &MaybeUser, lang: campus_web::Lang) -> Vec<Task> {
         ),
         (P::ApproveLeave, "/leave", "请假审批", "Leave requests"),
         (P::OwnChildren, "/leave", "请假", "Leave"),
+        (P::PupilRecords, "/classes", "班级", "Classes"),
         (P::PupilRecords, "/pupils", "学生档案", "Pupils"),
         (P::OwnChildren, "/pupils", "我的孩子", "My children"),
         (P::ManageUsers, "/admin/users", "用户管理", "Users"),

@@ -22,6 +22,7 @@ mod mailbox;
 mod messages;
 pub mod notices;
 pub mod notify;
+mod organisation;
 mod pupils;
 pub mod roster;
 mod visits;
@@ -53,6 +54,8 @@ pub fn router() -> Router<SchoolState> {
         .route("/", get(home::home))
         .route("/badge.svg", get(home::badge))
         .route("/api/v1/school", get(home::profile_json))
+        .route("/classes", get(organisation::classes))
+        .route("/classes/{id}", get(organisation::class))
         .route("/pupils", get(pupils::list))
         .route("/pupils/{id}", get(pupils::record))
         .route("/api/v1/pupils/{id}", get(pupils::record_json))
