@@ -122,25 +122,6 @@ pub(crate) fn check_csrf(user: &CurrentUser, token: Option<&str>) -> Result<(), 
     }
 }
 
-pub(crate) fn page(
-    lang: Lang,
-    school: &Tenant,
-    user: &CurrentUser,
-    title: &str,
-    body: &str,
-) -> Response {
-    campus_web::Shell {
-        title,
-        site_name: &school.name,
-        badge_url: Some("/badge.svg"),
-        theme_color: None,
-        body,
-        who: campus_web::Who::User(user.badge()),
-        lang,
-    }
-    .into_page(StatusCode::OK)
-}
-
 /// A pupil's attendance in one register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -534,7 +515,7 @@ pub(crate) async fn index(
     }
     .await;
     match result {
-        Ok(body) => page(
+        Ok(body) => crate::ui::page(
             lang,
             &school,
             &user,
@@ -599,7 +580,7 @@ pub(crate) async fn roll_call(
             }
             .render()
             .unwrap_or_default();
-            page(lang, &school, &user, &roll.class_name, &body)
+            crate::ui::page(lang, &school, &user, &roll.class_name, &body)
         }
         Err(r) => r.page(&school),
     }
@@ -805,7 +786,7 @@ pub(crate) async fn summary(
     match summary_for(&state, &school, &user, &q).await {
         Ok(s) => {
             let body = SummaryPage { lang, s: &s }.render().unwrap_or_default();
-            page(
+            crate::ui::page(
                 lang,
                 &school,
                 &user,
@@ -946,7 +927,7 @@ pub(crate) async fn missing(
     user: CurrentUser,
 ) -> Response {
     match missing_page(&state, &school, lang, &user, false).await {
-        Ok(body) => page(
+        Ok(body) => crate::ui::page(
             lang,
             &school,
             &user,
@@ -974,7 +955,7 @@ pub(crate) async fn remind(
         return r.page(&school);
     }
     match missing_page(&state, &school, lang, &user, true).await {
-        Ok(body) => page(
+        Ok(body) => crate::ui::page(
             lang,
             &school,
             &user,

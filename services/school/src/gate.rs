@@ -28,8 +28,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use sqlx::Row;
 
-use crate::attendance::{check_csrf, page, refuse, today, Refusal, TZ_SQL};
+use crate::attendance::{check_csrf, refuse, today, Refusal, TZ_SQL};
 use crate::notify::{self, Audience, Category, Message};
+use crate::ui::page;
 use crate::SchoolState;
 
 /// How far a request's timestamp may be from the server's clock.

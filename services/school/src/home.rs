@@ -175,16 +175,6 @@ async fn load_profile(tx: &mut SchoolTx, fallback_name: &str) -> Result<Profile,
     })
 }
 
-fn unavailable(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "school home page failed");
-    campus_web::message_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        campus_web::PLATFORM_NAME,
-        ("服务暂时不可用", "请稍后刷新重试。"),
-        ("Temporarily unavailable", "Please try again in a moment."),
-    )
-}
-
 /// The profile in one school-scoped transaction.
 async fn fetch_profile(state: &SchoolState, school: &Tenant) -> Result<Profile, TenantError> {
     let mut tx = state.db.school(school).await?;
@@ -216,7 +206,7 @@ pub(crate) async fn home(
 ) -> Response {
     let profile = match fetch_profile(&state, &school).await {
         Ok(p) => p,
-        Err(e) => return unavailable(e),
+        Err(e) => return crate::ui::unavailable("school home page", e),
     };
     let unread = match &user.0 {
         Some(u) if u.staff_id.is_some() || u.guardian_id.is_some() => {

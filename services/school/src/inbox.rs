@@ -88,16 +88,6 @@ async fn inbox(
     Ok(inbox)
 }
 
-fn unavailable(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "inbox failed");
-    campus_web::message_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        campus_web::PLATFORM_NAME,
-        ("服务暂时不可用", "请稍后刷新重试。"),
-        ("Temporarily unavailable", "Please try again in a moment."),
-    )
-}
-
 struct Line {
     id: i64,
     category: &'static str,
@@ -135,7 +125,7 @@ async fn page(
 ) -> Response {
     let inbox = match inbox(&state, &school, &user).await {
         Ok(i) => i,
-        Err(e) => return unavailable(e),
+        Err(e) => return crate::ui::unavailable("inbox", e),
     };
     let china = FixedOffset::east_opt(8 * 3600).expect("valid offset");
     let body = Page {
@@ -250,6 +240,6 @@ async fn read(
             ("找不到该消息", "没有这条消息。"),
             ("Not found", "There is no such message."),
         ),
-        Err(e) => unavailable(e),
+        Err(e) => crate::ui::unavailable("inbox", e),
     }
 }

@@ -21,8 +21,9 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 use sqlx::Row;
 
-use crate::attendance::{check_csrf, page, refuse, today, Refusal, TZ_SQL};
+use crate::attendance::{check_csrf, refuse, today, Refusal, TZ_SQL};
 use crate::notify::{self, Audience, Category, Message, Recipient};
+use crate::ui::page;
 use crate::SchoolState;
 
 pub(crate) fn routes() -> Router<SchoolState> {

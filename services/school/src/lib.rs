@@ -25,6 +25,7 @@ pub mod notify;
 mod organisation;
 mod pupils;
 pub mod roster;
+mod ui;
 mod visits;
 
 use axum::extract::FromRef;

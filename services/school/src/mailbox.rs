@@ -17,7 +17,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use crate::messages::{check_csrf, check_text, shell, Fail, MAX_BODY};
+use crate::messages::{check_csrf, check_text, Fail, MAX_BODY};
 use crate::notify::{self, Audience, Category, Recipient};
 use crate::SchoolState;
 
@@ -230,10 +230,10 @@ async fn list_page(
             }
             .render()
             .unwrap_or_default();
-            shell(
+            crate::ui::page(
+                lang,
                 &school,
                 &user,
-                lang,
                 lang.pick("校长信箱", "Principal's mailbox"),
                 &body,
             )
@@ -305,10 +305,10 @@ async fn new_page(
             }
             .render()
             .unwrap_or_default();
-            shell(
+            crate::ui::page(
+                lang,
                 &school,
                 &user,
-                lang,
                 lang.pick("写信给校长", "Write to the principal"),
                 &body,
             )
@@ -490,10 +490,10 @@ async fn types_page(
             }
             .render()
             .unwrap_or_default();
-            shell(
+            crate::ui::page(
+                lang,
                 &school,
                 &user,
-                lang,
                 lang.pick("信件类型", "Letter types"),
                 &body,
             )

@@ -137,25 +137,6 @@ pub(crate) fn check_text(text: &str, max: usize) -> Result<&str, Fail> {
     }
 }
 
-pub(crate) fn shell(
-    school: &Tenant,
-    user: &CurrentUser,
-    lang: Lang,
-    title: &str,
-    body: &str,
-) -> Response {
-    campus_web::Shell {
-        title,
-        site_name: &school.name,
-        badge_url: Some("/badge.svg"),
-        theme_color: None,
-        body,
-        who: campus_web::Who::User(user.badge()),
-        lang,
-    }
-    .into_page(StatusCode::OK)
-}
-
 fn me(user: &CurrentUser) -> (Vec<&'static str>, Vec<i64>) {
     Recipient::all_of(user.staff_id, user.guardian_id)
         .into_iter()
@@ -247,10 +228,10 @@ async fn list_page(
             }
             .render()
             .unwrap_or_default();
-            shell(
+            crate::ui::page(
+                lang,
                 &school,
                 &user,
-                lang,
                 lang.pick("家校沟通", "Messages"),
                 &body,
             )
@@ -385,7 +366,7 @@ async fn thread_page(
             }
             .render()
             .unwrap_or_default();
-            shell(&school, &user, lang, &t.subject, &body)
+            crate::ui::page(lang, &school, &user, &t.subject, &body)
         }
         Err(e) => e.page(&school),
     }
@@ -707,10 +688,10 @@ async fn new_page(
             }
             .render()
             .unwrap_or_default();
-            shell(
+            crate::ui::page(
+                lang,
                 &school,
                 &user,
-                lang,
                 lang.pick("写消息", "New message"),
                 &body,
             )

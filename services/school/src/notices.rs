@@ -181,19 +181,6 @@ fn header_token(headers: &HeaderMap) -> Option<&str> {
     headers.get("x-csrf-token").and_then(|v| v.to_str().ok())
 }
 
-fn shell(school: &Tenant, user: &CurrentUser, lang: Lang, title: &str, body: &str) -> Response {
-    campus_web::Shell {
-        title,
-        site_name: &school.name,
-        badge_url: Some("/badge.svg"),
-        theme_color: None,
-        body,
-        who: campus_web::Who::User(user.badge()),
-        lang,
-    }
-    .into_page(StatusCode::OK)
-}
-
 /// May address the whole school (not only the classes they head).
 fn school_wide(user: &CurrentUser) -> bool {
     user.can(Permission::ManageUsers)
@@ -769,10 +756,10 @@ async fn new_page(
     }
     .render()
     .unwrap_or_default();
-    shell(
+    crate::ui::page(
+        lang,
         &school,
         &user,
-        lang,
         lang.pick("发布通知", "New notice"),
         &body,
     )
@@ -916,7 +903,7 @@ async fn list_page(
     }
     .render()
     .unwrap_or_default();
-    shell(&school, &user, lang, lang.pick("通知", "Notices"), &body)
+    crate::ui::page(lang, &school, &user, lang.pick("通知", "Notices"), &body)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1059,7 +1046,7 @@ async fn view_page(
     }
     .render()
     .unwrap_or_default();
-    shell(&school, &user, lang, &n.title, &body)
+    crate::ui::page(lang, &school, &user, &n.title, &body)
 }
 
 #[derive(Debug, Deserialize)]
@@ -1316,7 +1303,7 @@ async fn receipts_page(
             }
             .render()
             .unwrap_or_default();
-            shell(&school, &user, lang, lang.pick("回执", "Receipts"), &body)
+            crate::ui::page(lang, &school, &user, lang.pick("回执", "Receipts"), &body)
         }
         Err(e) => e.page(),
     }

@@ -45,29 +45,6 @@ struct ClassPage {
     pupils: Vec<Member>,
 }
 
-fn page(lang: Lang, school: &Tenant, user: &CurrentUser, title: &str, body: &str) -> Response {
-    campus_web::Shell {
-        title,
-        site_name: &school.name,
-        badge_url: Some("/badge.svg"),
-        theme_color: None,
-        body,
-        who: campus_web::Who::User(user.badge()),
-        lang,
-    }
-    .into_page(StatusCode::OK)
-}
-
-fn unavailable(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "organisation pages failed");
-    campus_web::message_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        campus_web::PLATFORM_NAME,
-        ("服务暂时不可用", "请稍后刷新重试。"),
-        ("Temporarily unavailable", "Please try again in a moment."),
-    )
-}
-
 fn forbidden() -> Response {
     campus_web::message_page(
         StatusCode::FORBIDDEN,
@@ -114,9 +91,9 @@ pub(crate) async fn classes(
     match load_classes(&state, &school).await {
         Ok(rows) => {
             let body = ClassesPage { lang, rows }.render().unwrap_or_default();
-            page(lang, &school, &user, lang.pick("班级", "Classes"), &body)
+            crate::ui::page(lang, &school, &user, lang.pick("班级", "Classes"), &body)
         }
-        Err(e) => unavailable(e),
+        Err(e) => crate::ui::unavailable("organisation pages", e),
     }
 }
 
@@ -191,7 +168,7 @@ pub(crate) async fn class(
         Ok(Some(p)) => {
             let title = p.name.clone();
             let body = p.render().unwrap_or_default();
-            page(lang, &school, &user, &title, &body)
+            crate::ui::page(lang, &school, &user, &title, &body)
         }
         Ok(None) => campus_web::message_page(
             StatusCode::NOT_FOUND,
@@ -199,6 +176,6 @@ pub(crate) async fn class(
             ("找不到该班级", "本校没有这个班级。"),
             ("Class not found", "This school has no such class."),
         ),
-        Err(e) => unavailable(e),
+        Err(e) => crate::ui::unavailable("organisation pages", e),
     }
 }

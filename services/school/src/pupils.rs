@@ -62,16 +62,6 @@ fn reach(user: &CurrentUser) -> Option<Reach> {
     }
 }
 
-fn unavailable(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "pupil records failed");
-    campus_web::message_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        campus_web::PLATFORM_NAME,
-        ("服务暂时不可用", "请稍后刷新重试。"),
-        ("Temporarily unavailable", "Please try again in a moment."),
-    )
-}
-
 fn forbidden() -> Response {
     campus_web::message_page(
         StatusCode::FORBIDDEN,
@@ -79,19 +69,6 @@ fn forbidden() -> Response {
         ("没有权限", "您的身份不能查看学生档案。"),
         ("Forbidden", "Your identity here cannot see pupil records."),
     )
-}
-
-fn page(lang: Lang, school: &Tenant, user: &CurrentUser, title: &str, body: &str) -> Response {
-    campus_web::Shell {
-        title,
-        site_name: &school.name,
-        badge_url: Some("/badge.svg"),
-        theme_color: None,
-        body,
-        who: campus_web::Who::User(user.badge()),
-        lang,
-    }
-    .into_page(StatusCode::OK)
 }
 
 /// `GET /pupils?q=`: staff search by name or number; parents see their children.
@@ -141,7 +118,7 @@ pub(crate) async fn list(
     .await;
     let rows = match rows {
         Ok(r) => r,
-        Err(e) => return unavailable(e),
+        Err(e) => return crate::ui::unavailable("pupil records", e),
     };
     let body = ListPage {
         lang,
@@ -151,7 +128,7 @@ pub(crate) async fn list(
     }
     .render()
     .unwrap_or_default();
-    page(lang, &school, &user, lang.pick("学生档案", "Pupils"), &body)
+    crate::ui::page(lang, &school, &user, lang.pick("学生档案", "Pupils"), &body)
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -330,11 +307,11 @@ pub(crate) async fn record(
     match lookup(&state, &school, &user, id, q.reveal.is_some()).await {
         Ok(Lookup::Found(p)) => {
             let body = RecordPage { lang, p: &p }.render().unwrap_or_default();
-            page(lang, &school, &user, &p.name, &body)
+            crate::ui::page(lang, &school, &user, &p.name, &body)
         }
         Ok(Lookup::NotFound) => not_found(&school),
         Ok(Lookup::MayNotReveal) => may_not_reveal(),
-        Err(e) => unavailable(e),
+        Err(e) => crate::ui::unavailable("pupil records", e),
     }
 }
 

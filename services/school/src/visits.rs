@@ -16,8 +16,9 @@ use chrono::NaiveDateTime;
 use serde::Deserialize;
 use sqlx::Row;
 
-use crate::attendance::{check_csrf, page, refuse, Refusal, TZ_SQL};
+use crate::attendance::{check_csrf, refuse, Refusal, TZ_SQL};
 use crate::notify::{self, Audience, Category, Message, Recipient};
+use crate::ui::page;
 use crate::SchoolState;
 
 pub(crate) fn routes() -> Router<SchoolState> {
