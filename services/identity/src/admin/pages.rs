@@ -91,12 +91,7 @@ struct RoleOption {
 }
 
 /// Built-in roles, then the school's custom roles, marked when held.
-async fn role_options(
-    st: &IdentityState,
-    school: &Tenant,
-    lang: Lang,
-    held: &[String],
-) -> sqlx::Result<Vec<RoleOption>> {
+fn role_options(custom: &[store::CustomRole], lang: Lang, held: &[String]) -> Vec<RoleOption> {
     let mut options: Vec<RoleOption> = BUILTIN_ROLES
         .iter()
         .map(|r| RoleOption {
@@ -105,14 +100,12 @@ async fn role_options(
             checked: held.iter().any(|h| h == r.code),
         })
         .collect();
-    for r in store::custom_roles(&st.pool, school.id.0).await? {
-        options.push(RoleOption {
-            checked: held.contains(&r.code),
-            code: r.code,
-            name: r.name,
-        });
-    }
-    Ok(options)
+    options.extend(custom.iter().map(|r| RoleOption {
+        checked: held.contains(&r.code),
+        code: r.code.clone(),
+        name: r.name.clone(),
+    }));
+    options
 }
 
 /// The submitted roles if every one exists here and there is at least one.
@@ -257,10 +250,7 @@ async fn render_users(
             }
         })
         .collect();
-    let role_options = match role_options(st, school, lang, &[]).await {
-        Ok(o) => o,
-        Err(e) => return unavailable(e),
-    };
+    let role_options = role_options(&custom, lang, &[]);
     let pages = (total + store::PAGE_SIZE - 1) / store::PAGE_SIZE;
     let body = UsersPage {
         lang,
@@ -439,8 +429,8 @@ async fn render_edit(
     status: StatusCode,
     error: Option<String>,
 ) -> Response {
-    let role_options = match role_options(st, school, lang, &member.roles).await {
-        Ok(o) => o,
+    let role_options = match store::custom_roles(&st.pool, school.id.0).await {
+        Ok(custom) => role_options(&custom, lang, &member.roles),
         Err(e) => return unavailable(e),
     };
     let body = EditPage {
