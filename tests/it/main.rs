@@ -15,6 +15,7 @@ mod identity;
 mod isolation;
 mod join;
 mod leave;
+mod mailbox;
 mod messages;
 mod migrations;
 mod notices;

@@ -12,21 +12,21 @@ use crate::helpers::{person, TestApp, Visitor};
 
 const PW: &str = "campus2026";
 
-fn host(slug: &str) -> String {
+pub(crate) fn host(slug: &str) -> String {
     TestApp::school_host(slug)
 }
 
-struct School {
+pub(crate) struct School {
     head: i64,
     principal: i64,
     other_teacher: i64,
     classes: [i64; 2],
     /// Guardians of the two pupils of class 1, then of the pupil of class 2.
-    guardians: [i64; 3],
+    pub(crate) guardians: [i64; 3],
 }
 
 /// Class 1 headed by `T1`, class 2 with subject teacher `T3`; principal `T2`.
-async fn school(app: &TestApp, t: &Tenant) -> School {
+pub(crate) async fn school(app: &TestApp, t: &Tenant) -> School {
     let mut tx = app.services.db.school(t).await.unwrap();
     let mut staff = [0i64; 3];
     for (i, (no, name, title)) in [
@@ -110,7 +110,7 @@ async fn school(app: &TestApp, t: &Tenant) -> School {
 }
 
 /// Accounts `<p>.head`, `<p>.principal`, `<p>.teacher` (T3) and `<p>.parent0..2`.
-async fn accounts(app: &TestApp, t: &Tenant, s: &School, p: &str) {
+pub(crate) async fn accounts(app: &TestApp, t: &Tenant, s: &School, p: &str) {
     let pool = &app.services.pool;
     for (login, roles, staff) in [
         ("head", &["teacher", "head_teacher"][..], s.head),
@@ -130,7 +130,7 @@ async fn accounts(app: &TestApp, t: &Tenant, s: &School, p: &str) {
     }
 }
 
-async fn signed_in<'a>(app: &'a TestApp, slug: &str, login: &str) -> Visitor<'a> {
+pub(crate) async fn signed_in<'a>(app: &'a TestApp, slug: &str, login: &str) -> Visitor<'a> {
     let mut v = Visitor::new(app);
     assert_eq!(
         v.sign_in(&host(slug), login, PW).await.status(),
@@ -139,7 +139,7 @@ async fn signed_in<'a>(app: &'a TestApp, slug: &str, login: &str) -> Visitor<'a>
     v
 }
 
-async fn json(v: &mut Visitor<'_>, slug: &str, path: &str) -> (StatusCode, serde_json::Value) {
+pub(crate) async fn json(v: &mut Visitor<'_>, slug: &str, path: &str) -> (StatusCode, serde_json::Value) {
     let resp = v.get(&host(slug), path).await;
     let status = resp.status();
     (status, resp.json().await.unwrap_or(serde_json::Value::Null))
@@ -176,7 +176,7 @@ fn location(resp: &reqwest::Response) -> String {
         .to_owned()
 }
 
-async fn inbox_messages(app: &TestApp, t: &Tenant, kind: &str, id: i64) -> i64 {
+pub(crate) async fn inbox_messages(app: &TestApp, t: &Tenant, kind: &str, id: i64) -> i64 {
     let mut tx = app.services.db.school(t).await.unwrap();
     let n: i64 = sqlx::query_scalar(
         "select count(*) from inbox_items where category = 'messages' and recipient_kind = $1 and recipient_id = $2",
@@ -429,7 +429,7 @@ async fn messages_of_one_school_mean_nothing_at_another() {
     app.stop().await;
 }
 
-async fn letter(
+pub(crate) async fn letter(
     v: &mut Visitor<'_>,
     slug: &str,
     type_id: i64,
@@ -450,7 +450,7 @@ async fn letter(
     v.post(&host(slug), "/mailbox/new", &form).await
 }
 
-async fn type_id(app: &TestApp, t: &Tenant, name: &str) -> i64 {
+pub(crate) async fn type_id(app: &TestApp, t: &Tenant, name: &str) -> i64 {
     let mut tx = app.services.db.school(t).await.unwrap();
     let id = sqlx::query_scalar("select id from letter_types where name = $1")
         .bind(name)

@@ -76,7 +76,11 @@ impl Refusal {
             StatusCode::FORBIDDEN => ("没有权限", "Forbidden"),
             StatusCode::NOT_FOUND => ("找不到", "Not found"),
             StatusCode::CONFLICT => ("无法办理", "Conflict"),
-            StatusCode::UNPROCESSABLE_ENTITY => ("填写有误", "Invalid input"),
+            StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => {
+                ("填写有误", "Invalid input")
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => ("文件过大", "Too large"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ("文件格式不支持", "Unsupported file type"),
             _ => ("服务暂时不可用", "Temporarily unavailable"),
         }
     }
@@ -92,6 +96,9 @@ impl Refusal {
             StatusCode::NOT_FOUND => "not_found",
             StatusCode::CONFLICT => "conflict",
             StatusCode::UNPROCESSABLE_ENTITY => "invalid",
+            StatusCode::BAD_REQUEST => "bad_request",
+            StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
             _ => "unavailable",
         };
         (
@@ -253,7 +260,7 @@ pub(crate) struct RollPupil {
     pub student_no: String,
     pub name: String,
     pub status: Status,
-    /// On approved leave that day.
+    /// On approved leave during this register's session.
     pub on_leave: bool,
 }
 
@@ -286,16 +293,17 @@ async fn load_roll(
         "select s.id, s.student_no, s.name, m.status,
                 exists(select 1 from leave_requests l
                         where l.student_id = s.id and l.status in ('approved', 'returned')
-                          and l.starts_at < (($2::date + 1)::timestamp at time zone {TZ_SQL})
-                          and l.ends_at > ($2::date::timestamp at time zone {TZ_SQL})) as on_leave
+                          and {covers}) as on_leave
            from students s
            left join attendance_marks m on m.register_id = $3 and m.student_id = s.id
           where s.class_id = $1 and s.left_on is null
-          order by s.student_no"
+          order by s.student_no",
+        covers = crate::leave::covers_register("$2", "$4")
     ))
     .bind(class.id)
     .bind(day)
     .bind(register.map(|r| r.0))
+    .bind(period)
     .fetch_all(&mut **tx)
     .await?;
     let pupils = rows

@@ -2,11 +2,14 @@
 //! the school configures (建议, 投诉, 表扬, 咨询 to begin with), optionally hiding their name
 //! from the reader. Writers see their own letters with the replies; holders of `ViewAudit`
 //! (principal, school admin) see every letter, search them by date range and type, and
-//! reply, which notifies the writer. `ManageUsers` manages the letter types. A letter
+//! reply, which notifies the writer. The JSON API (`/api/v1/mailbox…`, changes with
+//! `X-CSRF-Token`) writes and replies through the same functions as the forms. `ManageUsers` manages the letter types. A letter
 //! someone may not read does not exist for them (404).
 
 use askama::Template;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
@@ -26,8 +29,9 @@ pub fn router() -> Router<SchoolState> {
         .route("/mailbox", get(list_page))
         .route("/mailbox/new", get(new_page).post(create))
         .route("/mailbox/{id}/reply", post(reply))
-        .route("/api/v1/mailbox", get(list_json))
+        .route("/api/v1/mailbox", get(list_json).post(create_json))
         .route("/api/v1/mailbox/{id}", get(letter_json))
+        .route("/api/v1/mailbox/{id}/reply", post(reply_json))
         .route("/admin/mailbox/types", get(types_page).post(save_type))
 }
 
@@ -242,13 +246,30 @@ async fn list_page(
     }
 }
 
-/// `GET /api/v1/mailbox[?from=&to=&type=]`.
+impl Search {
+    /// Refuses filters that would otherwise be ignored silently.
+    fn check(&self) -> Result<(), Fail> {
+        let bad_date = |s: &str| !s.trim().is_empty() && date(s).is_none();
+        if bad_date(&self.from) || bad_date(&self.to) {
+            return Err(Fail::Invalid("日期格式应为 年-月-日 / dates are YYYY-MM-DD"));
+        }
+        if !self.type_id.trim().is_empty() && self.type_id.trim().parse::<i64>().is_err() {
+            return Err(Fail::Invalid("类型编号不正确 / bad type id"));
+        }
+        Ok(())
+    }
+}
+
+/// `GET /api/v1/mailbox[?from=&to=&type=]`: a malformed filter is 422.
 async fn list_json(
     State(state): State<SchoolState>,
     CurrentSchool(school): CurrentSchool,
     user: CurrentUser,
     Query(search): Query<Search>,
 ) -> Response {
+    if let Err(e) = search.check() {
+        return e.json();
+    }
     match letters(&state, &school, &user, None, &search).await {
         Ok(l) => Json(l).into_response(),
         Err(e) => e.json(),
@@ -331,6 +352,51 @@ struct NewForm {
     anonymous: Option<String>,
 }
 
+/// Writes a letter as the signed-in parent or member of staff; its id.
+async fn write_letter(
+    state: &SchoolState,
+    school: &Tenant,
+    user: &CurrentUser,
+    csrf: &str,
+    form: &NewForm,
+) -> Result<i64, Fail> {
+    check_csrf(user, csrf)?;
+    let author = Recipient::all_of(user.staff_id, user.guardian_id)
+        .into_iter()
+        .next()
+        .ok_or(Fail::Forbidden)?;
+    let subject = check_text(&form.subject, 200)?;
+    let body = check_text(&form.body, MAX_BODY)?;
+    let type_id: i64 = form
+        .type_id
+        .trim()
+        .parse()
+        .map_err(|_| Fail::Invalid("请选择类型 / choose a type"))?;
+    let mut tx = state.db.school(school).await?;
+    let active: Option<bool> = sqlx::query_scalar("select active from letter_types where id = $1")
+        .bind(type_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if active != Some(true) {
+        return Err(Fail::Invalid("请选择类型 / choose a type"));
+    }
+    let id: i64 = sqlx::query_scalar(
+        "insert into letters (type_id, author_kind, author_id, author_name, anonymous, subject, body)
+         values ($1, $2, $3, $4, $5, $6, $7) returning id",
+    )
+    .bind(type_id)
+    .bind(author.kind())
+    .bind(author.id())
+    .bind(&user.display_name)
+    .bind(form.anonymous.as_deref().is_some_and(|v| !v.is_empty() && v != "0"))
+    .bind(subject)
+    .bind(body)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
 /// `POST /mailbox/new` (form: `csrf`, `type`, `subject`, `body`, optional `anonymous`).
 async fn create(
     State(state): State<SchoolState>,
@@ -338,48 +404,74 @@ async fn create(
     user: CurrentUser,
     Form(form): Form<NewForm>,
 ) -> Response {
+    match write_letter(&state, &school, &user, &form.csrf, &form).await {
+        Ok(_) => Redirect::to("/mailbox").into_response(),
+        Err(e) => e.page(&school),
+    }
+}
+
+fn header_token(headers: &HeaderMap) -> &str {
+    headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+/// The letter as its reader or writer sees it, after a change.
+async fn one_letter(
+    state: &SchoolState,
+    school: &Tenant,
+    user: &CurrentUser,
+    id: i64,
+) -> Result<Letter, Fail> {
+    letters(state, school, user, Some(id), &Search::default())
+        .await?
+        .letters
+        .pop()
+        .ok_or(Fail::NotFound)
+}
+
+#[derive(Debug, Deserialize)]
+struct NewLetterJson {
+    #[serde(default, rename = "type")]
+    type_id: Option<serde_json::Value>,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    anonymous: bool,
+}
+
+/// `POST /api/v1/mailbox` (`{"type", "subject", "body", "anonymous"}`, `X-CSRF-Token`):
+/// 201 with the letter.
+async fn create_json(
+    State(state): State<SchoolState>,
+    CurrentSchool(school): CurrentSchool,
+    user: CurrentUser,
+    headers: HeaderMap,
+    body: Result<Json<NewLetterJson>, JsonRejection>,
+) -> Response {
     let result = async {
-        check_csrf(&user, &form.csrf)?;
-        let author = Recipient::all_of(user.staff_id, user.guardian_id)
-            .into_iter()
-            .next()
-            .ok_or(Fail::Forbidden)?;
-        let subject = check_text(&form.subject, 200)?;
-        let body = check_text(&form.body, MAX_BODY)?;
-        let type_id: i64 = form
-            .type_id
-            .trim()
-            .parse()
-            .map_err(|_| Fail::Invalid("请选择类型 / choose a type"))?;
-        let mut tx = state.db.school(&school).await?;
-        let active: Option<bool> =
-            sqlx::query_scalar("select active from letter_types where id = $1")
-                .bind(type_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if active != Some(true) {
-            return Err(Fail::Invalid("请选择类型 / choose a type"));
-        }
-        sqlx::query(
-            "insert into letters (type_id, author_kind, author_id, author_name, anonymous, subject, body)
-             values ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(type_id)
-        .bind(author.kind())
-        .bind(author.id())
-        .bind(&user.display_name)
-        .bind(form.anonymous.as_deref().is_some_and(|v| !v.is_empty() && v != "0"))
-        .bind(subject)
-        .bind(body)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let Json(b) = body.map_err(|_| Fail::Invalid("请求不是有效的 JSON / not valid JSON"))?;
+        let form = NewForm {
+            csrf: String::new(),
+            type_id: match b.type_id {
+                Some(serde_json::Value::String(s)) => s,
+                Some(v) => v.to_string(),
+                None => String::new(),
+            },
+            subject: b.subject,
+            body: b.body,
+            anonymous: b.anonymous.then(|| "1".to_owned()),
+        };
+        let id = write_letter(&state, &school, &user, header_token(&headers), &form).await?;
+        one_letter(&state, &school, &user, id).await
     }
     .await;
     match result {
-        Ok(()) => Redirect::to("/mailbox").into_response(),
-        Err(e) => e.page(&school),
+        Ok(l) => (StatusCode::CREATED, Json(l)).into_response(),
+        Err(e) => e.json(),
     }
 }
 
@@ -391,21 +483,21 @@ struct ReplyForm {
     body: String,
 }
 
-/// `POST /mailbox/{id}/reply` (`ViewAudit`): answers the letter and notifies its writer.
-async fn reply(
-    State(state): State<SchoolState>,
-    CurrentSchool(school): CurrentSchool,
-    user: CurrentUser,
-    Path(id): Path<i64>,
-    Form(form): Form<ReplyForm>,
-) -> Response {
-    let result = async {
-        check_csrf(&user, &form.csrf)?;
+/// Answers a letter (`ViewAudit`) and notifies its writer, in one transaction.
+async fn answer(
+    state: &SchoolState,
+    school: &Tenant,
+    user: &CurrentUser,
+    id: i64,
+    csrf: &str,
+    body: &str,
+) -> Result<(), Fail> {
+        check_csrf(user, csrf)?;
         if !user.can(Permission::ViewAudit) {
             return Err(Fail::Forbidden);
         }
-        let body = check_text(&form.body, MAX_BODY)?;
-        let mut tx = state.db.school(&school).await?;
+        let body = check_text(body, MAX_BODY)?;
+        let mut tx = state.db.school(school).await?;
         let letter: Option<(String, i64, String)> = sqlx::query_as(
             "update letters set status = 'answered' where id = $1
              returning author_kind, author_id, subject",
@@ -448,11 +540,47 @@ async fn reply(
         .await?;
         tx.commit().await?;
         Ok(())
+}
+
+/// `POST /mailbox/{id}/reply` (`ViewAudit`): answers the letter and notifies its writer.
+async fn reply(
+    State(state): State<SchoolState>,
+    CurrentSchool(school): CurrentSchool,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    Form(form): Form<ReplyForm>,
+) -> Response {
+    match answer(&state, &school, &user, id, &form.csrf, &form.body).await {
+        Ok(()) => Redirect::to("/mailbox").into_response(),
+        Err(e) => e.page(&school),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ReplyJson {
+    #[serde(default)]
+    body: String,
+}
+
+/// `POST /api/v1/mailbox/{id}/reply` (`{"body"}`, `X-CSRF-Token`, `ViewAudit`): 201 with
+/// the letter and its replies.
+async fn reply_json(
+    State(state): State<SchoolState>,
+    CurrentSchool(school): CurrentSchool,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Result<Json<ReplyJson>, JsonRejection>,
+) -> Response {
+    let result = async {
+        let Json(b) = body.map_err(|_| Fail::Invalid("请求不是有效的 JSON / not valid JSON"))?;
+        answer(&state, &school, &user, id, header_token(&headers), &b.body).await?;
+        one_letter(&state, &school, &user, id).await
     }
     .await;
     match result {
-        Ok(()) => Redirect::to("/mailbox").into_response(),
-        Err(e) => e.page(&school),
+        Ok(l) => (StatusCode::CREATED, Json(l)).into_response(),
+        Err(e) => e.json(),
     }
 }
 

@@ -101,12 +101,17 @@ impl Fail {
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-            Self::Db(e) => {
+            Self::Db(ref e) => {
                 tracing::error!(error = %e, "messages failed");
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
         };
-        (status, Json(serde_json::json!({"code": code}))).into_response()
+        let mut body = serde_json::json!({"code": code});
+        if let Self::Invalid(why) = self {
+            // What to fix, e.g. "内容不能为空 / empty".
+            body["message"] = why.into();
+        }
+        (status, Json(body)).into_response()
     }
 }
 
