@@ -706,7 +706,8 @@ async fn leave_and_attendance_isolation_between_schools() {
 // ---------------------------------------------------------------------------------------
 // Photos, half days, the JSON API and the teacher's overview
 
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+const PNG: &[u8] =
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
 
 /// Asks for whole days with a photo (multipart, as the page's form sends it).
 async fn ask_with_photo(
@@ -761,7 +762,9 @@ async fn ask_span(
 async fn leave_objects(app: &TestApp, s: &School) -> Vec<String> {
     let store = app.services.store.for_tenant(&s.tenant);
     let keys = store.list().await.unwrap();
-    keys.into_iter().filter(|k| k.starts_with("leave/")).collect()
+    keys.into_iter()
+        .filter(|k| k.starts_with("leave/"))
+        .collect()
 }
 
 /// The session's CSRF token (from any page with a form).
@@ -805,7 +808,18 @@ async fn leave_photo_is_stored_with_the_request_and_served_only_to_its_parties()
     let b = school(&app, "leave-photo-b", "lq").await;
     let d1 = day(&app, 1).await;
     let mut parent = signed_in(&app, &s, "parent1").await;
-    let id = id_of(&ask_with_photo(&mut parent, &s, s.class1[0], &d1, "证明.png", "image/png", PNG.to_vec()).await);
+    let id = id_of(
+        &ask_with_photo(
+            &mut parent,
+            &s,
+            s.class1[0],
+            &d1,
+            "证明.png",
+            "image/png",
+            PNG.to_vec(),
+        )
+        .await,
+    );
     let mut tx = app.services.db.school(&s.tenant).await.unwrap();
     let (key, kind): (String, String) =
         sqlx::query_as("select photo_key, photo_type from leave_requests where id = $1")
@@ -838,7 +852,11 @@ async fn leave_photo_is_stored_with_the_request_and_served_only_to_its_parties()
     // The head teacher, the grade leader and the school admin see it; nobody else does.
     for who in ["head1", "leader", "admin"] {
         let mut v = signed_in(&app, &s, who).await;
-        assert_eq!(v.get(&s.host(), &photo).await.status(), StatusCode::OK, "{who}");
+        assert_eq!(
+            v.get(&s.host(), &photo).await.status(),
+            StatusCode::OK,
+            "{who}"
+        );
     }
     for who in ["parent2", "head2", "subject"] {
         let mut v = signed_in(&app, &s, who).await;
@@ -847,18 +865,33 @@ async fn leave_photo_is_stored_with_the_request_and_served_only_to_its_parties()
         assert_ne!(resp.bytes().await.unwrap().as_ref(), PNG);
     }
     let mut stranger = Visitor::new(&app);
-    assert_eq!(stranger.get(&s.host(), &photo).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        stranger.get(&s.host(), &photo).await.status(),
+        StatusCode::SEE_OTHER
+    );
 
     // School B: the same id there is B's request (without a photo); A's cookie is no
     // session at B's host.
     let mut pb = signed_in(&app, &b, "parent1").await;
-    let id_b = id_of(&ask(&mut pb, &b, b.class1[0], &format!("{d1}T08:00"), &format!("{d1}T12:00")).await);
+    let id_b = id_of(
+        &ask(
+            &mut pb,
+            &b,
+            b.class1[0],
+            &format!("{d1}T08:00"),
+            &format!("{d1}T12:00"),
+        )
+        .await,
+    );
     assert_eq!(id_b, id);
     let resp = pb.get(&b.host(), &photo).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_ne!(resp.bytes().await.unwrap().as_ref(), PNG);
     let mut head_b = signed_in(&app, &b, "head1").await;
-    assert_eq!(head_b.get(&b.host(), &photo).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        head_b.get(&b.host(), &photo).await.status(),
+        StatusCode::NOT_FOUND
+    );
     let cookie = parent.cookie(&s.host(), "campus_session").unwrap();
     let mut thief = Visitor::new(&app);
     thief.set_cookie(&b.host(), "campus_session", &cookie);
@@ -875,22 +908,58 @@ async fn leave_photo_must_really_be_a_small_image_and_nothing_is_half_written() 
     let d1 = day(&app, 1).await;
     let mut parent = signed_in(&app, &s, "parent1").await;
     let count = || {
-        scalar(&app, &s.tenant, "select count(*) from leave_requests where id > $1", 0)
+        scalar(
+            &app,
+            &s.tenant,
+            "select count(*) from leave_requests where id > $1",
+            0,
+        )
     };
 
     // A text file named .jpg and declared a JPEG.
-    let lying = ask_with_photo(&mut parent, &s, s.class1[0], &d1, "证明.jpg", "image/jpeg", "我是一段文字，不是图片".as_bytes().to_vec()).await;
+    let lying = ask_with_photo(
+        &mut parent,
+        &s,
+        s.class1[0],
+        &d1,
+        "证明.jpg",
+        "image/jpeg",
+        "我是一段文字，不是图片".as_bytes().to_vec(),
+    )
+    .await;
     assert_eq!(lying.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert!(lying.text().await.unwrap().contains("JPEG、PNG、WebP 或 HEIC"));
+    assert!(lying
+        .text()
+        .await
+        .unwrap()
+        .contains("JPEG、PNG、WebP 或 HEIC"));
     // A JPEG one byte over 5 MB, and a body far over it.
     let mut big = vec![0xFF, 0xD8, 0xFF, 0xE0];
     big.resize(5 * 1024 * 1024 + 1, 0);
-    let resp = ask_with_photo(&mut parent, &s, s.class1[0], &d1, "big.jpg", "image/jpeg", big.clone()).await;
+    let resp = ask_with_photo(
+        &mut parent,
+        &s,
+        s.class1[0],
+        &d1,
+        "big.jpg",
+        "image/jpeg",
+        big.clone(),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(resp.text().await.unwrap().contains("5 MB"));
     let mut huge = big.clone();
     huge.resize(7 * 1024 * 1024, 0);
-    let resp = ask_with_photo(&mut parent, &s, s.class1[0], &d1, "huge.jpg", "image/jpeg", huge).await;
+    let resp = ask_with_photo(
+        &mut parent,
+        &s,
+        s.class1[0],
+        &d1,
+        "huge.jpg",
+        "image/jpeg",
+        huge,
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(count().await, 0);
     assert!(leave_objects(&app, &s).await.is_empty());
@@ -912,10 +981,22 @@ async fn leave_photo_must_really_be_a_small_image_and_nothing_is_half_written() 
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    let failed = ask_with_photo(&mut parent, &s, s.class1[0], &d1, "证明.png", "image/png", PNG.to_vec()).await;
+    let failed = ask_with_photo(
+        &mut parent,
+        &s,
+        s.class1[0],
+        &d1,
+        "证明.png",
+        "image/png",
+        PNG.to_vec(),
+    )
+    .await;
     assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(count().await, 0);
-    assert!(leave_objects(&app, &s).await.is_empty(), "the stored photo was removed");
+    assert!(
+        leave_objects(&app, &s).await.is_empty(),
+        "the stored photo was removed"
+    );
     let mut tx = app.services.db.school(&s.tenant).await.unwrap();
     sqlx::query("drop trigger refuse_leave on leave_requests")
         .execute(&mut *tx)
@@ -924,7 +1005,15 @@ async fn leave_photo_must_really_be_a_small_image_and_nothing_is_half_written() 
     tx.commit().await.unwrap();
 
     // The raw upload of the JSON API checks the same way.
-    let id = id_of(&ask_span(&mut parent, &s, s.class1[0], &[("span", "morning"), ("date", &d1)]).await);
+    let id = id_of(
+        &ask_span(
+            &mut parent,
+            &s,
+            s.class1[0],
+            &[("span", "morning"), ("date", &d1)],
+        )
+        .await,
+    );
     let csrf = token(&mut parent, &s).await;
     let put = |body: Vec<u8>, csrf: String| {
         let host = s.host();
@@ -945,9 +1034,18 @@ async fn leave_photo_must_really_be_a_small_image_and_nothing_is_half_written() 
     };
     let resp = put(b"GIF89a not ours".to_vec(), csrf.clone()).await;
     assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_eq!(resp.json::<Value>().await.unwrap()["code"], "unsupported_media_type");
-    assert_eq!(put(big.clone(), csrf.clone()).await.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(put(PNG.to_vec(), "wrong".into()).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["code"],
+        "unsupported_media_type"
+    );
+    assert_eq!(
+        put(big.clone(), csrf.clone()).await.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(
+        put(PNG.to_vec(), "wrong".into()).await.status(),
+        StatusCode::FORBIDDEN
+    );
     assert!(leave_objects(&app, &s).await.is_empty());
     let resp = put(PNG.to_vec(), csrf.clone()).await;
     assert_eq!(resp.status(), StatusCode::OK);
@@ -969,7 +1067,11 @@ async fn take_period(v: &mut Visitor<'_>, s: &School, period: &str) {
     let path = format!("/attendance/{}", s.classes[0]);
     let csrf = v.csrf(&s.host(), &path).await;
     let resp = v
-        .post(&s.host(), &path, &[("csrf", &csrf), ("period", period), ("reason", "")])
+        .post(
+            &s.host(),
+            &path,
+            &[("csrf", &csrf), ("period", period), ("reason", "")],
+        )
         .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
 }
@@ -1000,7 +1102,15 @@ async fn half_day_leave_marks_only_the_registers_it_covers() {
 
     let mut parent = signed_in(&app, &s, "parent1").await;
     let pupil = s.class1[0];
-    let morning = id_of(&ask_span(&mut parent, &s, pupil, &[("span", "morning"), ("date", &today)]).await);
+    let morning = id_of(
+        &ask_span(
+            &mut parent,
+            &s,
+            pupil,
+            &[("span", "morning"), ("date", &today)],
+        )
+        .await,
+    );
     let mut tx = app.services.db.school(&s.tenant).await.unwrap();
     let (span, starts, ends): (String, String, String) = sqlx::query_as(
         "select span, to_char(starts_at at time zone 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI'),
@@ -1014,22 +1124,59 @@ async fn half_day_leave_marks_only_the_registers_it_covers() {
     tx.commit().await.unwrap();
     assert_eq!(
         (span.as_str(), starts, ends),
-        ("morning", format!("{today} 08:00"), format!("{today} 12:00")),
+        (
+            "morning",
+            format!("{today} 08:00"),
+            format!("{today} 12:00")
+        ),
         "the school's default morning session"
     );
-    assert_eq!(act(&mut head, &s, morning, "approve").await.status(), StatusCode::SEE_OTHER);
-    assert_eq!(mark(&app, &s, pupil, "morning").await.as_deref(), Some("leave"));
-    assert_eq!(mark(&app, &s, pupil, "afternoon").await, None, "present in the afternoon");
+    assert_eq!(
+        act(&mut head, &s, morning, "approve").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        mark(&app, &s, pupil, "morning").await.as_deref(),
+        Some("leave")
+    );
+    assert_eq!(
+        mark(&app, &s, pupil, "afternoon").await,
+        None,
+        "present in the afternoon"
+    );
 
     // Tomorrow afternoon: the roll calls start with the pupil on leave only from the
     // afternoon (and the evening after it), not in the morning.
-    let afternoon = id_of(&ask_span(&mut parent, &s, pupil, &[("span", "afternoon"), ("date", &tomorrow)]).await);
-    let detail = parent.get(&s.host(), &format!("/leave/{afternoon}")).await.text().await.unwrap();
+    let afternoon = id_of(
+        &ask_span(
+            &mut parent,
+            &s,
+            pupil,
+            &[("span", "afternoon"), ("date", &tomorrow)],
+        )
+        .await,
+    );
+    let detail = parent
+        .get(&s.host(), &format!("/leave/{afternoon}"))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(detail.contains("下午（14:00–17:30）"), "{detail}");
-    assert_eq!(act(&mut head, &s, afternoon, "approve").await.status(), StatusCode::SEE_OTHER);
-    for (period, expected) in [("morning", "present"), ("afternoon", "leave"), ("evening", "leave")] {
+    assert_eq!(
+        act(&mut head, &s, afternoon, "approve").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    for (period, expected) in [
+        ("morning", "present"),
+        ("afternoon", "leave"),
+        ("evening", "leave"),
+    ] {
         let reg: Value = head
-            .get(&s.host(), &format!("/api/v1/attendance/{}/{tomorrow}/{period}", s.classes[0]))
+            .get(
+                &s.host(),
+                &format!("/api/v1/attendance/{}/{tomorrow}/{period}", s.classes[0]),
+            )
             .await
             .json()
             .await
@@ -1038,16 +1185,52 @@ async fn half_day_leave_marks_only_the_registers_it_covers() {
     }
 
     // The other half of today is free; whole days over it overlap and are refused.
-    let other_half = ask_span(&mut parent, &s, pupil, &[("span", "afternoon"), ("date", &today)]).await;
+    let other_half = ask_span(
+        &mut parent,
+        &s,
+        pupil,
+        &[("span", "afternoon"), ("date", &today)],
+    )
+    .await;
     assert_eq!(other_half.status(), StatusCode::SEE_OTHER);
-    let overlap = ask_span(&mut parent, &s, pupil, &[("span", "days"), ("start_date", &today), ("end_date", &later)]).await;
+    let overlap = ask_span(
+        &mut parent,
+        &s,
+        pupil,
+        &[
+            ("span", "days"),
+            ("start_date", &today),
+            ("end_date", &later),
+        ],
+    )
+    .await;
     assert_eq!(overlap.status(), StatusCode::CONFLICT);
     assert!(overlap.text().await.unwrap().contains("重叠"));
-    let backwards = ask_span(&mut parent, &s, pupil, &[("span", "days"), ("start_date", &later), ("end_date", &today)]).await;
+    let backwards = ask_span(
+        &mut parent,
+        &s,
+        pupil,
+        &[
+            ("span", "days"),
+            ("start_date", &later),
+            ("end_date", &today),
+        ],
+    )
+    .await;
     assert_eq!(backwards.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(backwards.text().await.unwrap().contains("结束日期不能早于开始日期"));
+    assert!(backwards
+        .text()
+        .await
+        .unwrap()
+        .contains("结束日期不能早于开始日期"));
     assert_eq!(
-        scalar(&app, &s.tenant, "select count(*) from leave_requests where student_id = $1", pupil).await,
+        scalar(
+            &app,
+            &s.tenant,
+            "select count(*) from leave_requests where student_id = $1",
+            pupil
+        )
+        .await,
         3
     );
     app.stop().await;
@@ -1066,29 +1249,93 @@ async fn leave_json_api_follows_the_pages_rules_for_every_role() {
 
     let (st, _) = api(&mut parent, &s, post.clone(), "/api/v1/leave", &body, None).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "no CSRF header");
-    let (st, v) = api(&mut parent, &s, post.clone(), "/api/v1/leave", &json!({"span": 3}), Some(&csrf)).await;
-    assert_eq!((st, v["code"].clone()), (StatusCode::BAD_REQUEST, json!("bad_request")));
+    let (st, v) = api(
+        &mut parent,
+        &s,
+        post.clone(),
+        "/api/v1/leave",
+        &json!({"span": 3}),
+        Some(&csrf),
+    )
+    .await;
+    assert_eq!(
+        (st, v["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("bad_request"))
+    );
     let mut week = body.clone();
     week["span"] = json!("week");
-    let (st, v) = api(&mut parent, &s, post.clone(), "/api/v1/leave", &week, Some(&csrf)).await;
+    let (st, v) = api(
+        &mut parent,
+        &s,
+        post.clone(),
+        "/api/v1/leave",
+        &week,
+        Some(&csrf),
+    )
+    .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(v["message"].as_str().unwrap().contains("请假时长"));
-    let (st, first) = api(&mut parent, &s, post.clone(), "/api/v1/leave", &body, Some(&csrf)).await;
+    let (st, first) = api(
+        &mut parent,
+        &s,
+        post.clone(),
+        "/api/v1/leave",
+        &body,
+        Some(&csrf),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{first}");
     let id = first["id"].as_i64().unwrap();
-    assert_eq!((first["status"].clone(), first["span"].clone()), (json!("pending"), json!("days")));
+    assert_eq!(
+        (first["status"].clone(), first["span"].clone()),
+        (json!("pending"), json!("days"))
+    );
     assert_eq!(first["may_cancel"], json!(true));
-    assert_eq!(inbox(&app, &s, "staff", s.staff[0], &format!("leave:{id}:submitted")).await, 1);
-    let (st, _) = api(&mut parent, &s, post.clone(), "/api/v1/leave", &body, Some(&csrf)).await;
+    assert_eq!(
+        inbox(
+            &app,
+            &s,
+            "staff",
+            s.staff[0],
+            &format!("leave:{id}:submitted")
+        )
+        .await,
+        1
+    );
+    let (st, _) = api(
+        &mut parent,
+        &s,
+        post.clone(),
+        "/api/v1/leave",
+        &body,
+        Some(&csrf),
+    )
+    .await;
     assert_eq!(st, StatusCode::CONFLICT, "the same day again");
     let second_body = json!({"student_id": s.class1[0].to_string(), "kind": "personal", "span": "morning",
                              "date": d2, "reason": "看牙"});
-    let (st, second) = api(&mut parent, &s, post.clone(), "/api/v1/leave", &second_body, Some(&csrf)).await;
+    let (st, second) = api(
+        &mut parent,
+        &s,
+        post.clone(),
+        "/api/v1/leave",
+        &second_body,
+        Some(&csrf),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED);
     let second = second["id"].as_i64().unwrap();
     let others = json!({"student_id": s.class2[0], "kind": "sick", "span": "days",
                         "start_date": d1, "end_date": d1, "reason": "x"});
-    let (st, _) = api(&mut parent, &s, post.clone(), "/api/v1/leave", &others, Some(&csrf)).await;
+    let (st, _) = api(
+        &mut parent,
+        &s,
+        post.clone(),
+        "/api/v1/leave",
+        &others,
+        Some(&csrf),
+    )
+    .await;
     assert_eq!(st, StatusCode::NOT_FOUND, "another family's child");
 
     // Who sees what.
@@ -1104,7 +1351,12 @@ async fn leave_json_api_follows_the_pages_rules_for_every_role() {
     assert!(ids(&none).is_empty());
     let (_, by_day) = get_json(&mut head, &s, &format!("/api/v1/leave?from={d2}&to={d2}")).await;
     assert_eq!(ids(&by_day), [second]);
-    let (_, other_class) = get_json(&mut head, &s, &format!("/api/v1/leave?class={}", s.classes[1])).await;
+    let (_, other_class) = get_json(
+        &mut head,
+        &s,
+        &format!("/api/v1/leave?class={}", s.classes[1]),
+    )
+    .await;
     assert!(ids(&other_class).is_empty());
     for bad in ["status=done", "from=2026-13-01", "per_page=0", "class=x"] {
         let (st, v) = get_json(&mut head, &s, &format!("/api/v1/leave?{bad}")).await;
@@ -1112,57 +1364,180 @@ async fn leave_json_api_follows_the_pages_rules_for_every_role() {
         assert!(v["message"].is_string());
     }
     let mut leader = signed_in(&app, &s, "leader").await;
-    assert_eq!(ids(&get_json(&mut leader, &s, "/api/v1/leave").await.1).len(), 2);
+    assert_eq!(
+        ids(&get_json(&mut leader, &s, "/api/v1/leave").await.1).len(),
+        2
+    );
     let mut head2 = signed_in(&app, &s, "head2").await;
     assert!(ids(&get_json(&mut head2, &s, "/api/v1/leave").await.1).is_empty());
-    assert_eq!(get_json(&mut head2, &s, &format!("/api/v1/leave/{id}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get_json(&mut head2, &s, &format!("/api/v1/leave/{id}"))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
     let mut parent2 = signed_in(&app, &s, "parent2").await;
     assert!(ids(&get_json(&mut parent2, &s, "/api/v1/leave").await.1).is_empty());
-    assert_eq!(get_json(&mut parent2, &s, &format!("/api/v1/leave/{id}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get_json(&mut parent2, &s, &format!("/api/v1/leave/{id}"))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
     let mut subject = signed_in(&app, &s, "subject").await;
-    assert_eq!(get_json(&mut subject, &s, "/api/v1/leave").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        get_json(&mut subject, &s, "/api/v1/leave").await.0,
+        StatusCode::FORBIDDEN
+    );
 
     // Decisions: not the parent's, not another class's head teacher's.
     let approve = format!("/api/v1/leave/{id}/approve");
-    let (st, v) = api(&mut parent, &s, post.clone(), &approve, &json!({}), Some(&csrf)).await;
-    assert_eq!((st, v["code"].clone()), (StatusCode::FORBIDDEN, json!("forbidden")));
+    let (st, v) = api(
+        &mut parent,
+        &s,
+        post.clone(),
+        &approve,
+        &json!({}),
+        Some(&csrf),
+    )
+    .await;
+    assert_eq!(
+        (st, v["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("forbidden"))
+    );
     let csrf2 = token(&mut head2, &s).await;
-    let (st, _) = api(&mut head2, &s, post.clone(), &approve, &json!({}), Some(&csrf2)).await;
+    let (st, _) = api(
+        &mut head2,
+        &s,
+        post.clone(),
+        &approve,
+        &json!({}),
+        Some(&csrf2),
+    )
+    .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     let head_csrf = token(&mut head, &s).await;
     let (st, _) = api(&mut head, &s, post.clone(), &approve, &json!({}), None).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "no CSRF header");
-    let (st, _) = api(&mut head, &s, post.clone(), &format!("/api/v1/leave/{id}/bless"), &json!({}), Some(&head_csrf)).await;
+    let (st, _) = api(
+        &mut head,
+        &s,
+        post.clone(),
+        &format!("/api/v1/leave/{id}/bless"),
+        &json!({}),
+        Some(&head_csrf),
+    )
+    .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let (st, done) = api(&mut head, &s, post.clone(), &approve, &json!({"note": "注意休息"}), Some(&head_csrf)).await;
+    let (st, done) = api(
+        &mut head,
+        &s,
+        post.clone(),
+        &approve,
+        &json!({"note": "注意休息"}),
+        Some(&head_csrf),
+    )
+    .await;
     assert_eq!(st, StatusCode::OK, "{done}");
     assert_eq!(done["status"], json!("approved"));
     assert_eq!(done["approvals"][0]["note"], json!("注意休息"));
-    assert_eq!(inbox(&app, &s, "guardian", s.guardians[0], &format!("leave:{id}:approved")).await, 1);
-    let (st, _) = api(&mut head, &s, post.clone(), &approve, &json!({}), Some(&head_csrf)).await;
+    assert_eq!(
+        inbox(
+            &app,
+            &s,
+            "guardian",
+            s.guardians[0],
+            &format!("leave:{id}:approved")
+        )
+        .await,
+        1
+    );
+    let (st, _) = api(
+        &mut head,
+        &s,
+        post.clone(),
+        &approve,
+        &json!({}),
+        Some(&head_csrf),
+    )
+    .await;
     assert_eq!(st, StatusCode::CONFLICT);
     let (_, approved) = get_json(&mut head, &s, "/api/v1/leave?status=approved").await;
     assert_eq!(ids(&approved), [id]);
 
     // The parent cancels the second; the head teacher cannot, nor approve it afterwards.
     let cancel = format!("/api/v1/leave/{second}/cancel");
-    let (st, _) = api(&mut head, &s, post.clone(), &cancel, &json!({}), Some(&head_csrf)).await;
+    let (st, _) = api(
+        &mut head,
+        &s,
+        post.clone(),
+        &cancel,
+        &json!({}),
+        Some(&head_csrf),
+    )
+    .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    let (st, v) = api(&mut parent, &s, post.clone(), &cancel, &json!({}), Some(&csrf)).await;
-    assert_eq!((st, v["status"].clone()), (StatusCode::OK, json!("cancelled")));
-    let (st, _) = api(&mut head, &s, post.clone(), &format!("/api/v1/leave/{second}/approve"), &json!({}), Some(&head_csrf)).await;
+    let (st, v) = api(
+        &mut parent,
+        &s,
+        post.clone(),
+        &cancel,
+        &json!({}),
+        Some(&csrf),
+    )
+    .await;
+    assert_eq!(
+        (st, v["status"].clone()),
+        (StatusCode::OK, json!("cancelled"))
+    );
+    let (st, _) = api(
+        &mut head,
+        &s,
+        post.clone(),
+        &format!("/api/v1/leave/{second}/approve"),
+        &json!({}),
+        Some(&head_csrf),
+    )
+    .await;
     assert_eq!(st, StatusCode::CONFLICT);
 
     // Early return of leave in progress.
     let running = json!({"student_id": s.class1[0], "kind": "sick", "span": "time",
                          "starts_at": format!("{yesterday}T08:00"), "ends_at": format!("{d1}T07:00"), "reason": "住院"});
-    let (st, v) = api(&mut parent, &s, post.clone(), "/api/v1/leave", &running, Some(&csrf)).await;
+    let (st, v) = api(
+        &mut parent,
+        &s,
+        post.clone(),
+        "/api/v1/leave",
+        &running,
+        Some(&csrf),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let third = v["id"].as_i64().unwrap();
-    let (st, _) = api(&mut head, &s, post.clone(), &format!("/api/v1/leave/{third}/approve"), &json!({}), Some(&head_csrf)).await;
+    let (st, _) = api(
+        &mut head,
+        &s,
+        post.clone(),
+        &format!("/api/v1/leave/{third}/approve"),
+        &json!({}),
+        Some(&head_csrf),
+    )
+    .await;
     assert_eq!(st, StatusCode::OK);
-    let (st, v) = api(&mut parent, &s, post.clone(), &format!("/api/v1/leave/{third}/return"), &json!({}), Some(&csrf)).await;
-    assert_eq!((st, v["status"].clone()), (StatusCode::OK, json!("returned")));
+    let (st, v) = api(
+        &mut parent,
+        &s,
+        post.clone(),
+        &format!("/api/v1/leave/{third}/return"),
+        &json!({}),
+        Some(&csrf),
+    )
+    .await;
+    assert_eq!(
+        (st, v["status"].clone()),
+        (StatusCode::OK, json!("returned"))
+    );
 
     // Only a guardian adds the photo, to an open request.
     let photo = |v: &Visitor<'_>, id: i64, csrf: &str| {
@@ -1170,7 +1545,13 @@ async fn leave_json_api_follows_the_pages_rules_for_every_role() {
             .http
             .put(app.url(&format!("/api/v1/leave/{id}/photo")))
             .header("host", s.host())
-            .header("cookie", format!("campus_session={}", v.cookie(&s.host(), "campus_session").unwrap()))
+            .header(
+                "cookie",
+                format!(
+                    "campus_session={}",
+                    v.cookie(&s.host(), "campus_session").unwrap()
+                ),
+            )
             .header("x-csrf-token", csrf.to_owned())
             .body(PNG.to_vec());
         async move { req.send().await.unwrap().status() }
@@ -1178,11 +1559,20 @@ async fn leave_json_api_follows_the_pages_rules_for_every_role() {
     assert_eq!(photo(&head, id, &head_csrf).await, StatusCode::FORBIDDEN);
     let csrf_p2 = token(&mut parent2, &s).await;
     assert_eq!(photo(&parent2, id, &csrf_p2).await, StatusCode::NOT_FOUND);
-    assert_eq!(photo(&parent, second, &csrf).await, StatusCode::CONFLICT, "cancelled");
+    assert_eq!(
+        photo(&parent, second, &csrf).await,
+        StatusCode::CONFLICT,
+        "cancelled"
+    );
     assert_eq!(photo(&parent, id, &csrf).await, StatusCode::OK);
     let (_, v) = get_json(&mut head, &s, &format!("/api/v1/leave/{id}")).await;
     assert_eq!(v["photo_type"], json!("image/png"));
-    assert_eq!(head.get(&s.host(), &format!("/leave/{id}/photo")).await.status(), StatusCode::OK);
+    assert_eq!(
+        head.get(&s.host(), &format!("/leave/{id}/photo"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
     app.stop().await;
 }
 
@@ -1197,18 +1587,44 @@ async fn leave_json_api_of_one_school_means_nothing_at_another() {
         .fetch_one(&app.services.pool)
         .await
         .unwrap();
-    campus_identity::account::set_membership(&app.services.pool, account, b.tenant.id.0, &["parent"], None, Some(b.guardians[1]))
-        .await
-        .unwrap();
+    campus_identity::account::set_membership(
+        &app.services.pool,
+        account,
+        b.tenant.id.0,
+        &["parent"],
+        None,
+        Some(b.guardians[1]),
+    )
+    .await
+    .unwrap();
     let d1 = day(&app, 1).await;
     let mut pa = signed_in(&app, &a, "parent1").await;
-    let id_a = id_of(&ask_span(&mut pa, &a, a.class1[0], &[("span", "days"), ("start_date", &d1), ("end_date", &d1)]).await);
+    let id_a = id_of(
+        &ask_span(
+            &mut pa,
+            &a,
+            a.class1[0],
+            &[("span", "days"), ("start_date", &d1), ("end_date", &d1)],
+        )
+        .await,
+    );
     let mut pb = signed_in(&app, &b, "parent1").await;
-    let id_b = id_of(&ask_span(&mut pb, &b, b.class1[0], &[("span", "days"), ("start_date", &d1), ("end_date", &d1)]).await);
+    let id_b = id_of(
+        &ask_span(
+            &mut pb,
+            &b,
+            b.class1[0],
+            &[("span", "days"), ("start_date", &d1), ("end_date", &d1)],
+        )
+        .await,
+    );
     assert_eq!(id_a, id_b);
 
     let mut head = signed_in(&app, &a, "head1").await;
-    assert_eq!(ids(&get_json(&mut head, &a, "/api/v1/leave").await.1), [id_a]);
+    assert_eq!(
+        ids(&get_json(&mut head, &a, "/api/v1/leave").await.1),
+        [id_a]
+    );
     // A's session cookie is no session at B's host, for any of the new endpoints.
     let cookie = head.cookie(&a.host(), "campus_session").unwrap();
     let mut thief = Visitor::new(&app);
@@ -1233,19 +1649,43 @@ async fn leave_json_api_of_one_school_means_nothing_at_another() {
 
     // Signed in at B, where they are only a parent: A's ids name B's requests, which are
     // not theirs.
-    assert_eq!(head.sign_in(&b.host(), &a.login("head1"), crate::attendance::PW).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        head.sign_in(&b.host(), &a.login("head1"), crate::attendance::PW)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
     let csrf_b = token(&mut head, &b).await;
     assert!(ids(&get_json(&mut head, &b, "/api/v1/leave").await.1).is_empty());
-    assert_eq!(get_json(&mut head, &b, &format!("/api/v1/leave/{id_a}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get_json(&mut head, &b, &format!("/api/v1/leave/{id_a}"))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
     for action in ["approve", "reject", "cancel", "return"] {
-        let (st, _) = api(&mut head, &b, post.clone(), &format!("/api/v1/leave/{id_a}/{action}"), &json!({}), Some(&csrf_b)).await;
+        let (st, _) = api(
+            &mut head,
+            &b,
+            post.clone(),
+            &format!("/api/v1/leave/{id_a}/{action}"),
+            &json!({}),
+            Some(&csrf_b),
+        )
+        .await;
         assert_eq!(st, StatusCode::NOT_FOUND, "{action}");
     }
     let resp = app
         .http
         .put(app.url(&format!("/api/v1/leave/{id_a}/photo")))
         .header("host", b.host())
-        .header("cookie", format!("campus_session={}", head.cookie(&b.host(), "campus_session").unwrap()))
+        .header(
+            "cookie",
+            format!(
+                "campus_session={}",
+                head.cookie(&b.host(), "campus_session").unwrap()
+            ),
+        )
         .header("x-csrf-token", csrf_b.clone())
         .body(PNG.to_vec())
         .send()
@@ -1254,15 +1694,52 @@ async fn leave_json_api_of_one_school_means_nothing_at_another() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     // Asking at B for A's pupil id names B's pupil, who is not their child.
     let body = json!({"student_id": a.class1[0], "kind": "sick", "span": "days", "start_date": d1, "end_date": d1, "reason": "x"});
-    let (st, _) = api(&mut head, &b, post.clone(), "/api/v1/leave", &body, Some(&csrf_b)).await;
+    let (st, _) = api(
+        &mut head,
+        &b,
+        post.clone(),
+        "/api/v1/leave",
+        &body,
+        Some(&csrf_b),
+    )
+    .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     assert_eq!(status(&app, &b, id_b).await, "pending");
-    assert_eq!(scalar(&app, &b.tenant, "select count(*) from leave_requests where photo_key is not null or id > $1", id_b).await, 0);
-    assert_eq!(scalar(&app, &b.tenant, "select count(*) from leave_approvals where leave_id > $1", 0).await, 0);
+    assert_eq!(
+        scalar(
+            &app,
+            &b.tenant,
+            "select count(*) from leave_requests where photo_key is not null or id > $1",
+            id_b
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            &b.tenant,
+            "select count(*) from leave_approvals where leave_id > $1",
+            0
+        )
+        .await,
+        0
+    );
 
     // At A the same person approves A's request through the API; B's stays pending.
-    let (st, v) = api(&mut head, &a, post.clone(), &format!("/api/v1/leave/{id_a}/approve"), &json!({}), Some(&csrf_a)).await;
-    assert_eq!((st, v["status"].clone()), (StatusCode::OK, json!("approved")));
+    let (st, v) = api(
+        &mut head,
+        &a,
+        post.clone(),
+        &format!("/api/v1/leave/{id_a}/approve"),
+        &json!({}),
+        Some(&csrf_a),
+    )
+    .await;
+    assert_eq!(
+        (st, v["status"].clone()),
+        (StatusCode::OK, json!("approved"))
+    );
     assert_eq!(status(&app, &b, id_b).await, "pending");
     app.stop().await;
 }
@@ -1275,16 +1752,50 @@ async fn head_teachers_overview_shows_pending_first_then_todays_leave() {
     let mut parent = signed_in(&app, &s, "parent1").await;
     let mut head = signed_in(&app, &s, "head1").await;
     let pupil = s.class1[0];
-    let old = id_of(&ask_span(&mut parent, &s, pupil, &[("span", "days"), ("start_date", &past), ("end_date", &past)]).await);
-    let now = id_of(&ask_span(&mut parent, &s, pupil, &[("span", "days"), ("start_date", &today), ("end_date", &today)]).await);
+    let old = id_of(
+        &ask_span(
+            &mut parent,
+            &s,
+            pupil,
+            &[("span", "days"), ("start_date", &past), ("end_date", &past)],
+        )
+        .await,
+    );
+    let now = id_of(
+        &ask_span(
+            &mut parent,
+            &s,
+            pupil,
+            &[
+                ("span", "days"),
+                ("start_date", &today),
+                ("end_date", &today),
+            ],
+        )
+        .await,
+    );
     for id in [old, now] {
-        assert_eq!(act(&mut head, &s, id, "approve").await.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            act(&mut head, &s, id, "approve").await.status(),
+            StatusCode::SEE_OTHER
+        );
     }
-    let pending = id_of(&ask_span(&mut parent, &s, pupil, &[("span", "morning"), ("date", &d3)]).await);
+    let pending = id_of(
+        &ask_span(
+            &mut parent,
+            &s,
+            pupil,
+            &[("span", "morning"), ("date", &d3)],
+        )
+        .await,
+    );
 
     let page = head.get(&s.host(), "/leave").await.text().await.unwrap();
     let at = |id: i64| page.find(&format!("href=\"/leave/{id}\""));
-    let (p, t) = (page.find("id=\"leave-pending\"").unwrap(), page.find("id=\"leave-today\"").unwrap());
+    let (p, t) = (
+        page.find("id=\"leave-pending\"").unwrap(),
+        page.find("id=\"leave-today\"").unwrap(),
+    );
     assert!(p < t, "pending first");
     assert!(at(pending).is_some_and(|i| p < i && i < t), "{page}");
     assert!(at(now).is_some_and(|i| i > t), "today's approved leave");
@@ -1292,8 +1803,13 @@ async fn head_teachers_overview_shows_pending_first_then_todays_leave() {
     assert!(page.contains("上午"));
     let mut other = signed_in(&app, &s, "head2").await;
     let page = other.get(&s.host(), "/leave").await.text().await.unwrap();
-    assert!(!page.contains(&format!("href=\"/leave/{now}\"")) && !page.contains(&format!("href=\"/leave/{pending}\"")));
+    assert!(
+        !page.contains(&format!("href=\"/leave/{now}\""))
+            && !page.contains(&format!("href=\"/leave/{pending}\""))
+    );
     let family = parent.get(&s.host(), "/leave").await.text().await.unwrap();
-    assert!([old, now, pending].iter().all(|id| family.contains(&format!("href=\"/leave/{id}\""))));
+    assert!([old, now, pending]
+        .iter()
+        .all(|id| family.contains(&format!("href=\"/leave/{id}\""))));
     app.stop().await;
 }

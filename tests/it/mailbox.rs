@@ -5,7 +5,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{TestApp, Visitor};
-use crate::messages::{accounts, host, inbox_messages, json as get_json, school, signed_in, type_id};
+use crate::messages::{
+    accounts, host, inbox_messages, json as get_json, school, signed_in, type_id,
+};
 
 async fn send(
     v: &mut Visitor<'_>,
@@ -15,7 +17,9 @@ async fn send(
     csrf: Option<&str>,
 ) -> (StatusCode, Value) {
     let headers: Vec<(&str, &str)> = csrf.map(|c| ("x-csrf-token", c)).into_iter().collect();
-    let resp = v.json(Method::POST, &host(slug), path, body, &headers).await;
+    let resp = v
+        .json(Method::POST, &host(slug), path, body, &headers)
+        .await;
     let status = resp.status();
     (status, resp.json().await.unwrap_or(Value::Null))
 }
@@ -57,9 +61,18 @@ async fn mailbox_json_api_writes_replies_and_filters() {
     let (st, _) = send(&mut parent, slug, "/api/v1/mailbox", &letter, None).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "no CSRF header");
     for (bad, why) in [
-        (json!({"type": suggestion, "subject": " ", "body": "x"}), "空"),
-        (json!({"type": suggestion, "subject": "x", "body": "长".repeat(2001)}), "过长"),
-        (json!({"type": 999_999, "subject": "x", "body": "x"}), "类型"),
+        (
+            json!({"type": suggestion, "subject": " ", "body": "x"}),
+            "空",
+        ),
+        (
+            json!({"type": suggestion, "subject": "x", "body": "长".repeat(2001)}),
+            "过长",
+        ),
+        (
+            json!({"type": 999_999, "subject": "x", "body": "x"}),
+            "类型",
+        ),
         (json!({"subject": "x", "body": "x"}), "类型"),
         (json!({"type": [1], "subject": "x", "body": "x"}), "类型"),
     ] {
@@ -70,7 +83,10 @@ async fn mailbox_json_api_writes_replies_and_filters() {
     assert_eq!(letters_in(&app, &a.tenant).await, 0, "nothing written");
     let (st, sent) = send(&mut parent, slug, "/api/v1/mailbox", &letter, Some(&csrf)).await;
     assert_eq!(st, StatusCode::CREATED, "{sent}");
-    assert_eq!((sent["mine"].clone(), sent["anonymous"].clone()), (json!(true), json!(true)));
+    assert_eq!(
+        (sent["mine"].clone(), sent["anonymous"].clone()),
+        (json!(true), json!(true))
+    );
     assert_eq!(sent["status"], json!("open"));
     let food = sent["id"].as_i64().unwrap();
 
@@ -97,12 +113,27 @@ async fn mailbox_json_api_writes_replies_and_filters() {
     let mut principal = signed_in(&app, slug, "j.principal").await;
     let (_, all) = get_json(&mut principal, slug, "/api/v1/mailbox").await;
     assert_eq!(subjects(&all), ["课时投诉", "食堂建议"]);
-    let (_, by_type) = get_json(&mut principal, slug, &format!("/api/v1/mailbox?type={complaint}")).await;
+    let (_, by_type) = get_json(
+        &mut principal,
+        slug,
+        &format!("/api/v1/mailbox?type={complaint}"),
+    )
+    .await;
     assert_eq!(subjects(&by_type), ["课时投诉"]);
     let week_ago = (chrono::Utc::now() - chrono::Duration::days(7)).date_naive();
-    let (_, recent) = get_json(&mut principal, slug, &format!("/api/v1/mailbox?from={week_ago}&type={suggestion}")).await;
+    let (_, recent) = get_json(
+        &mut principal,
+        slug,
+        &format!("/api/v1/mailbox?from={week_ago}&type={suggestion}"),
+    )
+    .await;
     assert_eq!(subjects(&recent), ["食堂建议"]);
-    let (_, old) = get_json(&mut principal, slug, &format!("/api/v1/mailbox?to={week_ago}")).await;
+    let (_, old) = get_json(
+        &mut principal,
+        slug,
+        &format!("/api/v1/mailbox?to={week_ago}"),
+    )
+    .await;
     assert_eq!(subjects(&old), ["课时投诉"]);
     for bad in ["from=2026-02-30", "to=yesterday", "type=投诉"] {
         let (st, _) = get_json(&mut principal, slug, &format!("/api/v1/mailbox?{bad}")).await;
@@ -111,26 +142,83 @@ async fn mailbox_json_api_writes_replies_and_filters() {
 
     // Replies: only readers, with the CSRF header, to a letter that exists.
     let reply = format!("/api/v1/mailbox/{food}/reply");
-    let (st, _) = send(&mut parent, slug, &reply, &json!({"body": "自己回"}), Some(&csrf)).await;
+    let (st, _) = send(
+        &mut parent,
+        slug,
+        &reply,
+        &json!({"body": "自己回"}),
+        Some(&csrf),
+    )
+    .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    let (st, _) = send(&mut teacher, slug, &reply, &json!({"body": "我来回"}), Some(&t_csrf)).await;
+    let (st, _) = send(
+        &mut teacher,
+        slug,
+        &reply,
+        &json!({"body": "我来回"}),
+        Some(&t_csrf),
+    )
+    .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     let p_csrf = principal.csrf(&host(slug), "/mailbox/new").await;
-    let (st, _) = send(&mut principal, slug, &reply, &json!({"body": "已收到"}), None).await;
+    let (st, _) = send(
+        &mut principal,
+        slug,
+        &reply,
+        &json!({"body": "已收到"}),
+        None,
+    )
+    .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    let (st, v) = send(&mut principal, slug, &reply, &json!({"body": ""}), Some(&p_csrf)).await;
-    assert_eq!((st, v["code"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("invalid")));
-    let (st, _) = send(&mut principal, slug, "/api/v1/mailbox/999999/reply", &json!({"body": "在吗"}), Some(&p_csrf)).await;
+    let (st, v) = send(
+        &mut principal,
+        slug,
+        &reply,
+        &json!({"body": ""}),
+        Some(&p_csrf),
+    )
+    .await;
+    assert_eq!(
+        (st, v["code"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("invalid"))
+    );
+    let (st, _) = send(
+        &mut principal,
+        slug,
+        "/api/v1/mailbox/999999/reply",
+        &json!({"body": "在吗"}),
+        Some(&p_csrf),
+    )
+    .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    assert_eq!(inbox_messages(&app, &a.tenant, "guardian", s.guardians[0]).await, 0);
-    let (st, answered) = send(&mut principal, slug, &reply, &json!({"body": "已安排，下周起每天有水果。"}), Some(&p_csrf)).await;
+    assert_eq!(
+        inbox_messages(&app, &a.tenant, "guardian", s.guardians[0]).await,
+        0
+    );
+    let (st, answered) = send(
+        &mut principal,
+        slug,
+        &reply,
+        &json!({"body": "已安排，下周起每天有水果。"}),
+        Some(&p_csrf),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{answered}");
     assert_eq!(answered["status"], json!("answered"));
-    assert!(answered["author_name"].is_null(), "still anonymous to the reader");
+    assert!(
+        answered["author_name"].is_null(),
+        "still anonymous to the reader"
+    );
     assert_eq!(answered["replies"].as_array().unwrap().len(), 1);
-    assert_eq!(inbox_messages(&app, &a.tenant, "guardian", s.guardians[0]).await, 1);
+    assert_eq!(
+        inbox_messages(&app, &a.tenant, "guardian", s.guardians[0]).await,
+        1
+    );
     let (_, mine) = get_json(&mut parent, slug, &format!("/api/v1/mailbox/{food}")).await;
-    assert_eq!(mine["replies"][0]["body"], json!("已安排，下周起每天有水果。"));
+    assert_eq!(
+        mine["replies"][0]["body"],
+        json!("已安排，下周起每天有水果。")
+    );
     app.stop().await;
 }
 
@@ -163,7 +251,14 @@ async fn mailbox_json_api_of_one_school_means_nothing_at_another() {
     let csrf_b = principal_b.csrf(&host("mboxl"), "/mailbox/new").await;
     let (st, _) = get_json(&mut principal_b, "mboxl", &format!("/api/v1/mailbox/{id}")).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let (st, _) = send(&mut principal_b, "mboxl", &format!("/api/v1/mailbox/{id}/reply"), &json!({"body": "越权"}), Some(&csrf_b)).await;
+    let (st, _) = send(
+        &mut principal_b,
+        "mboxl",
+        &format!("/api/v1/mailbox/{id}/reply"),
+        &json!({"body": "越权"}),
+        Some(&csrf_b),
+    )
+    .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     let (_, list) = get_json(&mut principal_b, "mboxl", "/api/v1/mailbox").await;
     assert!(list["letters"].as_array().unwrap().is_empty());
@@ -173,12 +268,29 @@ async fn mailbox_json_api_of_one_school_means_nothing_at_another() {
     let mut thief = Visitor::new(&app);
     thief.set_cookie(&host("mboxl"), "campus_session", &cookie);
     let kind_b = type_id(&app, &b.tenant, "咨询").await;
-    let (st, _) = send(&mut thief, "mboxl", "/api/v1/mailbox", &json!({"type": kind_b, "subject": "冒充", "body": "x"}), Some(&csrf_a)).await;
+    let (st, _) = send(
+        &mut thief,
+        "mboxl",
+        "/api/v1/mailbox",
+        &json!({"type": kind_b, "subject": "冒充", "body": "x"}),
+        Some(&csrf_a),
+    )
+    .await;
     assert_ne!(st, StatusCode::CREATED);
-    let (st, _) = send(&mut thief, "mboxl", &format!("/api/v1/mailbox/{id}/reply"), &json!({"body": "x"}), Some(&csrf_a)).await;
+    let (st, _) = send(
+        &mut thief,
+        "mboxl",
+        &format!("/api/v1/mailbox/{id}/reply"),
+        &json!({"body": "x"}),
+        Some(&csrf_a),
+    )
+    .await;
     assert_ne!(st, StatusCode::CREATED);
     assert_eq!(letters_in(&app, &b.tenant).await, 0);
     let (_, mine) = get_json(&mut parent_a, "mboxk", &format!("/api/v1/mailbox/{id}")).await;
-    assert_eq!((mine["status"].clone(), mine["replies"].clone()), (json!("open"), json!([])));
+    assert_eq!(
+        (mine["status"].clone(), mine["replies"].clone()),
+        (json!("open"), json!([]))
+    );
     app.stop().await;
 }

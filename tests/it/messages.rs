@@ -139,7 +139,11 @@ pub(crate) async fn signed_in<'a>(app: &'a TestApp, slug: &str, login: &str) -> 
     v
 }
 
-pub(crate) async fn json(v: &mut Visitor<'_>, slug: &str, path: &str) -> (StatusCode, serde_json::Value) {
+pub(crate) async fn json(
+    v: &mut Visitor<'_>,
+    slug: &str,
+    path: &str,
+) -> (StatusCode, serde_json::Value) {
     let resp = v.get(&host(slug), path).await;
     let status = resp.status();
     (status, resp.json().await.unwrap_or(serde_json::Value::Null))

@@ -401,7 +401,11 @@ async fn read_submission(req: Request) -> Result<(NewLeave, Option<Photo>), Refu
     let mut upload = None;
     while let Some(mut field) = mp.next_field().await.map_err(field_error)? {
         let name = field.name().unwrap_or_default().to_owned();
-        let limit = if name == "photo" { photo::PHOTO_MAX } else { 8192 };
+        let limit = if name == "photo" {
+            photo::PHOTO_MAX
+        } else {
+            8192
+        };
         let mut bytes = Vec::new();
         while let Some(chunk) = field.chunk().await.map_err(field_error)? {
             if bytes.len() + chunk.len() > limit {
@@ -420,10 +424,7 @@ async fn read_submission(req: Request) -> Result<(NewLeave, Option<Photo>), Refu
         if name == "photo" {
             upload = photo::accept(bytes.into())?;
         } else {
-            fields.insert(
-                name,
-                String::from_utf8_lossy(&bytes).into_owned().into(),
-            );
+            fields.insert(name, String::from_utf8_lossy(&bytes).into_owned().into());
         }
     }
     let form = serde_json::from_value(fields.into()).map_err(|_| invalid())?;
@@ -625,7 +626,9 @@ pub(crate) async fn list(
                 statuses: Some(vec!["pending".into()]),
                 ..Filter::default()
             };
-            page.pending = find(&mut tx, &user, Scope::Staff, &pending, 200, 0).await?.0;
+            page.pending = find(&mut tx, &user, Scope::Staff, &pending, 200, 0)
+                .await?
+                .0;
             let day = today(&mut tx).await?;
             let current = Filter {
                 statuses: Some(vec!["approved".into(), "returned".into()]),
@@ -633,7 +636,9 @@ pub(crate) async fn list(
                 to: Some(day),
                 ..Filter::default()
             };
-            page.today = find(&mut tx, &user, Scope::Staff, &current, 200, 0).await?.0;
+            page.today = find(&mut tx, &user, Scope::Staff, &current, 200, 0)
+                .await?
+                .0;
         }
         tx.commit().await?;
         Ok(page)
@@ -711,7 +716,9 @@ impl Leave {
     }
 
     fn photo_url(&self) -> Option<String> {
-        self.photo_key.as_ref().map(|_| format!("/leave/{}/photo", self.id))
+        self.photo_key
+            .as_ref()
+            .map(|_| format!("/leave/{}/photo", self.id))
     }
 
     fn to_json(&self, user: &CurrentUser) -> LeaveJson {
@@ -1123,9 +1130,7 @@ async fn act_on(
     let mut tx = state.db.school(school).await?;
     let l = load(&mut tx, user, id, true).await?;
     match action {
-        "approve" | "reject" => {
-            decide(&mut tx, user, &l, action == "approve", note).await?
-        }
+        "approve" | "reject" => decide(&mut tx, user, &l, action == "approve", note).await?,
         "cancel" => {
             if !l.is_parent {
                 return Err(refuse(

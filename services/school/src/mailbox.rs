@@ -251,7 +251,9 @@ impl Search {
     fn check(&self) -> Result<(), Fail> {
         let bad_date = |s: &str| !s.trim().is_empty() && date(s).is_none();
         if bad_date(&self.from) || bad_date(&self.to) {
-            return Err(Fail::Invalid("日期格式应为 年-月-日 / dates are YYYY-MM-DD"));
+            return Err(Fail::Invalid(
+                "日期格式应为 年-月-日 / dates are YYYY-MM-DD",
+            ));
         }
         if !self.type_id.trim().is_empty() && self.type_id.trim().parse::<i64>().is_err() {
             return Err(Fail::Invalid("类型编号不正确 / bad type id"));
@@ -492,23 +494,23 @@ async fn answer(
     csrf: &str,
     body: &str,
 ) -> Result<(), Fail> {
-        check_csrf(user, csrf)?;
-        if !user.can(Permission::ViewAudit) {
-            return Err(Fail::Forbidden);
-        }
-        let body = check_text(body, MAX_BODY)?;
-        let mut tx = state.db.school(school).await?;
-        let letter: Option<(String, i64, String)> = sqlx::query_as(
-            "update letters set status = 'answered' where id = $1
+    check_csrf(user, csrf)?;
+    if !user.can(Permission::ViewAudit) {
+        return Err(Fail::Forbidden);
+    }
+    let body = check_text(body, MAX_BODY)?;
+    let mut tx = state.db.school(school).await?;
+    let letter: Option<(String, i64, String)> = sqlx::query_as(
+        "update letters set status = 'answered' where id = $1
              returning author_kind, author_id, subject",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((kind, author, subject)) = letter else {
-            return Err(Fail::NotFound);
-        };
-        sqlx::query(
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((kind, author, subject)) = letter else {
+        return Err(Fail::NotFound);
+    };
+    sqlx::query(
             "insert into letter_replies (letter_id, author_staff_id, author_name, body) values ($1, $2, $3, $4)",
         )
         .bind(id)
@@ -517,29 +519,32 @@ async fn answer(
         .bind(body)
         .execute(&mut *tx)
         .await?;
-        let writer = if kind == "staff" {
-            Recipient::Staff(author)
-        } else {
-            Recipient::Guardian(author)
-        };
-        let title: String = format!("校长信箱回复：{subject}").chars().take(200).collect();
-        let preview: String = body.chars().take(100).collect();
-        let source = format!("letter:{id}");
-        notify::send(
-            &mut tx,
-            &Audience::People(vec![writer]),
-            &notify::Message {
-                category: Category::Messages,
-                title: &title,
-                body: &preview,
-                link: Some("/mailbox"),
-                source: &source,
-                dedupe_key: None,
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+    let writer = if kind == "staff" {
+        Recipient::Staff(author)
+    } else {
+        Recipient::Guardian(author)
+    };
+    let title: String = format!("校长信箱回复：{subject}")
+        .chars()
+        .take(200)
+        .collect();
+    let preview: String = body.chars().take(100).collect();
+    let source = format!("letter:{id}");
+    notify::send(
+        &mut tx,
+        &Audience::People(vec![writer]),
+        &notify::Message {
+            category: Category::Messages,
+            title: &title,
+            body: &preview,
+            link: Some("/mailbox"),
+            source: &source,
+            dedupe_key: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// `POST /mailbox/{id}/reply` (`ViewAudit`): answers the letter and notifies its writer.

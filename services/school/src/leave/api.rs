@@ -23,8 +23,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::{
-    act_on, create, detail_json_of, find, header_token, photo, Filter, NewLeave, Scope,
-    STATUSES,
+    act_on, create, detail_json_of, find, header_token, photo, Filter, NewLeave, Scope, STATUSES,
 };
 use crate::attendance::{refuse, Refusal};
 use crate::SchoolState;
@@ -76,7 +75,10 @@ impl ListQuery {
         let day = |s: &str| {
             optional::<NaiveDate>(
                 s,
-                invalid("日期格式不正确，应为 年-月-日。", "Bad date; use YYYY-MM-DD."),
+                invalid(
+                    "日期格式不正确，应为 年-月-日。",
+                    "Bad date; use YYYY-MM-DD.",
+                ),
             )
         };
         let filter = Filter {
@@ -86,8 +88,8 @@ impl ListQuery {
             class_id: optional(&self.class, invalid("班级编号不正确。", "Bad class id."))?,
         };
         let page: i64 = optional(&self.page, invalid("页码不正确。", "Bad page."))?.unwrap_or(1);
-        let per_page: i64 = optional(&self.per_page, invalid("每页条数不正确。", "Bad per_page."))?
-            .unwrap_or(20);
+        let per_page: i64 =
+            optional(&self.per_page, invalid("每页条数不正确。", "Bad per_page."))?.unwrap_or(20);
         if page < 1 || !(1..=100).contains(&per_page) {
             return Err(invalid(
                 "页码从 1 开始，每页 1 到 100 条。",
@@ -106,9 +108,8 @@ async fn list_json(
     Query(q): Query<ListQuery>,
 ) -> Response {
     let result = async {
-        if !(user.guardian_id.is_some() && user.can(Permission::OwnChildren))
-            && !user.can(Permission::ApproveLeave)
-        {
+        let parent = user.guardian_id.is_some() && user.can(Permission::OwnChildren);
+        if !parent && !user.can(Permission::ApproveLeave) {
             return Err(refuse(
                 StatusCode::FORBIDDEN,
                 "您的身份不能查看请假。",
