@@ -49,7 +49,10 @@ async fn calendar_days_terms_and_times_are_managed_by_the_admin() {
     let page = admin.follow(resp).await.text().await.unwrap();
     assert!(page.contains("id=\"saved\""), "{page}");
     let row = &page[page.find("id=\"day-2026-10-03\"").unwrap()..];
-    assert!(row[..row.find("</tr>").unwrap()].contains("国庆节"), "{row}");
+    assert!(
+        row[..row.find("</tr>").unwrap()].contains("国庆节"),
+        "{row}"
+    );
 
     // A make-up Saturday through the JSON API.
     let resp = admin
@@ -132,8 +135,15 @@ async fn calendar_days_terms_and_times_are_managed_by_the_admin() {
         )
         .await;
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(resp.text().await.unwrap().contains("结束日期不能早于开始日期"));
-    assert_eq!(count(&app, &s, "select count(*) from calendar_days").await, 8);
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("结束日期不能早于开始日期"));
+    assert_eq!(
+        count(&app, &s, "select count(*) from calendar_days").await,
+        8
+    );
 
     // Unmarking part of the range.
     let resp = admin
@@ -314,7 +324,11 @@ async fn calendar_changes_need_academic_admin_rights() {
                 "/api/v1/calendar",
                 json!({"from": "2026-10-01", "kind": "off", "name": "国庆节"}),
             ),
-            (Method::DELETE, "/api/v1/calendar?from=2026-10-01", json!({})),
+            (
+                Method::DELETE,
+                "/api/v1/calendar?from=2026-10-01",
+                json!({}),
+            ),
             (
                 Method::POST,
                 "/api/v1/calendar/terms",
@@ -327,7 +341,11 @@ async fn calendar_changes_need_academic_admin_rights() {
             ),
         ] {
             let resp = v.json(method.clone(), &host, path, &body, &h).await;
-            assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{who} {method} {path}");
+            assert_eq!(
+                resp.status(),
+                StatusCode::FORBIDDEN,
+                "{who} {method} {path}"
+            );
             let err: Value = resp.json().await.unwrap();
             assert!(
                 err["message"].as_str().unwrap().contains("教务"),
@@ -372,8 +390,14 @@ async fn calendar_changes_need_academic_admin_rights() {
         )
         .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    assert_eq!(count(&app, &s, "select count(*) from calendar_days").await, 0);
-    assert_eq!(count(&app, &s, "select count(*) from school_terms").await, 0);
+    assert_eq!(
+        count(&app, &s, "select count(*) from calendar_days").await,
+        0
+    );
+    assert_eq!(
+        count(&app, &s, "select count(*) from school_terms").await,
+        0
+    );
     assert_eq!(
         count(
             &app,
@@ -394,7 +418,10 @@ async fn calendar_belongs_to_one_school() {
     let mut admin_a = signed_in(&app, &a, "admin").await;
     let csrf_a = admin_a.csrf(&a.host(), "/admin/calendar").await;
     let ha = [("X-CSRF-Token", csrf_a.as_str())];
-    for (from, to, name) in [("2026-09-01", "2027-01-20", "甲校秋季"), ("2027-02-20", "2027-07-01", "甲校春季")] {
+    for (from, to, name) in [
+        ("2026-09-01", "2027-01-20", "甲校秋季"),
+        ("2027-02-20", "2027-07-01", "甲校春季"),
+    ] {
         let resp = admin_a
             .json(
                 Method::POST,
@@ -447,7 +474,10 @@ async fn calendar_belongs_to_one_school() {
             .await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     }
-    assert_eq!(count(&app, &a, "select count(*) from school_terms").await, 2);
+    assert_eq!(
+        count(&app, &a, "select count(*) from school_terms").await,
+        2
+    );
 
     // A's admin on B's host: no session there, so neither reading nor changing.
     let resp = admin_a.get(&b.host(), "/admin/calendar").await;
@@ -477,7 +507,10 @@ async fn calendar_belongs_to_one_school() {
         )
         .await;
     assert_ne!(resp.status(), StatusCode::OK);
-    assert_eq!(count(&app, &b, "select count(*) from calendar_days").await, 0);
+    assert_eq!(
+        count(&app, &b, "select count(*) from calendar_days").await,
+        0
+    );
     assert_eq!(
         count(
             &app,

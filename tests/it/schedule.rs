@@ -103,9 +103,13 @@ async fn scheduled_jobs_run_once_with_two_concurrent_callers() {
 
     // Later the same day: nothing more.
     let before = count(&app, &s, "select count(*) from inbox_items").await;
-    let again = run_due(&app.services.db, &s.tenant, now + chrono::Duration::hours(3))
-        .await
-        .unwrap();
+    let again = run_due(
+        &app.services.db,
+        &s.tenant,
+        now + chrono::Duration::hours(3),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (again.register_reminders, again.gate_absence),
         (Outcome::AlreadyRan, Outcome::AlreadyRan)
@@ -137,9 +141,16 @@ async fn scheduled_jobs_wait_for_each_deadline() {
             }
         )
     );
-    assert_eq!(early.next_check, at(day, "08:05"), "re-checked within 5 min");
+    assert_eq!(
+        early.next_check,
+        at(day, "08:05"),
+        "re-checked within 5 min"
+    );
     assert_eq!(count(&app, &s, "select count(*) from inbox_items").await, 0);
-    assert_eq!(count(&app, &s, "select count(*) from scheduled_runs").await, 0);
+    assert_eq!(
+        count(&app, &s, "select count(*) from scheduled_runs").await,
+        0
+    );
 
     // After the arrival cut-off but before the register deadline: only the gate check.
     let mid = run_due(&app.services.db, &s.tenant, at(day, "08:20"))
@@ -153,10 +164,7 @@ async fn scheduled_jobs_wait_for_each_deadline() {
         }
     );
     assert_eq!(mid.next_check, at(day, "08:25"));
-    assert_eq!(
-        inbox(&app, &s, "staff", s.staff[0], "attendance").await,
-        0
-    );
+    assert_eq!(inbox(&app, &s, "staff", s.staff[0], "attendance").await, 0);
     app.stop().await;
 }
 
@@ -183,13 +191,18 @@ async fn holidays_and_make_up_saturdays_decide_whether_jobs_run() {
         );
     }
     assert_eq!(count(&app, &s, "select count(*) from inbox_items").await, 0);
-    assert_eq!(count(&app, &s, "select count(*) from scheduled_runs").await, 0);
+    assert_eq!(
+        count(&app, &s, "select count(*) from scheduled_runs").await,
+        0
+    );
 
     // The Saturday becomes a make-up school day.
     exec(
         &app,
         &s,
-        &format!("insert into calendar_days (day, kind, name) values ('{saturday}', 'school', '调休')"),
+        &format!(
+            "insert into calendar_days (day, kind, name) values ('{saturday}', 'school', '调休')"
+        ),
     )
     .await;
     let r = run_due(&app.services.db, &s.tenant, at(saturday, "10:00"))
@@ -198,10 +211,7 @@ async fn holidays_and_make_up_saturdays_decide_whether_jobs_run() {
     assert!(r.school_day);
     assert_eq!(r.register_reminders, Outcome::Ran { affected: 2 });
     assert_eq!(r.gate_absence, Outcome::Ran { affected: 5 });
-    assert_eq!(
-        inbox(&app, &s, "staff", s.staff[1], "attendance").await,
-        1
-    );
+    assert_eq!(inbox(&app, &s, "staff", s.staff[1], "attendance").await, 1);
 
     // Once terms exist, a weekday outside all of them has no school.
     let friday = coming(Weekday::Fri);
@@ -299,10 +309,18 @@ async fn jobs_run_due_runs_a_schools_jobs_from_the_command_line() {
         }
     };
     let args = |extra: &[&str]| {
-        let mut v: Vec<String> = ["jobs", "run-due", "--tenant", "sch-cli", "--at", when.as_str(), "--json"]
-            .iter()
-            .map(|a| a.to_string())
-            .collect();
+        let mut v: Vec<String> = [
+            "jobs",
+            "run-due",
+            "--tenant",
+            "sch-cli",
+            "--at",
+            when.as_str(),
+            "--json",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
         v.extend(extra.iter().map(|a| a.to_string()));
         v
     };
@@ -311,13 +329,13 @@ async fn jobs_run_due_runs_a_schools_jobs_from_the_command_line() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["report"]["register_reminders"]["status"], "ran");
     assert_eq!(report["report"]["gate_absence"]["status"], "ran");
-    assert_eq!(
-        inbox(&app, &s, "staff", s.staff[0], "attendance").await,
-        1
-    );
+    assert_eq!(inbox(&app, &s, "staff", s.staff[0], "attendance").await, 1);
     let out = run(args(&[])).await;
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["report"]["register_reminders"]["status"], "already_ran");
+    assert_eq!(
+        report["report"]["register_reminders"]["status"],
+        "already_ran"
+    );
 
     // Every active school, in plain text.
     let out = run(vec![
@@ -330,7 +348,9 @@ async fn jobs_run_due_runs_a_schools_jobs_from_the_command_line() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     assert!(
-        text.contains("sch-cli") && text.contains("already ran") && text.contains("1 active schools"),
+        text.contains("sch-cli")
+            && text.contains("already ran")
+            && text.contains("1 active schools"),
         "{text}"
     );
 
@@ -392,13 +412,13 @@ async fn serve_with_the_maintenance_role_fires_the_jobs_without_any_request() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert_eq!(reminded, 1, "the maintenance role reminded the head teacher");
+    assert_eq!(
+        reminded, 1,
+        "the maintenance role reminded the head teacher"
+    );
     // More ticks pass; still one reminder, and one recorded run.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(
-        inbox(&app, &s, "staff", s.staff[1], "attendance").await,
-        1
-    );
+    assert_eq!(inbox(&app, &s, "staff", s.staff[1], "attendance").await, 1);
     assert_eq!(
         count(
             &app,

@@ -138,11 +138,12 @@ pub async fn serve(
     let listen_pool = services.listen_pool().await?;
     let invalidator = services.resolver.spawn_invalidator(listen_pool);
     let sweeper = services.identity.login_limits.spawn_sweeper();
-    let maintenance = services
-        .cfg
-        .roles
-        .contains(&Role::Maintenance)
-        .then(|| (spawn_maintenance(services.clone()), spawn_schedule(services.clone())));
+    let maintenance = services.cfg.roles.contains(&Role::Maintenance).then(|| {
+        (
+            spawn_maintenance(services.clone()),
+            spawn_schedule(services.clone()),
+        )
+    });
     let result = if services.cfg.roles.contains(&Role::Web) {
         let app = router(services.clone());
         axum::serve(

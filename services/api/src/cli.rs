@@ -606,18 +606,19 @@ async fn jobs(cfg: Config, cmd: JobsCommand) -> anyhow::Result<i32> {
     let JobsCommand::RunDue { tenant, at, json } = cmd;
     let at = match at {
         Some(raw) => chrono::DateTime::parse_from_rfc3339(raw.trim())
-            .map_err(|e| anyhow::anyhow!("--at {raw:?} is not an RFC 3339 time such as 2026-11-24T08:40:00+08:00: {e}"))?
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "--at {raw:?} is not an RFC 3339 time such as 2026-11-24T08:40:00+08:00: {e}"
+                )
+            })?
             .with_timezone(&chrono::Utc),
         None => chrono::Utc::now(),
     };
     let services = Services::connect(cfg).await?;
     migrate::migrate_public(&services.pool).await?;
-    let print = |slug: &str, result: &Result<DueReport, campus_tenant::TenantError>| {
-        match (json, result) {
-            (true, Ok(r)) => println!(
-                "{}",
-                serde_json::json!({"tenant": slug, "report": r})
-            ),
+    let print =
+        |slug: &str, result: &Result<DueReport, campus_tenant::TenantError>| match (json, result) {
+            (true, Ok(r)) => println!("{}", serde_json::json!({"tenant": slug, "report": r})),
             (true, Err(e)) => println!(
                 "{}",
                 serde_json::json!({"tenant": slug, "error": e.to_string()})
@@ -628,8 +629,7 @@ async fn jobs(cfg: Config, cmd: JobsCommand) -> anyhow::Result<i32> {
                 r.day, r.register_reminders, r.gate_absence
             ),
             (false, Err(e)) => println!("  {slug:<24} FAILED: {e}"),
-        }
-    };
+        };
     let failed = match tenant {
         Some(s) => {
             let school = registry::get(&services.pool, &slug(&s)?).await?;

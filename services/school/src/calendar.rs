@@ -477,19 +477,18 @@ async fn load_calendar(
     .bind(to)
     .fetch_all(&mut **tx)
     .await?;
-    let terms: Vec<Term> = sqlx::query(
-        "select id, name, starts_on, ends_on from school_terms order by starts_on, id",
-    )
-    .fetch_all(&mut **tx)
-    .await?
-    .into_iter()
-    .map(|r| Term {
-        id: r.get("id"),
-        name: r.get("name"),
-        starts_on: r.get("starts_on"),
-        ends_on: r.get("ends_on"),
-    })
-    .collect();
+    let terms: Vec<Term> =
+        sqlx::query("select id, name, starts_on, ends_on from school_terms order by starts_on, id")
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .map(|r| Term {
+                id: r.get("id"),
+                name: r.get("name"),
+                starts_on: r.get("starts_on"),
+                ends_on: r.get("ends_on"),
+            })
+            .collect();
     let times = load_times(tx).await?;
     let days = from
         .iter_days()
@@ -582,7 +581,13 @@ pub(crate) async fn calendar_page(
             }
             .render()
             .unwrap_or_default();
-            page(lang, &school, &user, lang.pick("校历", "School calendar"), &body)
+            page(
+                lang,
+                &school,
+                &user,
+                lang.pick("校历", "School calendar"),
+                &body,
+            )
         }
         Err(r) => r.page(&school),
     }
@@ -745,9 +750,9 @@ pub(crate) async fn settings_form(
         manager_or_refuse(&user)?;
         let times = parse_times(&f)?;
         let mut tx = begin_change(&state, &school, &user, f.csrf.as_deref()).await?;
-        let out = save_times(&mut tx, &user, times).await?;
+        save_times(&mut tx, &user, times).await?;
         tx.commit().await?;
-        Ok::<_, Refusal>(out)
+        Ok::<_, Refusal>(())
     }
     .await;
     match result {
@@ -984,7 +989,10 @@ mod tests {
         );
         assert!(parse_range(Some("2026-10-07"), Some("2026-10-01")).is_err());
         assert!(parse_range(Some("2026-01-01"), Some("2027-01-02")).is_err());
-        assert!(parse_range(Some("2028-01-01"), Some("2028-12-31")).is_ok(), "a leap year");
+        assert!(
+            parse_range(Some("2028-01-01"), Some("2028-12-31")).is_ok(),
+            "a leap year"
+        );
         assert!(parse_range(Some("2026-01-01"), Some("2026-12-31")).is_ok());
         assert!(parse_range(Some("10/01/2026"), None).is_err());
         assert!(parse_time(Some("08:30")).is_ok());

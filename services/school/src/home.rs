@@ -60,7 +60,12 @@ fn tasks(user: &MaybeUser, lang: campus_web::Lang) -> Vec<Task> {
             "花名册导入导出",
             "Roster import and export",
         ),
-        (P::ManageRoster, "/admin/calendar", "校历", "School calendar"),
+        (
+            P::ManageRoster,
+            "/admin/calendar",
+            "校历",
+            "School calendar",
+        ),
         (P::ViewAudit, "/admin/audit", "审计日志", "Audit log"),
         (P::StaffArea, "/me", "我的身份", "My identities"),
     ];

@@ -197,7 +197,11 @@ async fn run_job(
         return Ok(Outcome::AlreadyRan);
     }
     let affected = match job {
-        Job::RegisterReminders => crate::attendance::remind_missing(&mut tx, now).await?.classes,
+        Job::RegisterReminders => {
+            crate::attendance::remind_missing(&mut tx, now)
+                .await?
+                .classes
+        }
         Job::GateAbsence => crate::gate::absence_check_at(&mut tx, day, now).await?,
     };
     sqlx::query("update scheduled_runs set affected = $3 where job = $1 and day = $2")
