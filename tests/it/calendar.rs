@@ -28,6 +28,8 @@ async fn calendar_days_terms_and_times_are_managed_by_the_admin() {
     let s = school(&app, "cal-a", "ca").await;
     let host = s.host();
     let mut admin = signed_in(&app, &s, "admin").await;
+    let home = admin.get(&host, "/").await.text().await.unwrap();
+    assert!(home.contains("href=\"/admin/calendar\""), "{home}");
     let csrf = admin.csrf(&host, "/admin/calendar?month=2026-10").await;
     let h = [("X-CSRF-Token", csrf.as_str())];
 

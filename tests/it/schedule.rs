@@ -61,10 +61,16 @@ async fn scheduled_jobs_run_once_with_two_concurrent_callers() {
     let app = TestApp::spawn().await;
     let s = school(&app, "sch-once", "so").await;
     let now = at(coming(Weekday::Tue), "09:00");
+    // Both callers start at the same instant, as two maintenance instances would.
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(2));
     let run = || {
         let db = app.services.db.clone();
         let t = s.tenant.clone();
-        tokio::spawn(async move { run_due(&db, &t, now).await.unwrap() })
+        let start = start.clone();
+        tokio::spawn(async move {
+            start.wait().await;
+            run_due(&db, &t, now).await.unwrap()
+        })
     };
     let (first, second) = (run(), run());
     let (first, second) = (first.await.unwrap(), second.await.unwrap());
