@@ -529,6 +529,11 @@ async fn attendance_missing_registers_are_listed_and_reminded_once_a_day() {
         .execute(&mut *tx)
         .await
         .unwrap();
+    // Registers are expected today whatever the weekday.
+    sqlx::query("insert into calendar_days (day, kind, name) values ((now() at time zone 'Asia/Shanghai')::date, 'school', '上课')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let mut head = signed_in(&app, &s, "head1").await;
     assert_eq!(

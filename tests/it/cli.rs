@@ -85,6 +85,8 @@ async fn every_command_has_help() {
         vec!["tenant", "invite", "--help"],
         vec!["admin-token", "--help"],
         vec!["admin-token", "create", "--help"],
+        vec!["jobs", "--help"],
+        vec!["jobs", "run-due", "--help"],
     ] {
         let out = std::process::Command::new(BIN)
             .args(&args)

@@ -318,6 +318,11 @@ async fn gate_absence_check_alerts_pupils_without_arrival_or_leave_once_a_day() 
         .execute(&mut *tx)
         .await
         .unwrap();
+    // Arrivals are expected today whatever the weekday.
+    sqlx::query("insert into calendar_days (day, kind, name) values ((now() at time zone 'Asia/Shanghai')::date, 'school', '上课')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     // Class 1's second pupil is on approved leave covering now.
     sqlx::query(
         "insert into leave_requests (student_id, kind, starts_at, ends_at, reason, status)

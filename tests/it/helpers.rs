@@ -139,6 +139,9 @@ pub fn config(db: &TestDb, s3: &EmbeddedS3) -> Config {
         s3_secret_key: Some(S3_SECRET.into()),
         // Long TTL: tests that see changes quickly prove the LISTEN/NOTIFY path works.
         host_cache_ttl_secs: 3600,
+        // Scheduled jobs are called directly by the tests that exercise them; a tick in the
+        // middle of another test would add inbox items it does not expect.
+        schedule_interval_secs: 3600,
         ..Config::default()
     }
 }

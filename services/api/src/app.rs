@@ -138,11 +138,12 @@ pub async fn serve(
     let listen_pool = services.listen_pool().await?;
     let invalidator = services.resolver.spawn_invalidator(listen_pool);
     let sweeper = services.identity.login_limits.spawn_sweeper();
-    let maintenance = services
-        .cfg
-        .roles
-        .contains(&Role::Maintenance)
-        .then(|| spawn_maintenance(services.clone()));
+    let maintenance = services.cfg.roles.contains(&Role::Maintenance).then(|| {
+        (
+            spawn_maintenance(services.clone()),
+            spawn_schedule(services.clone()),
+        )
+    });
     let result = if services.cfg.roles.contains(&Role::Web) {
         let app = router(services.clone());
         axum::serve(
@@ -158,8 +159,9 @@ pub async fn serve(
     };
     invalidator.abort();
     sweeper.abort();
-    if let Some(m) = maintenance {
-        m.abort();
+    if let Some((purge, schedule)) = maintenance {
+        purge.abort();
+        schedule.abort();
     }
     result
 }
@@ -176,6 +178,25 @@ fn spawn_maintenance(s: Services) -> tokio::task::JoinHandle<()> {
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging deleted schools failed; will retry"),
+            }
+        }
+    })
+}
+
+/// Schools' daily jobs, every `schedule_interval_secs`. Safe on any number of instances:
+/// each job runs once per school and day (see `campus_school::schedule`).
+fn spawn_schedule(s: Services) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let scheduler = campus_school::schedule::Scheduler::new();
+        let period = Duration::from_secs(s.cfg.schedule_interval_secs.max(1));
+        // The first look one period after start, not at once: a fleet restarting together
+        // does not look at every school in the same instant.
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = scheduler.tick(&s.db, chrono::Utc::now()).await {
+                tracing::warn!(error = %e, "reading the school registry for scheduled jobs failed; will retry");
             }
         }
     })

@@ -1,4 +1,5 @@
-//! The `campus` command line: `serve`, `demo`, `migrate`, `tenant …` and `admin-token …`.
+//! The `campus` command line: `serve`, `demo`, `migrate`, `tenant …`, `admin-token …` and
+//! `jobs …`.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -40,6 +41,9 @@ pub enum Command {
     /// Manage admin API tokens.
     #[command(subcommand, name = "admin-token")]
     AdminToken(TokenCommand),
+    /// Run schools' daily jobs by hand (the `maintenance` role runs them every minute).
+    #[command(subcommand)]
+    Jobs(JobsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -152,6 +156,23 @@ pub enum TenantCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Run the jobs that are due (register reminders, gate absence alerts) and have not run
+    /// that school day yet.
+    RunDue {
+        /// Only this school (default: every active school).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The moment to run for, RFC 3339, e.g. 2026-11-24T08:40:00+08:00 (default: now).
+        #[arg(long)]
+        at: Option<String>,
+        /// One JSON object per school on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a token and print it once.
     Create {
@@ -178,6 +199,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Migrate(args) => migrate_cmd(cfg, args).await,
         Command::Tenant(cmd) => tenant(cfg, cmd).await,
         Command::AdminToken(cmd) => token(cfg, cmd).await,
+        Command::Jobs(cmd) => jobs(cfg, cmd).await,
     }
 }
 
@@ -577,4 +599,60 @@ async fn token(cfg: Config, cmd: TokenCommand) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+async fn jobs(cfg: Config, cmd: JobsCommand) -> anyhow::Result<i32> {
+    use campus_school::schedule::{run_due, DueReport, Scheduler};
+    let JobsCommand::RunDue { tenant, at, json } = cmd;
+    let at = match at {
+        Some(raw) => chrono::DateTime::parse_from_rfc3339(raw.trim())
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "--at {raw:?} is not an RFC 3339 time such as 2026-11-24T08:40:00+08:00: {e}"
+                )
+            })?
+            .with_timezone(&chrono::Utc),
+        None => chrono::Utc::now(),
+    };
+    let services = Services::connect(cfg).await?;
+    migrate::migrate_public(&services.pool).await?;
+    let print =
+        |slug: &str, result: &Result<DueReport, campus_tenant::TenantError>| match (json, result) {
+            (true, Ok(r)) => println!("{}", serde_json::json!({"tenant": slug, "report": r})),
+            (true, Err(e)) => println!(
+                "{}",
+                serde_json::json!({"tenant": slug, "error": e.to_string()})
+            ),
+            (false, Ok(r)) if !r.school_day => println!("  {slug:<24} {}: no school", r.day),
+            (false, Ok(r)) => println!(
+                "  {slug:<24} {}: register reminders {}; gate absence {}",
+                r.day, r.register_reminders, r.gate_absence
+            ),
+            (false, Err(e)) => println!("  {slug:<24} FAILED: {e}"),
+        };
+    let failed = match tenant {
+        Some(s) => {
+            let school = registry::get(&services.pool, &slug(&s)?).await?;
+            anyhow::ensure!(
+                school.status == TenantStatus::Active,
+                "school {} is {}; jobs run only for active schools",
+                school.slug,
+                school.status
+            );
+            let result = run_due(&services.db, &school, at).await;
+            print(school.slug.as_str(), &result);
+            usize::from(result.is_err())
+        }
+        None => {
+            let tick = Scheduler::new().tick(&services.db, at).await?;
+            for run in &tick.runs {
+                print(run.school.slug.as_str(), &run.result);
+            }
+            if !json {
+                println!("{} active schools", tick.schools);
+            }
+            tick.failed().count()
+        }
+    };
+    Ok(if failed > 0 { 1 } else { 0 })
 }

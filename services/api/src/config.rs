@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 pub enum Role {
     /// Serves HTTP: school sites, the county site, the admin API.
     Web,
-    /// Housekeeping: purges schools whose deletion grace period has ended.
+    /// Housekeeping: purges schools whose deletion grace period has ended, and runs each
+    /// school's daily jobs (register reminders, gate absence alerts) when they are due.
     Maintenance,
 }
 
@@ -74,6 +75,9 @@ pub struct Config {
     pub log_format: String,
     /// Seconds between maintenance passes (purging expired deletions).
     pub maintenance_interval_secs: u64,
+    /// Seconds between looks for schools' daily jobs that are due (register reminders, gate
+    /// absence alerts).
+    pub schedule_interval_secs: u64,
     /// Hours a sign-in lasts.
     pub session_hours: u64,
     /// Password hashes computed at once (each takes ~19 MiB and a core for tens of ms).
@@ -114,6 +118,7 @@ impl Default for Config {
             admin_token: None,
             log_format: "text".into(),
             maintenance_interval_secs: 3600,
+            schedule_interval_secs: 60,
             session_hours: 12,
             password_hash_concurrency: 2,
             login_attempts_per_minute: 20,

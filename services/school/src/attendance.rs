@@ -18,7 +18,7 @@ use axum::{Form, Json};
 use campus_identity::{CurrentUser, Permission};
 use campus_tenant::{CurrentSchool, SchoolTx, Tenant};
 use campus_web::Lang;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -672,6 +672,8 @@ pub(crate) struct ClassSummary {
 #[derive(Debug, Serialize)]
 pub(crate) struct Summary {
     pub day: NaiveDate,
+    /// Whether registers are expected that day (see [`crate::calendar`]).
+    pub school_day: bool,
     pub classes: Vec<ClassSummary>,
     pub school: ClassSummary,
 }
@@ -743,6 +745,7 @@ async fn summary_of(tx: &mut SchoolTx, day: NaiveDate) -> Result<Summary, Refusa
     );
     Ok(Summary {
         day,
+        school_day: crate::calendar::is_school_day(tx, day).await?,
         classes,
         school,
     })
@@ -825,17 +828,34 @@ struct MissingClass {
     head: Option<String>,
 }
 
-/// Classes without today's morning register once the deadline has passed.
-async fn missing_of(tx: &mut SchoolTx) -> Result<(NaiveDate, bool, Vec<MissingClass>), Refusal> {
-    let day = today(tx).await?;
-    let past: bool = sqlx::query_scalar(&format!(
-        "select (now() at time zone {TZ_SQL})::time > register_deadline from attendance_settings where id = 1"
+/// Where `now` stands for the morning register: the school's day, whether it is a school
+/// day, whether the deadline has passed, and the classes still without a register.
+struct Missing {
+    day: NaiveDate,
+    school_day: bool,
+    past_deadline: bool,
+    classes: Vec<MissingClass>,
+}
+
+/// Classes without the morning register of `now`'s day once the deadline has passed on a
+/// school day (none on other days).
+async fn missing_at(tx: &mut SchoolTx, now: DateTime<Utc>) -> sqlx::Result<Missing> {
+    let (day, past): (NaiveDate, bool) = sqlx::query_as(&format!(
+        "select ($1::timestamptz at time zone {TZ_SQL})::date,
+                ($1::timestamptz at time zone {TZ_SQL})::time > register_deadline
+           from attendance_settings where id = 1"
     ))
-    .fetch_optional(&mut **tx)
-    .await?
-    .unwrap_or(false);
-    if !past {
-        return Ok((day, false, Vec::new()));
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?;
+    let school_day = crate::calendar::is_school_day(tx, day).await?;
+    if !(school_day && past) {
+        return Ok(Missing {
+            day,
+            school_day,
+            past_deadline: past,
+            classes: Vec::new(),
+        });
     }
     let rows = sqlx::query(
         "select c.id, c.name, s.name as head from classes c left join staff s on s.id = c.head_teacher_id
@@ -845,17 +865,70 @@ async fn missing_of(tx: &mut SchoolTx) -> Result<(NaiveDate, bool, Vec<MissingCl
     .bind(day)
     .fetch_all(&mut **tx)
     .await?;
-    Ok((
+    Ok(Missing {
         day,
-        true,
-        rows.into_iter()
+        school_day,
+        past_deadline: past,
+        classes: rows
+            .into_iter()
             .map(|r| MissingClass {
                 id: r.get("id"),
                 name: r.get("name"),
                 head: r.get("head"),
             })
             .collect(),
-    ))
+    })
+}
+
+/// Tells the head teacher of each class that its register of `day` is missing; a class is
+/// reminded at most once per day however often this runs. Returns the inbox items added.
+async fn send_reminders(
+    tx: &mut SchoolTx,
+    day: NaiveDate,
+    classes: &[MissingClass],
+) -> sqlx::Result<u64> {
+    let mut sent = 0;
+    for c in classes {
+        let key = format!("attendance-missing:{day}:{}", c.id);
+        let body = format!("已过点名截止时间，{}今天还没有点名，请尽快完成。", c.name);
+        sent += notify::send(
+            tx,
+            &Audience::HeadTeachersOfClasses(vec![c.id]),
+            &Message {
+                category: Category::Attendance,
+                title: "今日考勤尚未提交",
+                body: &body,
+                link: Some(&format!("/attendance/{}", c.id)),
+                source: &format!("attendance:{day}"),
+                dedupe_key: Some(&key),
+            },
+        )
+        .await?;
+    }
+    Ok(sent)
+}
+
+/// What [`remind_missing`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Reminded {
+    pub day: NaiveDate,
+    /// Classes without a register (0 before the deadline and on days without school).
+    pub classes: u64,
+    /// Inbox items added (classes reminded earlier that day are not reminded again).
+    pub sent: u64,
+}
+
+/// Reminds the head teachers of the classes whose morning register of `now`'s day is
+/// missing once the school's deadline has passed, on school days only: the same reminder
+/// an admin sends from `/attendance/missing`, once per class per day.
+pub async fn remind_missing(tx: &mut SchoolTx, now: DateTime<Utc>) -> sqlx::Result<Reminded> {
+    let m = missing_at(tx, now).await?;
+    let sent = send_reminders(tx, m.day, &m.classes).await?;
+    Ok(Reminded {
+        day: m.day,
+        classes: m.classes.len() as u64,
+        sent,
+    })
 }
 
 #[derive(Template)]
@@ -863,6 +936,7 @@ async fn missing_of(tx: &mut SchoolTx) -> Result<(NaiveDate, bool, Vec<MissingCl
 struct MissingPage<'a> {
     lang: Lang,
     day: NaiveDate,
+    school_day: bool,
     past_deadline: bool,
     classes: Vec<MissingClass>,
     csrf: &'a str,
@@ -890,36 +964,18 @@ async fn missing_page(
 ) -> Result<String, Refusal> {
     oversee_or_refuse(user)?;
     let mut tx = state.db.school(school).await?;
-    let (day, past_deadline, classes) = missing_of(&mut tx).await?;
+    let m = missing_at(&mut tx, Utc::now()).await?;
     let mut reminded = None;
     if remind {
-        let ids: Vec<i64> = classes.iter().map(|c| c.id).collect();
-        let n = if ids.is_empty() {
-            0
-        } else {
-            let key = format!("attendance-missing:{day}");
-            notify::send(
-                &mut tx,
-                &Audience::HeadTeachersOfClasses(ids),
-                &Message {
-                    category: Category::Attendance,
-                    title: "今日考勤尚未提交",
-                    body: "已过点名截止时间，您的班级今天还没有点名，请尽快完成。",
-                    link: Some("/attendance"),
-                    source: &format!("attendance:{day}"),
-                    dedupe_key: Some(&key),
-                },
-            )
-            .await?
-        };
-        reminded = Some(n);
+        reminded = Some(send_reminders(&mut tx, m.day, &m.classes).await?);
     }
     tx.commit().await?;
     Ok(MissingPage {
         lang,
-        day,
-        past_deadline,
-        classes,
+        day: m.day,
+        school_day: m.school_day,
+        past_deadline: m.past_deadline,
+        classes: m.classes,
         csrf: &user.csrf_token,
         reminded,
     }

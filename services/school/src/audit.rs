@@ -1,5 +1,6 @@
 //! The school's audit log (`audit_log` in the school's schema): reads of sensitive pupil
-//! fields, roster imports and exports, gate devices added and revoked. Rows are written in the same transaction as the
+//! fields, roster imports and exports, gate devices added and revoked, calendar and
+//! attendance-time changes. Rows are written in the same transaction as the
 //! read or change they record, so there is never an unlogged read.
 
 use campus_identity::CurrentUser;
@@ -20,6 +21,10 @@ pub enum Action {
     NoticeSent,
     GateDeviceAdded,
     GateDeviceRevoked,
+    /// Days off, make-up school days or terms changed.
+    CalendarChanged,
+    /// The register deadline or the gate arrival cut-off changed.
+    AttendanceSettingsChanged,
 }
 
 impl Action {
@@ -33,6 +38,8 @@ impl Action {
             Self::NoticeSent => "notice_sent",
             Self::GateDeviceAdded => "gate_device_added",
             Self::GateDeviceRevoked => "gate_device_revoked",
+            Self::CalendarChanged => "calendar_changed",
+            Self::AttendanceSettingsChanged => "attendance_settings_changed",
         }
     }
 }

@@ -67,6 +67,8 @@ fn event_name(event: &str, lang: Lang) -> String {
         "join_rejected" => ("拒绝加入申请", "join rejected"),
         "gate_device_added" => ("添加门禁设备", "gate device added"),
         "gate_device_revoked" => ("停用门禁设备", "gate device revoked"),
+        "calendar_changed" => ("修改校历", "calendar changed"),
+        "attendance_settings_changed" => ("修改点名与到校时间", "attendance times changed"),
         other => return other.to_owned(),
     };
     lang.pick(zh, en).to_owned()

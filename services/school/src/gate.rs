@@ -578,22 +578,34 @@ pub(crate) async fn guard_page(
 /// After the school's arrival cut-off on `day`, alerts the guardians and head teacher of
 /// every current pupil with no entry that day and no approved leave covering now; each
 /// pupil at most once per day. Returns how many pupils were newly alerted (0 before the
-/// cut-off).
+/// cut-off and on days without school).
 pub async fn absence_check(tx: &mut SchoolTx, day: NaiveDate) -> sqlx::Result<u64> {
+    absence_check_at(tx, day, Utc::now()).await
+}
+
+/// [`absence_check`] as of `now` (the scheduled job passes the time it runs for).
+pub async fn absence_check_at(
+    tx: &mut SchoolTx,
+    day: NaiveDate,
+    now: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    if !crate::calendar::is_school_day(tx, day).await? {
+        return Ok(0);
+    }
     let rows = sqlx::query(&format!(
         "with cutoff as (
            select (($1::date + gate_arrival_cutoff) at time zone {TZ_SQL}) as at, gate_arrival_cutoff as t
              from attendance_settings where id = 1),
          absent as (
            select s.id from students s, cutoff
-            where now() >= cutoff.at
+            where $2::timestamptz >= cutoff.at
               and s.left_on is null and s.enrolled_on <= $1
               and not exists (select 1 from gate_events e
                                where e.student_id = s.id and e.direction = 'in'
                                  and (e.at at time zone {TZ_SQL})::date = $1)
               and not exists (select 1 from leave_requests l
                                where l.student_id = s.id and l.status = 'approved'
-                                 and l.starts_at <= now() and l.ends_at > now())),
+                                 and l.starts_at <= $2 and l.ends_at > $2)),
          new as (
            insert into gate_absence_alerts (student_id, day)
            select id, $1 from absent
@@ -604,6 +616,7 @@ pub async fn absence_check(tx: &mut SchoolTx, day: NaiveDate) -> sqlx::Result<u6
           order by s.id"
     ))
     .bind(day)
+    .bind(now)
     .fetch_all(&mut **tx)
     .await?;
     for r in &rows {

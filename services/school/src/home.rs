@@ -33,7 +33,7 @@ fn tasks(user: &MaybeUser, lang: campus_web::Lang) -> Vec<Task> {
     let Some(u) = &user.0 else {
         return Vec::new();
     };
-    let all: [(P, &'static str, &'static str, &'static str); 18] = [
+    let all: [(P, &'static str, &'static str, &'static str); 19] = [
         (P::GateScan, "/gate", "出入校登记", "Gate"),
         (P::TakeAttendance, "/attendance", "考勤点名", "Attendance"),
         (P::SendNotices, "/notices/new", "发通知", "Send a notice"),
@@ -59,6 +59,12 @@ fn tasks(user: &MaybeUser, lang: campus_web::Lang) -> Vec<Task> {
             "/admin/roster",
             "花名册导入导出",
             "Roster import and export",
+        ),
+        (
+            P::ManageRoster,
+            "/admin/calendar",
+            "校历",
+            "School calendar",
         ),
         (P::ViewAudit, "/admin/audit", "审计日志", "Audit log"),
         (P::StaffArea, "/me", "我的身份", "My identities"),

@@ -3,8 +3,8 @@
 //! export, joining the school by link or QR code with review (`join`), attendance
 //! (`attendance`) and leave (`leave`), notices with signed receipts (`notices`), the in-app
 //! inbox (`inbox`), home–school messages (`messages`), the principal's mailbox (`mailbox`),
-//! gate entry and exit with absence alerts (`gate`), visitor passes (`visits`), and the
-//! demo data generator.
+//! gate entry and exit with absence alerts (`gate`), visitor passes (`visits`), the school
+//! calendar (`calendar`), the daily scheduled jobs (`schedule`), and the demo data generator.
 //!
 //! Every query in this crate runs inside a [`campus_tenant::SchoolTx`]: this crate never
 //! builds a search_path or names a schema.
@@ -12,6 +12,7 @@
 mod attendance;
 pub mod audit;
 mod audit_search;
+pub mod calendar;
 pub mod demo;
 pub mod gate;
 mod home;
@@ -25,6 +26,7 @@ pub mod notify;
 mod organisation;
 mod pupils;
 pub mod roster;
+pub mod schedule;
 mod ui;
 mod visits;
 
@@ -84,4 +86,5 @@ pub fn router() -> Router<SchoolState> {
         .merge(mailbox::router())
         .merge(gate::routes())
         .merge(visits::routes())
+        .merge(calendar::routes())
 }
