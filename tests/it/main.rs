@@ -19,6 +19,7 @@ mod messages;
 mod migrations;
 mod notices;
 mod notify;
+mod organisation;
 mod pgbouncer;
 mod pupils;
 mod roster;

@@ -1,5 +1,5 @@
 //! The school's audit log (`audit_log` in the school's schema): reads of sensitive pupil
-//! fields, roster imports and exports, gate devices added and revoked. Rows are written in the same transaction as the
+//! fields, roster imports and exports, gate devices added and revoked, organisation changes. Rows are written in the same transaction as the
 //! read or change they record, so there is never an unlogged read.
 
 use campus_identity::CurrentUser;
@@ -20,6 +20,9 @@ pub enum Action {
     NoticeSent,
     GateDeviceAdded,
     GateDeviceRevoked,
+    /// A grade or class created, renamed or retired, or a teaching assignment changed
+    /// (`detail.change` says which).
+    OrganisationChanged,
 }
 
 impl Action {
@@ -33,6 +36,7 @@ impl Action {
             Self::NoticeSent => "notice_sent",
             Self::GateDeviceAdded => "gate_device_added",
             Self::GateDeviceRevoked => "gate_device_revoked",
+            Self::OrganisationChanged => "organisation_changed",
         }
     }
 }

@@ -67,6 +67,7 @@ fn event_name(event: &str, lang: Lang) -> String {
         "join_rejected" => ("拒绝加入申请", "join rejected"),
         "gate_device_added" => ("添加门禁设备", "gate device added"),
         "gate_device_revoked" => ("停用门禁设备", "gate device revoked"),
+        "organisation_changed" => ("调整年级班级", "organisation changed"),
         other => return other.to_owned(),
     };
     lang.pick(zh, en).to_owned()
