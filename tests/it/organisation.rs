@@ -552,14 +552,22 @@ async fn only_admins_change_and_only_this_schools_active_staff_are_chosen() {
             let r = api(who, &s, method, &path, body).await;
             assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
         }
-        let r = form(
-            who,
-            &s,
-            &format!("/classes/{c1}/head-teacher"),
-            &[("staff_id", &s.staff[1].to_string())],
-        )
-        .await;
-        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let staff = s.staff[1].to_string();
+        for (path, fields) in [
+            (
+                format!("/classes/{c1}/head-teacher"),
+                vec![("staff_id", staff.as_str())],
+            ),
+            (
+                "/grades".to_owned(),
+                vec![("level", "4"), ("name", "四年级")],
+            ),
+            (format!("/classes/{c1}/retire"), vec![]),
+            (format!("/classes/{c1}/rename"), vec![("name", "改名")]),
+        ] {
+            let r = form(who, &s, &path, &fields).await;
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
+        }
     }
     assert_eq!(
         parent.get(&h, "/api/v1/classes").await.status(),
@@ -697,8 +705,8 @@ async fn one_schools_ids_staff_and_sessions_mean_nothing_at_another() {
     let app = TestApp::spawn().await;
     let a = school(&app, "org-a", "ka").await;
     let b = school(&app, "org-b", "kb").await;
-    // School B has a member of staff and a class whose ids school A does not have.
-    let (b_staff, b_class) = {
+    // School B has a member of staff, a grade and a class whose ids school A does not have.
+    let (b_staff, b_grade, b_class) = {
         let mut tx = app.services.db.school(&b.tenant).await.unwrap();
         let staff: i64 = sqlx::query_scalar(
             "insert into staff (staff_no, name) values ('T5', '乙校老师') returning id",
@@ -712,8 +720,14 @@ async fn one_schools_ids_staff_and_sessions_mean_nothing_at_another() {
         .fetch_one(&mut *tx)
         .await
         .unwrap();
+        let grade: i64 = sqlx::query_scalar(
+            "insert into grades (level, name) values (9, '乙校九年级') returning id",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
-        (staff, class)
+        (staff, grade, class)
     };
     let mut admin_a = signed_in(&app, &a, "admin").await;
     let ha = a.host();
@@ -758,6 +772,26 @@ async fn one_schools_ids_staff_and_sessions_mean_nothing_at_another() {
             format!("/api/v1/classes/{b_class}/retire"),
             json!({}),
         ),
+        (
+            Method::POST,
+            format!("/api/v1/classes/{b_class}/teachers"),
+            json!({"staff_id": a.staff[0], "subject": "语文"}),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/classes/{b_class}/teachers"),
+            json!({"staff_id": a.staff[0], "subject": "语文"}),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/grades/{b_grade}"),
+            json!({"name": "改名"}),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/grades/{b_grade}/leader"),
+            json!({"staff_id": a.staff[0]}),
+        ),
     ] {
         let r = api(&mut admin_a, &a, method, &path, body).await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
@@ -765,6 +799,23 @@ async fn one_schools_ids_staff_and_sessions_mean_nothing_at_another() {
     }
     let page = admin_a.get(&ha, &format!("/classes/{b_class}")).await;
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    let r = form(
+        &mut admin_a,
+        &a,
+        &format!("/classes/{b_class}/head-teacher"),
+        &[("staff_id", &a.staff[0].to_string())],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = api(
+        &mut admin_a,
+        &a,
+        Method::POST,
+        "/api/v1/classes",
+        json!({"grade_id": b_grade, "number": 5}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "B's grade");
     let list = admin_a
         .get(&ha, "/api/v1/classes")
         .await
@@ -805,6 +856,27 @@ async fn one_schools_ids_staff_and_sessions_mean_nothing_at_another() {
         )
         .await,
         1
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            &b.tenant,
+            "select count(*) from grades where id = $1 and leader_staff_id is null and name = '乙校九年级'",
+            b_grade
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            &a.tenant,
+            "select count(*) from classes where id > $1",
+            0
+        )
+        .await,
+        2,
+        "no class was created at A"
     );
     app.stop().await;
 }
