@@ -1303,6 +1303,10 @@ async fn drawn_signatures_show_on_the_receipts_to_the_sender_and_admins_only() {
         StatusCode::OK,
         "admins follow every notice's receipts"
     );
+    let view = admin.get(&h, &format!("/notices/{id}")).await;
+    assert_eq!(view.status(), StatusCode::OK);
+    let view = view.text().await.unwrap();
+    assert!(view.contains("签字回执") && !view.contains("id=\"sign-form\""));
     for path in [
         format!("/notices/{id}/signatures/staff/{}", s.guardians[0]),
         format!("/notices/{id}/signatures/guardian/999999"),

@@ -1,11 +1,11 @@
 //! Notices (通知) with receipts: a sender with `SendNotices` writes a notice (sanitised rich
 //! text, attachments in the school's object storage) to whole-school guardians, all staff,
-//! grades, classes or chosen people; a sender without school-wide rights may address only
-//! the classes they head. Sending expands the audience set-based into `notice_recipients`
+//! grades, classes, holders of chosen roles or chosen people (found with `picker`); a sender
+//! without school-wide rights may address only the classes they head. Sending expands the audience set-based into `notice_recipients`
 //! and, through [`crate::notify`], into the recipients' inboxes in the same transaction.
 //! Recipients read (marking it read), confirm, or sign with a typed name or a drawn PNG;
-//! the sender follows receipts per class, reminds those who have not read (once a day) and
-//! exports the receipts as XLSX. Pages and the JSON API (`X-CSRF-Token` for POST) share
+//! the sender (and the school's admins) follow receipts per class with drawn signatures as
+//! images, remind those who have not read (once a day) and export the receipts as XLSX. Pages and the JSON API (`X-CSRF-Token` for POST) share
 //! the same functions.
 
 use std::collections::BTreeMap;
@@ -1151,7 +1151,7 @@ async fn view_page(
         let mut tx = state.db.school(&school).await?;
         let n = notice(&mut tx, id).await?.ok_or(Fail::NotFound)?;
         let recipient = is_recipient(&mut tx, &user, id).await?;
-        if !recipient && !is_sender(&n, &user) {
+        if !recipient && !may_see_receipts(&n, &user) {
             return Err(Fail::NotFound);
         }
         let mut confirmed = None;
@@ -1202,7 +1202,7 @@ async fn view_page(
         deadline: n.deadline.map(local_time),
         files,
         recipient,
-        sender: is_sender(&n, &user),
+        sender: may_see_receipts(&n, &user),
         confirmed: confirmed_at.map(local_time),
         signature_name,
         n: &n,
@@ -1677,7 +1677,8 @@ fn ascii_name(name: &str) -> String {
     }
 }
 
-/// `GET /notices/{id}/files/{n}`: for the sender and the recipients only.
+/// `GET /notices/{id}/files/{n}`: for the sender, the school's admins and the recipients
+/// only.
 async fn file(
     State(state): State<SchoolState>,
     CurrentSchool(school): CurrentSchool,
@@ -1687,7 +1688,7 @@ async fn file(
     let result = async {
         let mut tx = state.db.school(&school).await?;
         let notice = notice(&mut tx, id).await?.ok_or(Fail::NotFound)?;
-        if !is_sender(&notice, &user) && !is_recipient(&mut tx, &user, id).await? {
+        if !may_see_receipts(&notice, &user) && !is_recipient(&mut tx, &user, id).await? {
             return Err(Fail::NotFound);
         }
         let (key, name): (String, String) = sqlx::query_as(
