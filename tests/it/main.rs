@@ -21,6 +21,7 @@ mod messages;
 mod migrations;
 mod notices;
 mod notify;
+mod organisation;
 mod pgbouncer;
 mod pupils;
 mod roster;

@@ -844,3 +844,540 @@ async fn demo_notices_arrive_with_receipts_once() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     app.stop().await;
 }
+
+/// Sends a notice through the JSON API as `v`; returns the response.
+async fn send_api(
+    v: &mut Visitor<'_>,
+    slug: &str,
+    title: &str,
+    audience: &[(&str, String)],
+) -> reqwest::Response {
+    let token = v.csrf(&host(slug), "/me").await;
+    v.post_multipart(
+        &host(slug),
+        "/api/v1/notices",
+        notice_form("", title, "正文", audience, "read"),
+        &[("X-CSRF-Token", &token)],
+    )
+    .await
+}
+
+async fn recipients_of(app: &TestApp, t: &Tenant, id: i64) -> Vec<(String, i64)> {
+    let mut tx = app.services.db.school(t).await.unwrap();
+    let rows = sqlx::query_as(
+        "select recipient_kind, recipient_id from notice_recipients where notice_id = $1 order by 1, 2",
+    )
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    rows
+}
+
+#[tokio::test]
+async fn a_role_notice_reaches_every_active_holder_staff_and_guardians() {
+    let app = TestApp::spawn().await;
+    let a = app.onboard("school-a", "甲校").await.tenant;
+    let b = app.onboard("school-b", "乙校").await.tenant;
+    let s = school(&app, &a).await;
+    accounts(&app, &a, &s, "a").await;
+    let pool = &app.services.pool;
+    // A custom role of school A held by the principal, and one that only school B has.
+    for (t, code, name) in [(&a, "x_canteen", "食堂管理"), (&b, "x_bonly", "乙校角色")] {
+        sqlx::query("insert into school_roles (tenant_id, code, name) values ($1, $2, $3)")
+            .bind(t.id.0)
+            .bind(code)
+            .bind(name)
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query(
+        "update memberships set roles = roles || '{x_canteen}'::text[]
+          where tenant_id = $1 and account_id = (select id from accounts where username = 'a.principal')",
+    )
+    .bind(a.id.0)
+    .execute(pool)
+    .await
+    .unwrap();
+    // A disabled parent's membership is no holder.
+    sqlx::query(
+        "update memberships set status = 'disabled'
+          where tenant_id = $1 and account_id = (select id from accounts where username = 'a.parent2')",
+    )
+    .bind(a.id.0)
+    .execute(pool)
+    .await
+    .unwrap();
+
+    let mut principal = signed_in(&app, "school-a", "a.principal").await;
+    let page = principal
+        .get(&host("school-a"), "/notices/new")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("value=\"roles\"") && page.contains("食堂管理") && !page.contains("乙校角色"),
+        "{page}"
+    );
+    let r = send_api(
+        &mut principal,
+        "school-a",
+        "班主任和家长",
+        &[
+            ("audience", "roles".into()),
+            ("roles", "head_teacher".into()),
+            ("roles", "parent".into()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let sent: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(sent["recipients"], 3);
+    let id = sent["id"].as_i64().unwrap();
+    assert_eq!(
+        recipients_of(&app, &a, id).await,
+        vec![
+            ("guardian".to_owned(), s.guardians[0]),
+            ("guardian".to_owned(), s.guardians[1]),
+            ("staff".to_owned(), s.head),
+        ]
+    );
+    assert_eq!(
+        count(
+            &app,
+            &a,
+            &format!("select count(*) from inbox_items where dedupe_key = 'notice:{id}'")
+        )
+        .await,
+        3
+    );
+    let mut p0 = signed_in(&app, "school-a", "a.parent0").await;
+    assert_eq!(
+        p0.get(&host("school-a"), &format!("/notices/{id}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // The school's own custom role, through the page's form.
+    let csrf = principal.csrf(&host("school-a"), "/notices/new").await;
+    let r = principal
+        .post_multipart(
+            &host("school-a"),
+            "/notices",
+            notice_form(
+                &csrf,
+                "食堂通知",
+                "x",
+                &[("audience", "roles".into()), ("roles", "x_canteen".into())],
+                "read",
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let canteen = id_from_location(&r);
+    assert_eq!(
+        recipients_of(&app, &a, canteen).await,
+        vec![("staff".to_owned(), s.principal)]
+    );
+
+    // Unknown roles, another school's role, bad codes, nobody chosen: 422, nothing written.
+    let before = count(&app, &a, "select count(*) from notices").await;
+    for roles in ["x_nope", "x_bonly", "Parent!", ""] {
+        let r = send_api(
+            &mut principal,
+            "school-a",
+            "坏角色",
+            &[("audience", "roles".into()), ("roles", roles.into())],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{roles}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(!body["message_zh"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(
+        count(&app, &a, "select count(*) from notices").await,
+        before
+    );
+
+    // A head teacher without school-wide rights may not address roles.
+    let mut head = signed_in(&app, "school-a", "a.head").await;
+    let r = send_api(
+        &mut head,
+        "school-a",
+        "全体家长",
+        &[("audience", "roles".into()), ("roles", "parent".into())],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        count(&app, &a, "select count(*) from notices").await,
+        before
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_people_picker_finds_this_schools_staff_and_guardians_with_or_without_js() {
+    let app = TestApp::spawn().await;
+    let a = app.onboard("school-a", "甲校").await.tenant;
+    let b = app.onboard("school-b", "乙校").await.tenant;
+    let s = school(&app, &a).await;
+    let sb = school(&app, &b).await;
+    accounts(&app, &a, &s, "a").await;
+    accounts(&app, &b, &sb, "b").await;
+    {
+        let mut tx = app.services.db.school(&a).await.unwrap();
+        sqlx::query("update guardians set phone = '13800001234' where id = $1")
+            .bind(s.guardians[1])
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = app.services.db.school(&b).await.unwrap();
+        sqlx::query("insert into guardians (name, phone) values ('钱乙乙', '13900001234')")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let h = host("school-a");
+    let mut principal = signed_in(&app, "school-a", "a.principal").await;
+    let find = |v: serde_json::Value| -> Vec<(String, String, String)> {
+        v["people"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["key"].as_str().unwrap().to_owned(),
+                    p["name"].as_str().unwrap().to_owned(),
+                    p["detail"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let r = principal.get(&h, "/api/v1/notices/people?q=张").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        find(r.json().await.unwrap()),
+        vec![(
+            format!("guardian:{}", s.guardians[0]),
+            "张妈妈".to_owned(),
+            "学生0（三年级（1）班）".to_owned()
+        )]
+    );
+    // By phone suffix (only this school's 1234), by child's name, staff by name.
+    let by_phone: serde_json::Value = principal
+        .get(&h, "/api/v1/notices/people?q=1234")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_phone["people"].as_array().unwrap().len(), 1);
+    assert_eq!(by_phone["people"][0]["name"], "赵爸爸");
+    assert_eq!(by_phone["people"][0]["phone_tail"], "1234");
+    let by_child: serde_json::Value = principal
+        .get(&h, "/api/v1/notices/people?q=学生2")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_child["people"][0]["name"], "孙妈妈");
+    let staff: serde_json::Value = principal
+        .get(&h, "/api/v1/notices/people?q=王校")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        find(staff),
+        vec![(
+            format!("staff:{}", s.principal),
+            "王校长".to_owned(),
+            "T2".to_owned()
+        )]
+    );
+    for q in ["钱乙乙", "", "%25", "_"] {
+        let none: serde_json::Value = principal
+            .get(&h, &format!("/api/v1/notices/people?q={q}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(none["people"], serde_json::json!([]), "{q}");
+    }
+
+    // Only senders with school-wide rights may search; A's session means nothing at B.
+    for login in ["a.head", "a.parent0"] {
+        let mut v = signed_in(&app, "school-a", login).await;
+        assert_eq!(
+            v.get(&h, "/api/v1/notices/people?q=张").await.status(),
+            StatusCode::FORBIDDEN,
+            "{login}"
+        );
+    }
+    let cookie = principal.cookie(&h, "campus_session").unwrap();
+    let mut replay = Visitor::new(&app);
+    replay.set_cookie(&host("school-b"), "campus_session", &cookie);
+    let r = replay
+        .get(&host("school-b"), "/api/v1/notices/people?q=钱")
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    // Without JavaScript: the search reloads the form with results as checkboxes, keeping
+    // what was written and who was already chosen.
+    let page = principal
+        .get(
+            &h,
+            &format!(
+                "/notices/new?title=%E6%98%A5%E6%B8%B8&q=%E5%BC%A0&search=1&people=guardian:{}&people=guardian:999999",
+                s.guardians[1]
+            ),
+        )
+        .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("value=\"春游\""), "{page}");
+    assert!(
+        page.contains(&format!(
+            "name=\"people\" value=\"guardian:{}\" checked> 赵爸爸",
+            s.guardians[1]
+        )),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(
+            "name=\"people\" value=\"guardian:{}\"> 家长 张妈妈",
+            s.guardians[0]
+        )),
+        "{page}"
+    );
+    assert!(!page.contains("guardian:999999"));
+    assert!(page.contains("id=\"aud-people\" checked"));
+    let nobody = principal
+        .get(&h, "/notices/new?q=%E9%92%B1&search=1")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(nobody.contains("id=\"people-none\""));
+
+    // The chosen checkboxes are sent as repeated `people` fields; the comma-separated
+    // `people` format still works for the API.
+    let csrf = principal.csrf(&h, "/notices/new").await;
+    let r = principal
+        .post_multipart(
+            &h,
+            "/notices",
+            notice_form(
+                &csrf,
+                "两位家长",
+                "x",
+                &[
+                    ("audience", "people".into()),
+                    ("people", format!("guardian:{}", s.guardians[0])),
+                    ("people", format!("guardian:{}", s.guardians[1])),
+                ],
+                "read",
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let id = id_from_location(&r);
+    assert_eq!(recipients_of(&app, &a, id).await.len(), 2);
+    let r = send_api(
+        &mut principal,
+        "school-a",
+        "旧格式",
+        &[
+            ("audience", "people".into()),
+            (
+                "people",
+                format!("staff:{},guardian:{}", s.head, s.guardians[2]),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        recipients_of(&app, &a, id).await,
+        vec![
+            ("guardian".to_owned(), s.guardians[2]),
+            ("staff".to_owned(), s.head)
+        ]
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn drawn_signatures_show_on_the_receipts_to_the_sender_and_admins_only() {
+    let app = TestApp::spawn().await;
+    let a = app.onboard("school-a", "甲校").await.tenant;
+    let b = app.onboard("school-b", "乙校").await.tenant;
+    let s = school(&app, &a).await;
+    let sb = school(&app, &b).await;
+    accounts(&app, &a, &s, "a").await;
+    accounts(&app, &b, &sb, "b").await;
+    person(
+        &app.services,
+        "a.admin",
+        "管理员",
+        PW,
+        &[(&a, &["school_admin"])],
+    )
+    .await;
+    let h = host("school-a");
+
+    let mut head = signed_in(&app, "school-a", "a.head").await;
+    let csrf = head.csrf(&h, "/notices/new").await;
+    let sent = head
+        .post_multipart(
+            &h,
+            "/notices",
+            notice_form(
+                &csrf,
+                "签字回执",
+                "请签字",
+                &[
+                    ("audience", "classes".into()),
+                    ("class_ids", s.classes[0].to_string()),
+                ],
+                "signature",
+            ),
+            &[],
+        )
+        .await;
+    let id = id_from_location(&sent);
+    // One guardian draws, the other only types a name.
+    for (login, fields) in [
+        ("a.parent0", vec![("signature_png", PNG_1X1)]),
+        ("a.parent1", vec![("signature_name", "赵四")]),
+    ] {
+        let mut p = signed_in(&app, "school-a", login).await;
+        let csrf = p.csrf(&h, &format!("/notices/{id}")).await;
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend(fields);
+        let r = p.post(&h, &format!("/notices/{id}/confirm"), &form).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    }
+    let drawn = format!("/notices/{id}/signatures/guardian/{}", s.guardians[0]);
+    let typed = format!("/notices/{id}/signatures/guardian/{}", s.guardians[1]);
+
+    let receipts = head
+        .get(&h, &format!("/notices/{id}/receipts"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        receipts.contains(&format!("<img class=\"signature\" src=\"{drawn}\"")),
+        "{receipts}"
+    );
+    assert!(!receipts.contains(&typed), "no image for a typed name");
+    let mut admin = signed_in(&app, "school-a", "a.admin").await;
+    for v in [&mut head, &mut admin] {
+        let r = v.get(&h, &drawn).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["content-type"], "image/png");
+        assert!(r.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .starts_with("private"));
+        assert_eq!(&r.bytes().await.unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+        assert_eq!(v.get(&h, &typed).await.status(), StatusCode::NOT_FOUND);
+    }
+    assert_eq!(
+        admin
+            .get(&h, &format!("/notices/{id}/receipts"))
+            .await
+            .status(),
+        StatusCode::OK,
+        "admins follow every notice's receipts"
+    );
+    let view = admin.get(&h, &format!("/notices/{id}")).await;
+    assert_eq!(view.status(), StatusCode::OK);
+    let view = view.text().await.unwrap();
+    assert!(view.contains("签字回执") && !view.contains("id=\"sign-form\""));
+    for path in [
+        format!("/notices/{id}/signatures/staff/{}", s.guardians[0]),
+        format!("/notices/{id}/signatures/guardian/999999"),
+        format!("/notices/999999/signatures/guardian/{}", s.guardians[0]),
+    ] {
+        assert_eq!(
+            head.get(&h, &path).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    // The signer, another parent and a principal who did not send it see nothing.
+    for login in ["a.parent0", "a.parent2", "a.principal"] {
+        let mut v = signed_in(&app, "school-a", login).await;
+        let r = v.get(&h, &drawn).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{login}");
+        assert_ne!(r.headers()["content-type"], "image/png");
+    }
+
+    // The export says who signed by hand.
+    let x = head.get(&h, &format!("/notices/{id}/receipts.xlsx")).await;
+    let bytes = x.bytes().await.unwrap();
+    let mut book =
+        calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let rows: Vec<Vec<String>> = book
+        .worksheet_range("回执")
+        .unwrap()
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    assert_eq!(rows[0][6], "手写签名");
+    assert!(
+        rows.iter().any(|r| r[1] == "张妈妈" && r[6] == "有"),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r[1] == "赵爸爸" && r[5] == "赵四" && r[6] == "无"),
+        "{rows:?}"
+    );
+
+    // School B: its own notice 1 has no signature, A's ids mean nothing there, and A's
+    // session is no session at B's host.
+    let mut b_principal = signed_in(&app, "school-b", "b.principal").await;
+    let hb = host("school-b");
+    let csrf = b_principal.csrf(&hb, "/notices/new").await;
+    let r = b_principal
+        .post_multipart(
+            &hb,
+            "/notices",
+            notice_form(
+                &csrf,
+                "乙校通知",
+                "x",
+                &[("audience", "guardians".into())],
+                "signature",
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        b_principal.get(&hb, &drawn).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let cookie = head.cookie(&h, "campus_session").unwrap();
+    let mut replay = Visitor::new(&app);
+    replay.set_cookie(&hb, "campus_session", &cookie);
+    assert_eq!(
+        replay.get(&hb, &drawn).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    app.stop().await;
+}

@@ -122,3 +122,33 @@ impl Members {
         self.cache.invalidate_all();
     }
 }
+
+/// The staff and guardian rows linked to a school's members who hold any of `roles` today
+/// (active membership and account, within its validity). Members linked to neither have no
+/// inbox and are left out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoleHolders {
+    pub staff: Vec<i64>,
+    pub guardians: Vec<i64>,
+}
+
+/// One query for all of `roles`; the caller expands the rows set-based in the school.
+pub async fn holders_of_roles(
+    pool: &PgPool,
+    tenant_id: i64,
+    roles: &[String],
+) -> sqlx::Result<RoleHolders> {
+    let (staff, guardians): (Vec<i64>, Vec<i64>) = sqlx::query_as(
+        "select coalesce(array_agg(distinct m.staff_id) filter (where m.staff_id is not null), '{}'),
+                coalesce(array_agg(distinct m.guardian_id) filter (where m.guardian_id is not null), '{}')
+           from public.memberships m join public.accounts a on a.id = m.account_id
+          where m.tenant_id = $1 and m.roles && $2 and m.status = 'active' and a.status = 'active'
+            and (m.valid_from is null or m.valid_from <= current_date)
+            and (m.valid_until is null or m.valid_until >= current_date)",
+    )
+    .bind(tenant_id)
+    .bind(roles)
+    .fetch_one(pool)
+    .await?;
+    Ok(RoleHolders { staff, guardians })
+}

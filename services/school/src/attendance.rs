@@ -505,8 +505,8 @@ pub(crate) async fn index(
                     (select count(*) from attendance_marks m where m.register_id = r.id) as exceptions
                from classes c
                left join attendance_registers r on r.class_id = c.id and r.day = $1 and r.period = 'morning'
-              where $2 or c.head_teacher_id = $3
-                 or exists(select 1 from class_teachers t where t.class_id = c.id and t.staff_id = $3)
+              where c.retired_at is null and ($2 or c.head_teacher_id = $3
+                 or exists(select 1 from class_teachers t where t.class_id = c.id and t.staff_id = $3))
               order by c.grade_id, c.number",
         )
         .bind(day)
@@ -859,7 +859,8 @@ async fn missing_at(tx: &mut SchoolTx, now: DateTime<Utc>) -> sqlx::Result<Missi
     }
     let rows = sqlx::query(
         "select c.id, c.name, s.name as head from classes c left join staff s on s.id = c.head_teacher_id
-          where not exists(select 1 from attendance_registers r where r.class_id = c.id and r.day = $1 and r.period = 'morning')
+          where c.retired_at is null
+            and not exists(select 1 from attendance_registers r where r.class_id = c.id and r.day = $1 and r.period = 'morning')
           order by c.grade_id, c.number",
     )
     .bind(day)

@@ -1,6 +1,7 @@
 //! The school's audit log (`audit_log` in the school's schema): reads of sensitive pupil
 //! fields, roster imports and exports, gate devices added and revoked, calendar and
-//! attendance-time changes. Rows are written in the same transaction as the
+//! attendance-time changes, organisation changes. Rows are written in the same
+//! transaction as the
 //! read or change they record, so there is never an unlogged read.
 
 use campus_identity::CurrentUser;
@@ -25,6 +26,9 @@ pub enum Action {
     CalendarChanged,
     /// The register deadline or the gate arrival cut-off changed.
     AttendanceSettingsChanged,
+    /// A grade or class created, renamed or retired, or a teaching assignment changed
+    /// (`detail.change` says which).
+    OrganisationChanged,
 }
 
 impl Action {
@@ -40,6 +44,7 @@ impl Action {
             Self::GateDeviceRevoked => "gate_device_revoked",
             Self::CalendarChanged => "calendar_changed",
             Self::AttendanceSettingsChanged => "attendance_settings_changed",
+            Self::OrganisationChanged => "organisation_changed",
         }
     }
 }

@@ -69,6 +69,7 @@ fn event_name(event: &str, lang: Lang) -> String {
         "gate_device_revoked" => ("停用门禁设备", "gate device revoked"),
         "calendar_changed" => ("修改校历", "calendar changed"),
         "attendance_settings_changed" => ("修改点名与到校时间", "attendance times changed"),
+        "organisation_changed" => ("调整年级班级", "organisation changed"),
         other => return other.to_owned(),
     };
     lang.pick(zh, en).to_owned()

@@ -57,8 +57,6 @@ pub fn router() -> Router<SchoolState> {
         .route("/", get(home::home))
         .route("/badge.svg", get(home::badge))
         .route("/api/v1/school", get(home::profile_json))
-        .route("/classes", get(organisation::classes))
-        .route("/classes/{id}", get(organisation::class))
         .route("/pupils", get(pupils::list))
         .route("/pupils/{id}", get(pupils::record))
         .route("/api/v1/pupils/{id}", get(pupils::record_json))
@@ -77,6 +75,7 @@ pub fn router() -> Router<SchoolState> {
             "/api/v1/attendance/{class_id}/{day}/{period}",
             get(attendance::register_json).put(attendance::put_register_json),
         )
+        .merge(organisation::routes())
         .merge(leave::routes())
         .merge(roster::router())
         .merge(join::routes())

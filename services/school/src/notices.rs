@@ -1,11 +1,11 @@
 //! Notices (通知) with receipts: a sender with `SendNotices` writes a notice (sanitised rich
 //! text, attachments in the school's object storage) to whole-school guardians, all staff,
-//! grades, classes or chosen people; a sender without school-wide rights may address only
-//! the classes they head. Sending expands the audience set-based into `notice_recipients`
+//! grades, classes, holders of chosen roles or chosen people (found with `picker`); a sender
+//! without school-wide rights may address only the classes they head. Sending expands the audience set-based into `notice_recipients`
 //! and, through [`crate::notify`], into the recipients' inboxes in the same transaction.
 //! Recipients read (marking it read), confirm, or sign with a typed name or a drawn PNG;
-//! the sender follows receipts per class, reminds those who have not read (once a day) and
-//! exports the receipts as XLSX. Pages and the JSON API (`X-CSRF-Token` for POST) share
+//! the sender (and the school's admins) follow receipts per class with drawn signatures as
+//! images, remind those who have not read (once a day) and export the receipts as XLSX. Pages and the JSON API (`X-CSRF-Token` for POST) share
 //! the same functions.
 
 use std::collections::BTreeMap;
@@ -13,7 +13,7 @@ use std::io::Cursor;
 
 use askama::Template;
 use axum::extract::multipart::{Multipart, MultipartRejection};
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -27,8 +27,12 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use campus_identity::member::RoleHolders;
+
 use crate::notify::{self, Audience, Category, Message, Recipient};
 use crate::roster::export::content_disposition;
+
+mod picker;
 use crate::SchoolState;
 
 /// Longest body accepted, in characters, before sanitising.
@@ -52,7 +56,12 @@ pub fn router() -> Router<SchoolState> {
         .route("/notices/{id}/receipts.xlsx", get(receipts_xlsx))
         .route("/notices/{id}/remind", post(remind_page))
         .route("/notices/{id}/files/{n}", get(file))
+        .route(
+            "/notices/{id}/signatures/{kind}/{recipient}",
+            get(signature_image),
+        )
         .route("/api/v1/notices", post(create_api))
+        .route("/api/v1/notices/people", get(picker::people_json))
         .route("/api/v1/notices/{id}/receipts", get(receipts_json))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
@@ -207,6 +216,9 @@ pub enum Target {
     Grades(Vec<i64>),
     Classes(Vec<i64>),
     People(Vec<Recipient>),
+    /// Every active member holding one of these role codes (built-in or the school's own),
+    /// staff and guardians alike.
+    Roles(Vec<String>),
 }
 
 impl Target {
@@ -220,6 +232,7 @@ impl Target {
                 "kind": "people",
                 "people": p.iter().map(|r| format!("{}:{}", r.kind(), r.id())).collect::<Vec<_>>()
             }),
+            Self::Roles(r) => serde_json::json!({"kind": "roles", "roles": r}),
         }
     }
 }
@@ -324,6 +337,29 @@ fn parse_target(kind: &str, fields: &BTreeMap<String, Vec<String>>) -> Result<Ta
                 return Err(Fail::invalid("请选择收件人。", "Choose recipients."));
             }
             Ok(Target::People(people))
+        }
+        "roles" => {
+            let mut roles = Vec::new();
+            for r in get("roles").iter().flat_map(|v| v.split([',', ' '])) {
+                let r = r.trim();
+                if r.is_empty() {
+                    continue;
+                }
+                if r.len() > 40
+                    || !r
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                {
+                    return Err(Fail::invalid("角色无效。", "Invalid role."));
+                }
+                roles.push(r.to_owned());
+            }
+            roles.sort_unstable();
+            roles.dedup();
+            if roles.is_empty() {
+                return Err(Fail::invalid("请选择角色。", "Choose at least one role."));
+            }
+            Ok(Target::Roles(roles))
         }
         _ => Err(Fail::invalid("请选择发送对象。", "Choose who receives it.")),
     }
@@ -500,7 +536,7 @@ fn recipient_select(target: &Target) -> &'static str {
             "select 'staff', s.id, null::bigint from staff s
               where s.active and $2::bigint[] is not null and $3::text[] is not null"
         }
-        Target::People(_) => {
+        Target::People(_) | Target::Roles(_) => {
             "select r.k, r.i, (select min(s.class_id) from student_guardians sg join students s on s.id = sg.student_id
                                 where r.k = 'guardian' and sg.guardian_id = r.i and s.left_on is null)
                from unnest($3::text[], $2::bigint[]) as r(k, i)
@@ -508,6 +544,33 @@ fn recipient_select(target: &Target) -> &'static str {
                  or (r.k = 'guardian' and exists (select 1 from guardians g where g.id = r.i))"
         }
     }
+}
+
+/// Role codes a notice may address: the built-in roles and the school's own.
+async fn role_choices(state: &SchoolState, school: &Tenant) -> Result<Vec<(String, String)>, Fail> {
+    let custom =
+        campus_identity::admin::store::custom_roles(&state.identity.pool, school.id.0).await?;
+    Ok(campus_identity::permission::BUILTIN_ROLES
+        .iter()
+        .map(|r| (r.code.to_owned(), r.name_zh.to_owned()))
+        .chain(custom.into_iter().map(|r| (r.code, r.name)))
+        .collect())
+}
+
+/// The linked rows of the members holding `codes`; an unknown code is refused.
+async fn role_holders(
+    state: &SchoolState,
+    school: &Tenant,
+    codes: &[String],
+) -> Result<RoleHolders, Fail> {
+    let known = role_choices(state, school).await?;
+    if let Some(unknown) = codes.iter().find(|c| !known.iter().any(|(k, _)| k == *c)) {
+        return Err(Fail::Invalid(
+            format!("本校没有角色“{unknown}”。"),
+            format!("This school has no role \"{unknown}\"."),
+        ));
+    }
+    Ok(campus_identity::member::holders_of_roles(&state.identity.pool, school.id.0, codes).await?)
 }
 
 /// What was sent.
@@ -526,6 +589,10 @@ async fn send_notice(
 ) -> Result<Sent, Fail> {
     user.require(Permission::SendNotices)
         .map_err(|_| Fail::Forbidden("您的身份不能发布通知。", "You may not send notices."))?;
+    let holders = match &draft.target {
+        Target::Roles(codes) if school_wide(user) => role_holders(state, school, codes).await?,
+        _ => RoleHolders::default(),
+    };
     let mut tx = state.db.school(school).await?;
     if !school_wide(user) {
         let Target::Classes(classes) = &draft.target else {
@@ -569,6 +636,17 @@ async fn send_notice(
             p.iter().map(|r| r.id()).collect(),
             p.iter().map(|r| r.kind()).collect(),
         ),
+        Target::Roles(_) => (
+            holders
+                .staff
+                .iter()
+                .chain(&holders.guardians)
+                .copied()
+                .collect(),
+            std::iter::repeat_n("staff", holders.staff.len())
+                .chain(std::iter::repeat_n("guardian", holders.guardians.len()))
+                .collect(),
+        ),
         _ => (Vec::new(), Vec::new()),
     };
     let sql = format!(
@@ -595,6 +673,10 @@ async fn send_notice(
         Target::AllStaff => Audience::AllStaff,
         Target::Grades(v) => Audience::GuardiansOfGrades(v.clone()),
         Target::Classes(v) => Audience::GuardiansOfClasses(v.clone()),
+        Target::Roles(_) => Audience::RoleHolders {
+            staff: holders.staff,
+            guardians: holders.guardians,
+        },
         Target::People(_) => {
             // Only the people that exist (as written to the receipts).
             let rows: Vec<(String, i64)> = sqlx::query_as(
@@ -699,6 +781,18 @@ struct Choice {
     name: String,
 }
 
+/// What the form showed before a search without JavaScript reloaded it.
+#[derive(Default)]
+struct Prefill {
+    title: String,
+    body: String,
+    mode: String,
+    deadline: String,
+    audience: String,
+    q: String,
+    roles: Vec<String>,
+}
+
 #[derive(Template)]
 #[template(path = "notices_new.html")]
 struct NewPage<'a> {
@@ -707,20 +801,63 @@ struct NewPage<'a> {
     school_wide: bool,
     grades: Vec<Choice>,
     classes: Vec<Choice>,
+    /// (code, name, chosen).
+    roles: Vec<(String, String, bool)>,
+    f: Prefill,
+    searched: bool,
+    chosen: Vec<picker::Person>,
+    found: Vec<picker::Person>,
 }
 
-/// `GET /notices/new`.
+/// `GET /notices/new`; with `q` (the picker's search button, without JavaScript) it shows
+/// the people found and keeps what was already filled in and chosen.
 async fn new_page(
     State(state): State<SchoolState>,
     CurrentSchool(school): CurrentSchool,
     lang: Lang,
     user: CurrentUser,
+    Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
     if let Err(r) = user.require(Permission::SendNotices) {
         return r.into_response();
     }
     let wide = school_wide(&user);
+    let mut fields: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in query {
+        fields.entry(k).or_default().push(v);
+    }
+    let one = |k: &str| {
+        fields
+            .get(k)
+            .and_then(|v| v.first())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let f = Prefill {
+        title: one("title").chars().take(200).collect(),
+        body: one("body").chars().take(BODY_MAX_CHARS).collect(),
+        mode: one("mode"),
+        deadline: one("deadline"),
+        audience: if fields.contains_key("q") && wide {
+            "people".into()
+        } else {
+            one("audience")
+        },
+        q: one("q").chars().take(picker::QUERY_MAX).collect(),
+        roles: fields.get("roles").cloned().unwrap_or_default(),
+    };
+    let searched = wide && fields.contains_key("q");
+    // Chosen people the form carried; malformed entries are simply not shown again.
+    let chosen_keys = match parse_target("people", &fields) {
+        Ok(Target::People(p)) if wide => p,
+        _ => Vec::new(),
+    };
     let loaded = async {
+        let roles = if wide {
+            role_choices(&state, &school).await?
+        } else {
+            Vec::new()
+        };
         let mut tx = state.db.school(&school).await?;
         let grades: Vec<(i64, String)> =
             sqlx::query_as("select id, name from grades order by level")
@@ -728,20 +865,30 @@ async fn new_page(
                 .await?;
         let classes: Vec<(i64, String)> = sqlx::query_as(
             "select c.id, c.name from classes c join grades g on g.id = c.grade_id
-              where $1 or c.head_teacher_id = $2 order by g.level, c.number",
+              where c.retired_at is null and ($1 or c.head_teacher_id = $2) order by g.level, c.number",
         )
         .bind(wide)
         .bind(user.staff_id)
         .fetch_all(&mut *tx)
         .await?;
+        let chosen = picker::named(&mut tx, &chosen_keys).await?;
+        let found = if searched {
+            picker::search(&mut tx, &f.q).await?
+        } else {
+            Vec::new()
+        };
         tx.commit().await?;
-        Ok::<_, Fail>((grades, classes))
+        Ok::<_, Fail>((roles, grades, classes, chosen, found))
     }
     .await;
-    let (grades, classes) = match loaded {
+    let (roles, grades, classes, chosen, found) = match loaded {
         Ok(x) => x,
         Err(e) => return e.page(),
     };
+    let found = found
+        .into_iter()
+        .filter(|p| !chosen.iter().any(|c| c.key == p.key))
+        .collect();
     let choices = |v: Vec<(i64, String)>| {
         v.into_iter()
             .map(|(id, name)| Choice { id, name })
@@ -753,6 +900,17 @@ async fn new_page(
         school_wide: wide,
         grades: if wide { choices(grades) } else { Vec::new() },
         classes: choices(classes),
+        roles: roles
+            .into_iter()
+            .map(|(code, name)| {
+                let chosen = f.roles.contains(&code);
+                (code, name, chosen)
+            })
+            .collect(),
+        f,
+        searched,
+        chosen,
+        found,
     }
     .render()
     .unwrap_or_default();
@@ -960,6 +1118,11 @@ fn is_sender(n: &NoticeRow, user: &CurrentUser) -> bool {
     n.sender_account_id == user.account_id
 }
 
+/// The sender and the school's admins follow a notice's receipts and signatures.
+fn may_see_receipts(n: &NoticeRow, user: &CurrentUser) -> bool {
+    is_sender(n, user) || user.can(Permission::ManageUsers)
+}
+
 #[derive(Template)]
 #[template(path = "notice.html")]
 struct ViewPage<'a> {
@@ -988,7 +1151,7 @@ async fn view_page(
         let mut tx = state.db.school(&school).await?;
         let n = notice(&mut tx, id).await?.ok_or(Fail::NotFound)?;
         let recipient = is_recipient(&mut tx, &user, id).await?;
-        if !recipient && !is_sender(&n, &user) {
+        if !recipient && !may_see_receipts(&n, &user) {
             return Err(Fail::NotFound);
         }
         let mut confirmed = None;
@@ -1039,7 +1202,7 @@ async fn view_page(
         deadline: n.deadline.map(local_time),
         files,
         recipient,
-        sender: is_sender(&n, &user),
+        sender: may_see_receipts(&n, &user),
         confirmed: confirmed_at.map(local_time),
         signature_name,
         n: &n,
@@ -1189,7 +1352,8 @@ struct Receipts {
     classes: Vec<ClassReceipts>,
 }
 
-/// The receipts of a notice the user sent (anyone else: not found).
+/// The receipts of a notice the user sent or, for admins, any notice (anyone else: not
+/// found).
 async fn load_receipts(
     state: &SchoolState,
     school: &Tenant,
@@ -1198,7 +1362,7 @@ async fn load_receipts(
 ) -> Result<(NoticeRow, Vec<Receipt>), Fail> {
     let mut tx = state.db.school(school).await?;
     let n = notice(&mut tx, id).await?.ok_or(Fail::NotFound)?;
-    if !is_sender(&n, user) {
+    if !may_see_receipts(&n, user) {
         return Err(Fail::NotFound);
     }
     let rows = sqlx::query(
@@ -1328,7 +1492,15 @@ fn xlsx(receipts: &[Receipt]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     let head = Format::new().set_bold().set_background_color("#E8EEF7");
     let ws = book.add_worksheet();
     ws.set_name("回执")?;
-    let headers = ["班级", "姓名", "身份", "已读时间", "确认时间", "签名"];
+    let headers = [
+        "班级",
+        "姓名",
+        "身份",
+        "已读时间",
+        "确认时间",
+        "签名",
+        "手写签名",
+    ];
     for (c, h) in headers.iter().enumerate() {
         ws.set_column_width(c as u16, if c >= 3 { 18.0 } else { 14.0 })?;
         ws.write_string_with_format(0, c as u16, *h, &head)?;
@@ -1354,6 +1526,7 @@ fn xlsx(receipts: &[Receipt]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
             r.read_at.map(local_time).unwrap_or_default(),
             r.confirmed_at.map(local_time).unwrap_or_default(),
             signature,
+            if r.signed_image { "有" } else { "无" }.to_owned(),
         ];
         for (c, v) in cells.iter().enumerate() {
             ws.write_string(row, c as u16, v)?;
@@ -1412,7 +1585,7 @@ async fn remind(
 ) -> Result<u64, Fail> {
     let mut tx = state.db.school(school).await?;
     let n = notice(&mut tx, id).await?.ok_or(Fail::NotFound)?;
-    if !is_sender(&n, user) {
+    if !may_see_receipts(&n, user) {
         return Err(Fail::NotFound);
     }
     let unread: Vec<(String, i64)> = sqlx::query_as(
@@ -1504,7 +1677,8 @@ fn ascii_name(name: &str) -> String {
     }
 }
 
-/// `GET /notices/{id}/files/{n}`: for the sender and the recipients only.
+/// `GET /notices/{id}/files/{n}`: for the sender, the school's admins and the recipients
+/// only.
 async fn file(
     State(state): State<SchoolState>,
     CurrentSchool(school): CurrentSchool,
@@ -1514,7 +1688,7 @@ async fn file(
     let result = async {
         let mut tx = state.db.school(&school).await?;
         let notice = notice(&mut tx, id).await?.ok_or(Fail::NotFound)?;
-        if !is_sender(&notice, &user) && !is_recipient(&mut tx, &user, id).await? {
+        if !may_see_receipts(&notice, &user) && !is_recipient(&mut tx, &user, id).await? {
             return Err(Fail::NotFound);
         }
         let (key, name): (String, String) = sqlx::query_as(
@@ -1546,6 +1720,57 @@ async fn file(
                 ),
                 (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
                 (header::CACHE_CONTROL, "private, no-store".to_owned()),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => e.page(),
+    }
+}
+
+/// `GET /notices/{id}/signatures/{kind}/{recipient}`: a recipient's drawn signature, for
+/// those who may see the notice's receipts; everyone else, and every other school's ids,
+/// get 404.
+async fn signature_image(
+    State(state): State<SchoolState>,
+    CurrentSchool(school): CurrentSchool,
+    user: CurrentUser,
+    Path((id, kind, recipient)): Path<(i64, String, i64)>,
+) -> Response {
+    let result = async {
+        let mut tx = state.db.school(&school).await?;
+        let n = notice(&mut tx, id).await?.ok_or(Fail::NotFound)?;
+        if !may_see_receipts(&n, &user) {
+            return Err(Fail::NotFound);
+        }
+        let key: Option<String> = sqlx::query_scalar(
+            "select signature_key from notice_recipients
+              where notice_id = $1 and recipient_kind = $2 and recipient_id = $3",
+        )
+        .bind(id)
+        .bind(&kind)
+        .bind(recipient)
+        .fetch_optional(&mut *tx)
+        .await?
+        .flatten();
+        tx.commit().await?;
+        let key = ObjectKey::parse(&key.ok_or(Fail::NotFound)?)
+            .map_err(|e| Fail::Unavailable(e.to_string()))?;
+        let (bytes, _) = state
+            .store
+            .for_tenant(&school)
+            .get(&key)
+            .await?
+            .ok_or(Fail::NotFound)?;
+        Ok(bytes)
+    }
+    .await;
+    match result {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "image/png"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (header::CACHE_CONTROL, "private, max-age=300"),
             ],
             bytes,
         )

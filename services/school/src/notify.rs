@@ -57,6 +57,13 @@ pub enum Audience {
     HeadTeachersOfClasses(Vec<i64>),
     /// Every active member of staff.
     AllStaff,
+    /// The staff and guardian rows linked to members holding chosen roles (resolved by
+    /// `campus_identity::member::holders_of_roles`); stopped staff and unknown ids are
+    /// skipped.
+    RoleHolders {
+        staff: Vec<i64>,
+        guardians: Vec<i64>,
+    },
 }
 
 /// Kinds of message, which decide channels and quiet hours once the notification service
@@ -133,6 +140,11 @@ pub async fn send(tx: &mut SchoolTx, audience: &Audience, msg: &Message<'_>) -> 
               where c.id = any($7) and c.head_teacher_id is not null"
         }
         Audience::AllStaff => "select 'staff', s.id from staff s where s.active",
+        Audience::RoleHolders { .. } => {
+            "select 'staff', s.id from staff s where s.id = any($7) and s.active
+             union all
+             select 'guardian', g.id from guardians g where g.id = any($8)"
+        }
     };
     let sql = format!(
         "insert into inbox_items (recipient_kind, recipient_id, category, priority, title, body, link, source, dedupe_key)
@@ -160,6 +172,7 @@ pub async fn send(tx: &mut SchoolTx, audience: &Audience, msg: &Message<'_>) -> 
         .bind(msg.source);
     let query = match audience {
         Audience::People(_) => query.bind(kinds).bind(ids),
+        Audience::RoleHolders { staff, guardians } => query.bind(staff).bind(guardians),
         _ => query.bind(list).bind(Vec::<i64>::new()),
     };
     Ok(query

@@ -179,14 +179,15 @@ pub(crate) async fn candidates(
 /// Every class, in grade order, for the parent's form.
 pub(crate) async fn classes(tx: &mut SchoolTx) -> sqlx::Result<Vec<(i64, String)>> {
     sqlx::query_as(
-        "select c.id, c.name from classes c join grades g on g.id = c.grade_id order by g.level, c.number",
+        "select c.id, c.name from classes c join grades g on g.id = c.grade_id
+          where c.retired_at is null order by g.level, c.number",
     )
     .fetch_all(&mut **tx)
     .await
 }
 
 pub(crate) async fn class_exists(tx: &mut SchoolTx, id: i64) -> sqlx::Result<bool> {
-    sqlx::query_scalar("select exists(select 1 from classes where id = $1)")
+    sqlx::query_scalar("select exists(select 1 from classes where id = $1 and retired_at is null)")
         .bind(id)
         .fetch_one(&mut **tx)
         .await
