@@ -20,6 +20,8 @@ pub enum Action {
     NoticeSent,
     GateDeviceAdded,
     GateDeviceRevoked,
+    NotifySettingsChanged,
+    NotifyRetried,
 }
 
 impl Action {
@@ -33,6 +35,8 @@ impl Action {
             Self::NoticeSent => "notice_sent",
             Self::GateDeviceAdded => "gate_device_added",
             Self::GateDeviceRevoked => "gate_device_revoked",
+            Self::NotifySettingsChanged => "notify_settings_changed",
+            Self::NotifyRetried => "notify_retried",
         }
     }
 }

@@ -67,6 +67,8 @@ fn event_name(event: &str, lang: Lang) -> String {
         "join_rejected" => ("拒绝加入申请", "join rejected"),
         "gate_device_added" => ("添加门禁设备", "gate device added"),
         "gate_device_revoked" => ("停用门禁设备", "gate device revoked"),
+        "notify_settings_changed" => ("修改消息推送设置", "message delivery settings changed"),
+        "notify_retried" => ("重试失败的投递", "failed deliveries retried"),
         other => return other.to_owned(),
     };
     lang.pick(zh, en).to_owned()

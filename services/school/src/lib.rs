@@ -12,6 +12,7 @@
 mod attendance;
 pub mod audit;
 mod audit_search;
+mod delivery;
 pub mod demo;
 pub mod gate;
 mod home;
@@ -41,6 +42,8 @@ pub struct SchoolState {
     pub store: ObjectStore,
     /// Who is asking (sessions, memberships, permissions).
     pub identity: IdentityState,
+    /// Seals a school's own SMS/WeChat provider secret (None: not configured).
+    pub sealing: Option<campus_notify::secret::SealingKey>,
 }
 
 impl FromRef<SchoolState> for IdentityState {
@@ -76,6 +79,7 @@ pub fn router() -> Router<SchoolState> {
             get(attendance::register_json).put(attendance::put_register_json),
         )
         .merge(leave::routes())
+        .merge(delivery::routes())
         .merge(roster::router())
         .merge(join::routes())
         .merge(notices::router())
