@@ -10,6 +10,7 @@ mod attendance;
 mod browser;
 mod cli;
 mod demo;
+mod fanout;
 mod gate;
 mod identity;
 mod isolation;

@@ -57,7 +57,11 @@ async fn metrics(State(s): State<Services>) -> Response {
     let mut out = Vec::new();
     let encoder = prometheus::TextEncoder::new();
     match encoder.encode(&s.metrics.gather(), &mut out) {
-        Ok(()) => ([(http::header::CONTENT_TYPE, encoder.format_type().to_owned())], out).into_response(),
+        Ok(()) => (
+            [(http::header::CONTENT_TYPE, encoder.format_type().to_owned())],
+            out,
+        )
+            .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }

@@ -247,7 +247,11 @@ impl Config {
             campus_notify::secret::SealingKey::from_hex(k)?;
         }
         anyhow::ensure!(
-            self.notify_webhook_url.is_none() || self.notify_webhook_secret.as_deref().is_some_and(|s| s.len() >= 16),
+            self.notify_webhook_url.is_none()
+                || self
+                    .notify_webhook_secret
+                    .as_deref()
+                    .is_some_and(|s| s.len() >= 16),
             "notify_webhook_secret (at least 16 characters) is needed with notify_webhook_url"
         );
         if let Some(u) = &self.notify_webhook_url {
@@ -268,7 +272,10 @@ impl Config {
             (1..=100).contains(&self.notify_max_attempts),
             "notify_max_attempts must be between 1 and 100"
         );
-        anyhow::ensure!(self.notify_lease_secs >= 1, "notify_lease_secs must be at least 1");
+        anyhow::ensure!(
+            self.notify_lease_secs >= 1,
+            "notify_lease_secs must be at least 1"
+        );
         if let Some(t) = &self.admin_token {
             anyhow::ensure!(t.len() >= 32, "admin_token must be at least 32 characters");
         }

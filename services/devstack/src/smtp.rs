@@ -43,6 +43,57 @@ impl Mail {
     }
 }
 
+impl Mail {
+    /// The body of a single-part message, decoded from base64 or quoted-printable.
+    pub fn text(&self) -> String {
+        let body = self
+            .data
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or("");
+        let encoding = self
+            .header("Content-Transfer-Encoding")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let bytes = match encoding.as_str() {
+            "base64" => {
+                let clean: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, clean)
+                    .unwrap_or_default()
+            }
+            "quoted-printable" => quoted_printable(body),
+            _ => body.as_bytes().to_vec(),
+        };
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+fn quoted_printable(body: &str) -> Vec<u8> {
+    let b = body.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'=' {
+            if b[i + 1..].starts_with(b"\r\n") {
+                i += 3;
+                continue;
+            }
+            if let Some(v) = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
 /// A running sink. Dropping it stops accepting connections.
 #[derive(Debug)]
 pub struct SmtpSink {
@@ -96,7 +147,9 @@ impl SmtpSink {
 async fn session(stream: TcpStream, store: Arc<Mutex<Vec<Mail>>>) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
-    write.write_all(b"220 campus-smtp-sink ESMTP ready\r\n").await?;
+    write
+        .write_all(b"220 campus-smtp-sink ESMTP ready\r\n")
+        .await?;
     let mut from = String::new();
     let mut to: Vec<String> = Vec::new();
     let mut line = String::new();

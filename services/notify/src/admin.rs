@@ -65,7 +65,12 @@ pub struct Invalid(pub String, pub String);
 fn parse_time(s: &str, zh: &str, en: &str) -> Result<NaiveTime, Invalid> {
     NaiveTime::parse_from_str(s.trim(), "%H:%M")
         .or_else(|_| NaiveTime::parse_from_str(s.trim(), "%H:%M:%S"))
-        .map_err(|_| Invalid(format!("{zh}须为 时:分，例如 21:00。"), format!("{en} must be HH:MM, e.g. 21:00.")))
+        .map_err(|_| {
+            Invalid(
+                format!("{zh}须为 时:分，例如 21:00。"),
+                format!("{en} must be HH:MM, e.g. 21:00."),
+            )
+        })
 }
 
 pub async fn save_settings(
@@ -73,7 +78,8 @@ pub async fn save_settings(
     change: &SettingsChange,
     key: Option<&SealingKey>,
 ) -> Result<Result<(), Invalid>, sqlx::Error> {
-    let start = match parse_time(&change.quiet_start, "免打扰开始时间", "Quiet hours start") {
+    let start = match parse_time(&change.quiet_start, "免打扰开始时间", "Quiet hours start")
+    {
         Ok(t) => t,
         Err(e) => return Ok(Err(e)),
     };
@@ -141,19 +147,21 @@ pub async fn save_settings(
 
 /// The school's templates.
 pub async fn templates(tx: &mut SchoolTx) -> sqlx::Result<Vec<crate::render::Template>> {
-    Ok(sqlx::query("select category, channel, subject, body from notify_templates order by category, channel")
-        .fetch_all(&mut **tx)
-        .await?
-        .into_iter()
-        .filter_map(|r| {
-            Some(crate::render::Template {
-                category: Category::parse(r.get("category"))?,
-                channel: Channel::parse(r.get("channel"))?,
-                subject: r.get("subject"),
-                body: r.get("body"),
-            })
+    Ok(sqlx::query(
+        "select category, channel, subject, body from notify_templates order by category, channel",
+    )
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .filter_map(|r| {
+        Some(crate::render::Template {
+            category: Category::parse(r.get("category"))?,
+            channel: Channel::parse(r.get("channel"))?,
+            subject: r.get("subject"),
+            body: r.get("body"),
         })
-        .collect())
+    })
+    .collect())
 }
 
 /// Saves (or, with an empty body, removes) the school's template for a kind and channel.
@@ -181,7 +189,10 @@ pub async fn save_template(
     }
     for t in [subject, body] {
         if let Err(why) = check_template(t) {
-            return Ok(Err(Invalid(format!("模板有误：{why}"), format!("Template error: {why}"))));
+            return Ok(Err(Invalid(
+                format!("模板有误：{why}"),
+                format!("Template error: {why}"),
+            )));
         }
     }
     sqlx::query(
@@ -198,7 +209,10 @@ pub async fn save_template(
 }
 
 /// A person's channels per kind of message (the defaults where they have not chosen).
-pub async fn preferences(tx: &mut SchoolTx, who: Recipient) -> sqlx::Result<Vec<(Category, Vec<Channel>)>> {
+pub async fn preferences(
+    tx: &mut SchoolTx,
+    who: Recipient,
+) -> sqlx::Result<Vec<(Category, Vec<Channel>)>> {
     let rows: Vec<(String, Vec<String>)> = sqlx::query_as(
         "select category, channels from notify_preferences where recipient_kind = $1 and recipient_id = $2",
     )
@@ -209,9 +223,14 @@ pub async fn preferences(tx: &mut SchoolTx, who: Recipient) -> sqlx::Result<Vec<
     Ok(Category::ALL
         .into_iter()
         .map(|c| {
-            let chosen = rows.iter().find(|(code, _)| code == c.code()).map(|(_, ch)| {
-                ch.iter().filter_map(|x| Channel::parse(x)).collect::<Vec<_>>()
-            });
+            let chosen = rows
+                .iter()
+                .find(|(code, _)| code == c.code())
+                .map(|(_, ch)| {
+                    ch.iter()
+                        .filter_map(|x| Channel::parse(x))
+                        .collect::<Vec<_>>()
+                });
             (c, chosen.unwrap_or_else(|| c.default_channels().to_vec()))
         })
         .collect())

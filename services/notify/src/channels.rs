@@ -51,7 +51,12 @@ impl std::fmt::Debug for Email {
 }
 
 impl Email {
-    pub fn new(url: &str, from: &str, pool_size: u32, message_id_domain: &str) -> anyhow::Result<Self> {
+    pub fn new(
+        url: &str,
+        from: &str,
+        pool_size: u32,
+        message_id_domain: &str,
+    ) -> anyhow::Result<Self> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| anyhow::anyhow!("smtp_url {url:?} is not usable: {e}"))?
             .pool_config(PoolConfig::new().max_size(pool_size.max(1)))
@@ -141,7 +146,13 @@ impl Webhook {
             Ok(r) if r.status().is_success() => Outcome::Sent,
             Ok(r) => {
                 let status = r.status();
-                let text: String = r.text().await.unwrap_or_default().chars().take(200).collect();
+                let text: String = r
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .chars()
+                    .take(200)
+                    .collect();
                 let why = format!("provider answered {status}: {text}");
                 // 408, 429 and 5xx are the provider's trouble; other 4xx are ours.
                 if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {

@@ -17,11 +17,17 @@ impl Metrics {
     /// Creates the instruments and registers them with `registry`.
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
         let queued = IntCounterVec::new(
-            Opts::new("campus_notify_queued_total", "Deliveries queued, by school and channel"),
+            Opts::new(
+                "campus_notify_queued_total",
+                "Deliveries queued, by school and channel",
+            ),
             &["school", "channel"],
         )?;
         let sent = IntCounterVec::new(
-            Opts::new("campus_notify_sent_total", "Deliveries sent, by school and channel"),
+            Opts::new(
+                "campus_notify_sent_total",
+                "Deliveries sent, by school and channel",
+            ),
             &["school", "channel"],
         )?;
         let failed = IntCounterVec::new(
@@ -36,7 +42,9 @@ impl Metrics {
                 "campus_notify_delivery_seconds",
                 "Seconds from the send to the delivery, by school and channel",
             )
-            .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 15.0, 60.0, 300.0, 3600.0]),
+            .buckets(vec![
+                0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 15.0, 60.0, 300.0, 3600.0,
+            ]),
             &["school", "channel"],
         )?;
         registry.register(Box::new(queued.clone()))?;

@@ -101,7 +101,10 @@ impl Category {
     /// Chinese and English names, for pages.
     pub fn names(self) -> (&'static str, &'static str) {
         match self {
-            Self::Safety => ("安全提醒（到校、离校、未到校）", "Safety (arrivals, departures, absences)"),
+            Self::Safety => (
+                "安全提醒（到校、离校、未到校）",
+                "Safety (arrivals, departures, absences)",
+            ),
             Self::Attendance => ("考勤与请假", "Attendance and leave"),
             Self::Notices => ("通知", "Notices"),
             Self::Messages => ("消息与信箱", "Messages and mailbox"),

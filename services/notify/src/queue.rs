@@ -107,19 +107,20 @@ pub struct QueuedSchool {
 }
 
 pub async fn queued(pool: &PgPool) -> sqlx::Result<Vec<QueuedSchool>> {
-    let rows: Vec<(i64, i16, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
-        "select tenant_id, lane, due_at, case when served_at = '-infinity' then null else served_at end
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "select tenant_id, lane, due_at, case when served_at = '-infinity' then null else served_at end as served_at
            from public.notify_queue order by lane, due_at",
     )
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(tenant_id, lane, due_at, served_at)| QueuedSchool {
-            tenant_id,
-            lane,
-            due_at,
-            served_at,
+        .map(|r| QueuedSchool {
+            tenant_id: r.get("tenant_id"),
+            lane: r.get("lane"),
+            due_at: r.get("due_at"),
+            served_at: r.get("served_at"),
         })
         .collect())
 }

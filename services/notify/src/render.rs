@@ -59,13 +59,22 @@ pub struct Template {
 }
 
 /// (subject, text) for one message.
-pub fn render(templates: &[Template], category: Category, channel: Channel, p: &Parts<'_>) -> (String, String) {
+pub fn render(
+    templates: &[Template],
+    category: Category,
+    channel: Channel,
+    p: &Parts<'_>,
+) -> (String, String) {
     let (subject, body) = templates
         .iter()
         .find(|t| t.category == category && t.channel == channel)
         .map(|t| (t.subject.as_str(), t.body.as_str()))
         .unwrap_or_else(|| default_template(channel));
-    let subject = if subject.is_empty() { "{title}" } else { subject };
+    let subject = if subject.is_empty() {
+        "{title}"
+    } else {
+        subject
+    };
     (fill(subject, p), fill(body, p))
 }
 
@@ -77,7 +86,9 @@ pub fn check_template(t: &str) -> Result<(), String> {
         let end = after.find('}').ok_or_else(|| "未闭合的 {".to_string())?;
         let name = &after[..=end];
         if !["{school}", "{title}", "{body}", "{link}"].contains(&name) {
-            return Err(format!("不认识的占位符 {name}（可用 {{school}} {{title}} {{body}} {{link}}）"));
+            return Err(format!(
+                "不认识的占位符 {name}（可用 {{school}} {{title}} {{body}} {{link}}）"
+            ));
         }
         rest = &after[end + 1..];
     }
@@ -96,7 +107,10 @@ mod tests {
             body: "明天放假",
             link: "",
         };
-        assert_eq!(fill("【{school}】{title}：{body}", &p), "【城关小学】放假 {body}：明天放假");
+        assert_eq!(
+            fill("【{school}】{title}：{body}", &p),
+            "【城关小学】放假 {body}：明天放假"
+        );
         assert_eq!(fill("{unknown} {title", &p), "{unknown} {title");
     }
 
@@ -108,9 +122,20 @@ mod tests {
             subject: String::new(),
             body: "{school}提醒：{body}".into(),
         }];
-        let p = Parts { school: "一中", title: "到校", body: "小明 07:42 到校", link: "" };
-        assert_eq!(render(&t, Category::Safety, Channel::Sms, &p).1, "一中提醒：小明 07:42 到校");
-        assert_eq!(render(&t, Category::Notices, Channel::Sms, &p).1, "【一中】到校：小明 07:42 到校");
+        let p = Parts {
+            school: "一中",
+            title: "到校",
+            body: "小明 07:42 到校",
+            link: "",
+        };
+        assert_eq!(
+            render(&t, Category::Safety, Channel::Sms, &p).1,
+            "一中提醒：小明 07:42 到校"
+        );
+        assert_eq!(
+            render(&t, Category::Notices, Channel::Sms, &p).1,
+            "【一中】到校：小明 07:42 到校"
+        );
         assert!(check_template("{school}{body}").is_ok());
         assert!(check_template("{name}").is_err());
         assert!(check_template("{body").is_err());

@@ -96,7 +96,13 @@ struct Claimed {
 const CHINA: i32 = 8 * 3600;
 
 impl Notifier {
-    pub fn new(db: Db, settings: WorkerSettings, urls: SchoolUrls, t: Transports, metrics: Metrics) -> Self {
+    pub fn new(
+        db: Db,
+        settings: WorkerSettings,
+        urls: SchoolUrls,
+        t: Transports,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             db,
             settings,
@@ -125,14 +131,30 @@ impl Notifier {
     pub fn describe(&self) -> String {
         format!(
             "email {}, SMS/WeChat county provider {}, school provider secrets {}",
-            if self.email.is_some() { "on" } else { "off (smtp_url unset)" },
-            if self.county_webhook.is_some() { "on" } else { "off (notify_webhook_url unset)" },
-            if self.sealing.is_some() { "on" } else { "off (notify_secret_key unset)" },
+            if self.email.is_some() {
+                "on"
+            } else {
+                "off (smtp_url unset)"
+            },
+            if self.county_webhook.is_some() {
+                "on"
+            } else {
+                "off (notify_webhook_url unset)"
+            },
+            if self.sealing.is_some() {
+                "on"
+            } else {
+                "off (notify_secret_key unset)"
+            },
         )
     }
 
     /// Runs `workers` worker loops and a listener that wakes them when a school rings.
-    pub fn spawn(self: &Arc<Self>, workers: usize, listen_pool: sqlx::PgPool) -> Vec<tokio::task::JoinHandle<()>> {
+    pub fn spawn(
+        self: &Arc<Self>,
+        workers: usize,
+        listen_pool: sqlx::PgPool,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
         let mut handles = Vec::new();
         let me = self.clone();
         handles.push(tokio::spawn(async move {
@@ -145,7 +167,9 @@ impl Notifier {
                             }
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "notification listener cannot connect; retrying"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "notification listener cannot connect; retrying")
+                    }
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -191,7 +215,9 @@ impl Notifier {
         let db = self.db.clone();
         self.tenants
             .try_get_with(id.0, async move {
-                registry::find_by_id(db.shared(), id).await.map(|t| t.map(Arc::new))
+                registry::find_by_id(db.shared(), id)
+                    .await
+                    .map(|t| t.map(Arc::new))
             })
             .await
             .map_err(|e| anyhow::anyhow!("looking up school {}: {e}", id.0))
@@ -202,11 +228,13 @@ impl Notifier {
         let code = plan.to_owned();
         self.plans
             .try_get_with(plan.to_owned(), async move {
-                sqlx::query_scalar::<_, i32>("select notify_per_minute from public.plans where code = $1")
-                    .bind(code)
-                    .fetch_optional(db.shared())
-                    .await
-                    .map(|n| n.unwrap_or(1000).max(1) as u32)
+                sqlx::query_scalar::<_, i32>(
+                    "select notify_per_minute from public.plans where code = $1",
+                )
+                .bind(code)
+                .fetch_optional(db.shared())
+                .await
+                .map(|n| n.unwrap_or(1000).max(1) as u32)
             })
             .await
             .map_err(|e| anyhow::anyhow!("reading plan {plan}: {e}"))
@@ -225,7 +253,9 @@ impl Notifier {
             match limiter.check() {
                 Ok(()) => got += 1,
                 Err(not_until) if got == 0 => {
-                    let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+                    let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                        &governor::clock::DefaultClock::default(),
+                    ));
                     return Err(Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default());
                 }
                 Err(_) => break,
@@ -241,22 +271,26 @@ impl Notifier {
             return Ok(());
         };
         if tenant.status != TenantStatus::Active {
-            turn.defer(Utc::now() + chrono::Duration::minutes(5)).await?;
+            turn.defer(Utc::now() + chrono::Duration::minutes(5))
+                .await?;
             return Ok(());
         }
         let lane = turn.lane;
         self.expand(&tenant, lane).await?;
-        let per_minute = self.per_minute(&tenant.plan).await?;
-        let room = match self.take(tenant.id.0, per_minute, self.settings.batch) {
-            Ok(n) => n,
-            Err(until) => {
-                turn.defer(until).await?;
-                return Ok(());
+        let due = self.due_now(&tenant, lane).await?;
+        if due > 0 {
+            let per_minute = self.per_minute(&tenant.plan).await?;
+            let room = match self.take(tenant.id.0, per_minute, due) {
+                Ok(n) => n,
+                Err(until) => {
+                    turn.defer(until).await?;
+                    return Ok(());
+                }
+            };
+            let claimed = self.claim(&tenant, lane, room).await?;
+            if !claimed.is_empty() {
+                self.deliver(&tenant, claimed).await?;
             }
-        };
-        let claimed = self.claim(&tenant, lane, room).await?;
-        if !claimed.is_empty() {
-            self.deliver(&tenant, claimed).await?;
         }
         let next = self.next_due(&tenant, lane).await?;
         turn.finish(next).await?;
@@ -290,7 +324,8 @@ impl Notifier {
         .filter(|(col, _)| settings.get::<bool, _>(*col))
         .map(|(_, c)| c.code())
         .collect();
-        let quiet: (NaiveTime, NaiveTime) = (settings.get("quiet_start"), settings.get("quiet_end"));
+        let quiet: (NaiveTime, NaiveTime) =
+            (settings.get("quiet_start"), settings.get("quiet_end"));
         for job in jobs {
             let id: i64 = job.get("id");
             let category = Category::parse(job.get("category")).unwrap_or(Category::General);
@@ -298,10 +333,12 @@ impl Notifier {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::warn!(school = %tenant.slug, job = id, error = %e, "unreadable notification audience; skipped");
-                    sqlx::query("update notify_jobs set expanded_at = now(), recipients = 0 where id = $1")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(
+                        "update notify_jobs set expanded_at = now(), recipients = 0 where id = $1",
+                    )
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                     continue;
                 }
             };
@@ -310,7 +347,11 @@ impl Notifier {
             } else {
                 Utc::now()
             };
-            let defaults: Vec<&str> = category.default_channels().iter().map(|c| c.code()).collect();
+            let defaults: Vec<&str> = category
+                .default_channels()
+                .iter()
+                .map(|c| c.code())
+                .collect();
             let sql = format!(
                 "with r(k, i) as ({}),
                  addr(k, i, email, phone) as (
@@ -346,11 +387,13 @@ impl Notifier {
                 .fetch_all(&mut *tx)
                 .await?;
             let total: i64 = counts.iter().map(|(_, n)| n).sum();
-            sqlx::query("update notify_jobs set expanded_at = now(), recipients = $2 where id = $1")
-                .bind(id)
-                .bind(total as i32)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "update notify_jobs set expanded_at = now(), recipients = $2 where id = $1",
+            )
+            .bind(id)
+            .bind(total as i32)
+            .execute(&mut *tx)
+            .await?;
             for (channel, n) in counts {
                 self.metrics
                     .queued
@@ -360,6 +403,24 @@ impl Notifier {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// How many deliveries of the lane are due now (at most a batch), counting those whose
+    /// worker's lease ran out; so only that many sends are taken from the school's rate.
+    async fn due_now(&self, tenant: &Tenant, lane: Lane) -> anyhow::Result<u32> {
+        let mut tx = self.db.school(tenant).await?;
+        let n: i64 = sqlx::query_scalar(
+            "select (select count(*) from (select 1 from notify_deliveries
+                       where lane = $1 and status = 'pending' and next_attempt_at <= now() limit $2) p)
+                  + (select count(*) from (select 1 from notify_deliveries
+                       where lane = $1 and status = 'sending' and lease_until < now() limit $2) s)",
+        )
+        .bind(lane.0)
+        .bind(i64::from(self.settings.batch))
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((n as u32).min(self.settings.batch))
     }
 
     async fn claim(&self, tenant: &Tenant, lane: Lane, room: u32) -> anyhow::Result<Vec<Claimed>> {
@@ -410,14 +471,15 @@ impl Notifier {
 
     /// The school's own provider, if it configured one, else the county's.
     async fn webhook_for(&self, tx: &mut SchoolTx) -> anyhow::Result<Result<Webhook, String>> {
-        let row: Option<(Option<String>, Option<Vec<u8>>)> = sqlx::query_as(
-            "select webhook_url, webhook_secret from notify_settings where id = 1",
-        )
-        .fetch_optional(&mut **tx)
-        .await?;
+        let row: Option<(Option<String>, Option<Vec<u8>>)> =
+            sqlx::query_as("select webhook_url, webhook_secret from notify_settings where id = 1")
+                .fetch_optional(&mut **tx)
+                .await?;
         if let Some((Some(url), Some(sealed))) = row {
             let Some(key) = &self.sealing else {
-                return Ok(Err("学校的短信/微信服务商密钥无法解密：平台未配置 notify_secret_key".into()));
+                return Ok(Err(
+                    "学校的短信/微信服务商密钥无法解密：平台未配置 notify_secret_key".into(),
+                ));
             };
             return Ok(match key.open(&sealed) {
                 Ok(secret) => Ok(Webhook {
@@ -437,19 +499,20 @@ impl Notifier {
     async fn deliver(&self, tenant: &Tenant, claimed: Vec<Claimed>) -> anyhow::Result<()> {
         let (templates, webhook) = {
             let mut tx = self.db.school(tenant).await?;
-            let templates = sqlx::query("select category, channel, subject, body from notify_templates")
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .filter_map(|r| {
-                    Some(Template {
-                        category: Category::parse(r.get("category"))?,
-                        channel: Channel::parse(r.get("channel"))?,
-                        subject: r.get("subject"),
-                        body: r.get("body"),
+            let templates =
+                sqlx::query("select category, channel, subject, body from notify_templates")
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .filter_map(|r| {
+                        Some(Template {
+                            category: Category::parse(r.get("category"))?,
+                            channel: Channel::parse(r.get("channel"))?,
+                            subject: r.get("subject"),
+                            body: r.get("body"),
+                        })
                     })
-                })
-                .collect::<Vec<_>>();
+                    .collect::<Vec<_>>();
             let webhook = if claimed.iter().any(|c| c.channel != Channel::Email) {
                 Some(self.webhook_for(&mut tx).await?)
             } else {
@@ -459,50 +522,62 @@ impl Notifier {
             (templates, webhook)
         };
         let site = self.urls.school(&tenant.slug);
-        let outcomes: Vec<(i64, Outcome, i32, Channel, DateTime<Utc>)> = futures::stream::iter(claimed)
-            .map(|c| {
-                let templates = &templates;
-                let webhook = &webhook;
-                let site = &site;
-                async move {
-                    let link = c.link.as_deref().map(|l| format!("{site}{l}")).unwrap_or_default();
-                    let parts = Parts {
-                        school: &tenant.name,
-                        title: &c.title,
-                        body: &c.body,
-                        link: &link,
-                    };
-                    let (subject, text) = render::render(templates, c.category, c.channel, &parts);
-                    let out = Outgoing {
-                        idempotency_key: format!("campus-{}-{}", tenant.id.0, c.id),
-                        channel: c.channel,
-                        address: c.address.clone(),
-                        school_slug: tenant.slug.to_string(),
-                        category: c.category.code(),
-                        subject,
-                        text,
-                    };
-                    let outcome = match c.channel {
-                        Channel::Email => match &self.email {
-                            Some(email) => email.send(&out).await,
-                            None => Outcome::Permanent("平台未配置发信服务器（smtp_url）".into()),
-                        },
-                        Channel::Sms | Channel::Wechat => match webhook {
-                            Some(Ok(w)) => w.send(&self.http, &out).await,
-                            Some(Err(why)) => Outcome::Permanent(why.clone()),
-                            None => Outcome::Permanent("no provider".into()),
-                        },
-                    };
-                    (c.id, outcome, c.attempts, c.channel, c.queued_at)
-                }
-            })
-            .buffer_unordered(self.settings.send_concurrency.max(1))
-            .collect()
-            .await;
+        let outcomes: Vec<(i64, Outcome, i32, Channel, DateTime<Utc>)> =
+            futures::stream::iter(claimed)
+                .map(|c| {
+                    let templates = &templates;
+                    let webhook = &webhook;
+                    let site = &site;
+                    async move {
+                        let link = c
+                            .link
+                            .as_deref()
+                            .map(|l| format!("{site}{l}"))
+                            .unwrap_or_default();
+                        let parts = Parts {
+                            school: &tenant.name,
+                            title: &c.title,
+                            body: &c.body,
+                            link: &link,
+                        };
+                        let (subject, text) =
+                            render::render(templates, c.category, c.channel, &parts);
+                        let out = Outgoing {
+                            idempotency_key: format!("campus-{}-{}", tenant.id.0, c.id),
+                            channel: c.channel,
+                            address: c.address.clone(),
+                            school_slug: tenant.slug.to_string(),
+                            category: c.category.code(),
+                            subject,
+                            text,
+                        };
+                        let outcome = match c.channel {
+                            Channel::Email => match &self.email {
+                                Some(email) => email.send(&out).await,
+                                None => {
+                                    Outcome::Permanent("平台未配置发信服务器（smtp_url）".into())
+                                }
+                            },
+                            Channel::Sms | Channel::Wechat => match webhook {
+                                Some(Ok(w)) => w.send(&self.http, &out).await,
+                                Some(Err(why)) => Outcome::Permanent(why.clone()),
+                                None => Outcome::Permanent("no provider".into()),
+                            },
+                        };
+                        (c.id, outcome, c.attempts, c.channel, c.queued_at)
+                    }
+                })
+                .buffer_unordered(self.settings.send_concurrency.max(1))
+                .collect()
+                .await;
         self.record(tenant, &outcomes).await
     }
 
-    async fn record(&self, tenant: &Tenant, outcomes: &[(i64, Outcome, i32, Channel, DateTime<Utc>)]) -> anyhow::Result<()> {
+    async fn record(
+        &self,
+        tenant: &Tenant,
+        outcomes: &[(i64, Outcome, i32, Channel, DateTime<Utc>)],
+    ) -> anyhow::Result<()> {
         let now = Utc::now();
         let mut ids = Vec::new();
         let mut statuses = Vec::new();
@@ -516,7 +591,10 @@ impl Notifier {
                     statuses.push("sent");
                     next.push(now);
                     errors.push(None);
-                    self.metrics.sent.with_label_values(&[slug, channel.code()]).inc();
+                    self.metrics
+                        .sent
+                        .with_label_values(&[slug, channel.code()])
+                        .inc();
                     self.metrics
                         .latency
                         .with_label_values(&[slug, channel.code()])
@@ -526,13 +604,19 @@ impl Notifier {
                     statuses.push("pending");
                     next.push(now + backoff(&self.settings, *attempts));
                     errors.push(Some(why.chars().take(500).collect()));
-                    self.metrics.failed.with_label_values(&[slug, channel.code(), "retry"]).inc();
+                    self.metrics
+                        .failed
+                        .with_label_values(&[slug, channel.code(), "retry"])
+                        .inc();
                 }
                 Outcome::Retry(why) | Outcome::Permanent(why) => {
                     statuses.push("dead");
                     next.push(now);
                     errors.push(Some(why.chars().take(500).collect()));
-                    self.metrics.failed.with_label_values(&[slug, channel.code(), "dead"]).inc();
+                    self.metrics
+                        .failed
+                        .with_label_values(&[slug, channel.code(), "dead"])
+                        .inc();
                     tracing::warn!(school = %tenant.slug, delivery = id, channel = channel.code(), error = %why, "delivery dead");
                 }
             }
@@ -623,7 +707,10 @@ mod tests {
 
     #[test]
     fn quiet_hours_hold_until_morning() {
-        let (s, e) = (NaiveTime::from_hms_opt(21, 0, 0).unwrap(), NaiveTime::from_hms_opt(7, 0, 0).unwrap());
+        let (s, e) = (
+            NaiveTime::from_hms_opt(21, 0, 0).unwrap(),
+            NaiveTime::from_hms_opt(7, 0, 0).unwrap(),
+        );
         assert_eq!(after_quiet_hours(china(12, 0), s, e), china(12, 0));
         assert_eq!(after_quiet_hours(china(6, 30), s, e), china(7, 0));
         let late = after_quiet_hours(china(22, 15), s, e);

@@ -25,8 +25,14 @@ pub(crate) fn routes() -> Router<SchoolState> {
         .route("/admin/notify", get(admin_page).post(save_settings))
         .route("/admin/notify/templates", post(save_template))
         .route("/admin/notify/retry", post(retry))
-        .route("/settings/notifications", get(preferences_page).post(save_preferences))
-        .route("/api/v1/notify/settings", get(settings_json).put(put_settings_json))
+        .route(
+            "/settings/notifications",
+            get(preferences_page).post(save_preferences),
+        )
+        .route(
+            "/api/v1/notify/settings",
+            get(settings_json).put(put_settings_json),
+        )
         .route("/api/v1/notify/queue", get(queue_json))
         .route("/api/v1/notify/dead/retry", post(retry_json))
         .route(
@@ -111,7 +117,13 @@ struct AdminPage<'a> {
     saved: bool,
 }
 
-async fn render_admin(state: &SchoolState, school: &Tenant, lang: Lang, user: &CurrentUser, saved: bool) -> Result<Response, Refusal> {
+async fn render_admin(
+    state: &SchoolState,
+    school: &Tenant,
+    lang: Lang,
+    user: &CurrentUser,
+    saved: bool,
+) -> Result<Response, Refusal> {
     let mut tx = state.db.school(school).await?;
     let s = admin::settings(&mut tx).await?;
     let figures = admin::figures(&mut tx).await?;
@@ -121,7 +133,9 @@ async fn render_admin(state: &SchoolState, school: &Tenant, lang: Lang, user: &C
     let mut templates = Vec::new();
     for category in Category::ALL {
         for channel in Channel::ALL {
-            let t = stored.iter().find(|t| t.category == category && t.channel == channel);
+            let t = stored
+                .iter()
+                .find(|t| t.category == category && t.channel == channel);
             templates.push(TemplateRow {
                 category: category.code(),
                 category_name: lang.pick(category.names().0, category.names().1),
@@ -136,8 +150,12 @@ async fn render_admin(state: &SchoolState, school: &Tenant, lang: Lang, user: &C
         .into_iter()
         .map(|d| DeadRow {
             id: d.id,
-            who: d.recipient_name.unwrap_or_else(|| format!("{} {}", d.recipient_kind, d.recipient_id)),
-            channel: Channel::parse(&d.channel).map(|c| lang.pick(c.names().0, c.names().1)).unwrap_or(""),
+            who: d
+                .recipient_name
+                .unwrap_or_else(|| format!("{} {}", d.recipient_kind, d.recipient_id)),
+            channel: Channel::parse(&d.channel)
+                .map(|c| lang.pick(c.names().0, c.names().1))
+                .unwrap_or(""),
             address: mask(&d.address),
             title: d.title,
             attempts: d.attempts,
@@ -156,7 +174,13 @@ async fn render_admin(state: &SchoolState, school: &Tenant, lang: Lang, user: &C
     }
     .render()
     .unwrap_or_default();
-    Ok(page(lang, school, user, lang.pick("消息推送设置", "Message delivery"), &body))
+    Ok(page(
+        lang,
+        school,
+        user,
+        lang.pick("消息推送设置", "Message delivery"),
+        &body,
+    ))
 }
 
 /// Phone numbers and addresses are shown masked on the admin page.
@@ -324,7 +348,12 @@ pub(crate) struct RetryForm {
     id: String,
 }
 
-async fn do_retry(state: &SchoolState, school: &Tenant, user: &CurrentUser, ids: Option<Vec<i64>>) -> Result<u64, Refusal> {
+async fn do_retry(
+    state: &SchoolState,
+    school: &Tenant,
+    user: &CurrentUser,
+    ids: Option<Vec<i64>>,
+) -> Result<u64, Refusal> {
     let mut tx = state.db.school(school).await?;
     let n = admin::retry_dead(&mut tx, ids.as_deref()).await?;
     crate::audit::record(
@@ -352,12 +381,20 @@ pub(crate) async fn retry(
         let ids = match form.id.trim() {
             "" => None,
             id => Some(vec![id.parse::<i64>().map_err(|_| {
-                refuse(StatusCode::UNPROCESSABLE_ENTITY, "投递编号无效。", "Invalid delivery id.")
+                refuse(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "投递编号无效。",
+                    "Invalid delivery id.",
+                )
             })?]),
         };
         let n = do_retry(&state, &school, &user, ids.clone()).await?;
         if ids.is_some() && n == 0 {
-            return Err(refuse(StatusCode::NOT_FOUND, "找不到这条失败的投递（可能已重试）。", "No such dead delivery (it may have been retried)."));
+            return Err(refuse(
+                StatusCode::NOT_FOUND,
+                "找不到这条失败的投递（可能已重试）。",
+                "No such dead delivery (it may have been retried).",
+            ));
         }
         Ok(())
     }
@@ -386,7 +423,13 @@ struct PreferencesPage<'a> {
     saved: bool,
 }
 
-async fn render_preferences(state: &SchoolState, school: &Tenant, lang: Lang, user: &CurrentUser, saved: bool) -> Result<Response, Refusal> {
+async fn render_preferences(
+    state: &SchoolState,
+    school: &Tenant,
+    lang: Lang,
+    user: &CurrentUser,
+    saved: bool,
+) -> Result<Response, Refusal> {
     let who = recipient(user)?;
     let mut tx = state.db.school(school).await?;
     let prefs = admin::preferences(&mut tx, who).await?;
@@ -398,7 +441,13 @@ async fn render_preferences(state: &SchoolState, school: &Tenant, lang: Lang, us
             name: lang.pick(c.names().0, c.names().1),
             channels: Channel::ALL
                 .into_iter()
-                .map(|ch| (ch.code(), lang.pick(ch.names().0, ch.names().1), chosen.contains(&ch)))
+                .map(|ch| {
+                    (
+                        ch.code(),
+                        lang.pick(ch.names().0, ch.names().1),
+                        chosen.contains(&ch),
+                    )
+                })
                 .collect(),
         })
         .collect();
@@ -410,7 +459,13 @@ async fn render_preferences(state: &SchoolState, school: &Tenant, lang: Lang, us
     }
     .render()
     .unwrap_or_default();
-    Ok(page(lang, school, user, lang.pick("消息提醒方式", "How you are notified"), &body))
+    Ok(page(
+        lang,
+        school,
+        user,
+        lang.pick("消息提醒方式", "How you are notified"),
+        &body,
+    ))
 }
 
 /// `GET /settings/notifications`.
@@ -451,7 +506,10 @@ pub(crate) async fn save_preferences(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
     let result = async {
-        let csrf = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
+        let csrf = fields
+            .iter()
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.as_str());
         check_csrf(&user, csrf)?;
         let who = recipient(&user)?;
         let mut tx = state.db.school(&school).await?;
@@ -467,7 +525,10 @@ pub(crate) async fn save_preferences(
 // JSON
 
 fn csrf_header(user: &CurrentUser, headers: &HeaderMap) -> Result<(), Refusal> {
-    check_csrf(user, headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))
+    check_csrf(
+        user,
+        headers.get("x-csrf-token").and_then(|v| v.to_str().ok()),
+    )
 }
 
 /// `GET /api/v1/notify/settings`.
@@ -550,7 +611,9 @@ pub(crate) async fn queue_json(
         let figures = admin::figures(&mut tx).await?;
         let dead = admin::dead(&mut tx, 100).await?;
         tx.commit().await?;
-        Ok::<_, Refusal>(Json(serde_json::json!({"figures": figures, "dead": dead})).into_response())
+        Ok::<_, Refusal>(
+            Json(serde_json::json!({"figures": figures, "dead": dead})).into_response(),
+        )
     }
     .await;
     result.unwrap_or_else(|r| r.json())
@@ -618,12 +681,20 @@ pub(crate) async fn put_preferences_json(
         let mut choices = Vec::new();
         for (k, v) in &body {
             let Some(c) = Category::parse(k) else {
-                return Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, "消息类型无效（safety/attendance/notices/messages/general）。", "Unknown kind of message (safety/attendance/notices/messages/general)."));
+                return Err(refuse(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "消息类型无效（safety/attendance/notices/messages/general）。",
+                    "Unknown kind of message (safety/attendance/notices/messages/general).",
+                ));
             };
             let mut chosen = Vec::new();
             for ch in v {
                 chosen.push(Channel::parse(ch).ok_or_else(|| {
-                    refuse(StatusCode::UNPROCESSABLE_ENTITY, "渠道无效（email/sms/wechat）。", "Unknown channel (email/sms/wechat).")
+                    refuse(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "渠道无效（email/sms/wechat）。",
+                        "Unknown channel (email/sms/wechat).",
+                    )
                 })?);
             }
             chosen.dedup();
