@@ -150,6 +150,14 @@ pub async fn find_by_slug(db: impl PgExecutor<'_>, slug: &Slug) -> Result<Option
     row.as_ref().map(from_row).transpose()
 }
 
+pub async fn find_by_id(db: impl PgExecutor<'_>, id: TenantId) -> Result<Option<Tenant>> {
+    let row = sqlx::query(&format!("{SELECT} where t.id = $1"))
+        .bind(id.0)
+        .fetch_optional(db)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 pub async fn get(db: impl PgExecutor<'_>, slug: &Slug) -> Result<Tenant> {
     find_by_slug(db, slug)
         .await?

@@ -11,6 +11,7 @@ mod browser;
 mod calendar;
 mod cli;
 mod demo;
+mod fanout;
 mod gate;
 mod identity;
 mod isolation;

@@ -50,6 +50,22 @@ async fn readyz(State(s): State<Services>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// `GET /metrics` on the platform host (scrapers address the instance by IP): every
+/// instrument of this instance in Prometheus text format. Not served on school hosts.
+async fn metrics(State(s): State<Services>) -> Response {
+    use prometheus::Encoder;
+    let mut out = Vec::new();
+    let encoder = prometheus::TextEncoder::new();
+    match encoder.encode(&s.metrics.gather(), &mut out) {
+        Ok(()) => (
+            [(http::header::CONTENT_TYPE, encoder.format_type().to_owned())],
+            out,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
 fn with_not_found(router: Router<Services>, site_name: &'static str) -> Router<Services> {
     router.fallback(move || async move { campus_web::not_found_page(site_name) })
 }
@@ -63,6 +79,7 @@ pub fn router(services: Services) -> Router {
             db: services.db.clone(),
             store: services.store.clone(),
             identity: services.identity.clone(),
+            sealing: services.sealing_key(),
         })
         .merge(identity.clone())
         .merge(campus_identity::school_admin_router().with_state(services.identity.clone()))
@@ -84,6 +101,7 @@ pub fn router(services: Services) -> Router {
     let platform = with_not_found(
         Router::new()
             .route("/", get(pages::platform_home))
+            .route("/metrics", get(metrics))
             .merge(admin::router()),
         campus_web::PLATFORM_NAME,
     )
@@ -144,6 +162,18 @@ pub async fn serve(
             spawn_schedule(services.clone()),
         )
     });
+    let notifier = if services.cfg.roles.contains(&Role::Notify) {
+        tracing::info!(
+            workers = services.cfg.notify_workers,
+            "notification delivery: {}",
+            services.notifier.describe()
+        );
+        services
+            .notifier
+            .spawn(services.cfg.notify_workers, services.listen_pool().await?)
+    } else {
+        Vec::new()
+    };
     let result = if services.cfg.roles.contains(&Role::Web) {
         let app = router(services.clone());
         axum::serve(
@@ -162,6 +192,9 @@ pub async fn serve(
     if let Some((purge, schedule)) = maintenance {
         purge.abort();
         schedule.abort();
+    }
+    for n in notifier {
+        n.abort();
     }
     result
 }

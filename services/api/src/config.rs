@@ -20,6 +20,8 @@ pub enum Role {
     /// Housekeeping: purges schools whose deletion grace period has ended, and runs each
     /// school's daily jobs (register reminders, gate absence alerts) when they are due.
     Maintenance,
+    /// Delivers notifications by email, SMS and WeChat from the outbox.
+    Notify,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -87,13 +89,36 @@ pub struct Config {
     pub login_attempts_per_minute: u32,
     /// Take client addresses from `X-Forwarded-For` (only behind a trusted load balancer).
     pub trust_forwarded_for: bool,
+    /// Where email goes: `smtp://host:25`, `smtp://user:pass@host:587?tls=required` or
+    /// `smtps://user:pass@host:465`. Unset: no email channel.
+    pub smtp_url: Option<String>,
+    /// The From address of notification mail.
+    pub smtp_from: String,
+    /// SMTP connections kept open per instance.
+    pub smtp_pool_size: u32,
+    /// The county's SMS/WeChat provider webhook (signed POSTs). Unset: schools need their own.
+    pub notify_webhook_url: Option<String>,
+    /// HMAC key for the county's provider webhook.
+    pub notify_webhook_secret: Option<String>,
+    /// 64 hex digits: the key that seals schools' own provider secrets in the database.
+    pub notify_secret_key: Option<String>,
+    /// Delivery worker loops per instance running the notify role.
+    pub notify_workers: usize,
+    /// Deliveries a worker claims per turn.
+    pub notify_batch: u32,
+    /// Seconds a claimed delivery is reserved for its worker before it is retried.
+    pub notify_lease_secs: u64,
+    /// Attempts before a delivery is dead (an admin may retry it).
+    pub notify_max_attempts: i32,
+    /// First retry delay in seconds (doubled per attempt, with jitter, up to an hour).
+    pub notify_retry_base_secs: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             bind: "0.0.0.0:8080".parse().expect("valid address"),
-            roles: vec![Role::Web, Role::Maintenance],
+            roles: vec![Role::Web, Role::Maintenance, Role::Notify],
             base_domain: "localhost".into(),
             public_scheme: "http".into(),
             public_port: None,
@@ -123,6 +148,17 @@ impl Default for Config {
             password_hash_concurrency: 2,
             login_attempts_per_minute: 20,
             trust_forwarded_for: false,
+            smtp_url: None,
+            smtp_from: "County Campus Cloud <noreply@localhost>".into(),
+            smtp_pool_size: 8,
+            notify_webhook_url: None,
+            notify_webhook_secret: None,
+            notify_secret_key: None,
+            notify_workers: 4,
+            notify_batch: 200,
+            notify_lease_secs: 60,
+            notify_max_attempts: 8,
+            notify_retry_base_secs: 10,
         }
     }
 }
@@ -211,6 +247,39 @@ impl Config {
             matches!(self.log_format.as_str(), "text" | "json"),
             "log_format must be text or json (got {:?})",
             self.log_format
+        );
+        if let Some(k) = &self.notify_secret_key {
+            campus_notify::secret::SealingKey::from_hex(k)?;
+        }
+        anyhow::ensure!(
+            self.notify_webhook_url.is_none()
+                || self
+                    .notify_webhook_secret
+                    .as_deref()
+                    .is_some_and(|s| s.len() >= 16),
+            "notify_webhook_secret (at least 16 characters) is needed with notify_webhook_url"
+        );
+        if let Some(u) = &self.notify_webhook_url {
+            anyhow::ensure!(
+                u.starts_with("http://") || u.starts_with("https://"),
+                "notify_webhook_url must be an http(s):// URL (got {u:?})"
+            );
+        }
+        anyhow::ensure!(
+            (1..=64).contains(&self.notify_workers),
+            "notify_workers must be between 1 and 64"
+        );
+        anyhow::ensure!(
+            (1..=5000).contains(&self.notify_batch),
+            "notify_batch must be between 1 and 5000"
+        );
+        anyhow::ensure!(
+            (1..=100).contains(&self.notify_max_attempts),
+            "notify_max_attempts must be between 1 and 100"
+        );
+        anyhow::ensure!(
+            self.notify_lease_secs >= 1,
+            "notify_lease_secs must be at least 1"
         );
         if let Some(t) = &self.admin_token {
             anyhow::ensure!(t.len() >= 32, "admin_token must be at least 32 characters");

@@ -24,6 +24,10 @@ pub struct Services {
     pub platform: Platform,
     pub resolver: Arc<Resolver>,
     pub identity: campus_identity::IdentityState,
+    /// The notification workers' shared state (run only by the notify role).
+    pub notifier: Arc<campus_notify::worker::Notifier>,
+    /// Every Prometheus instrument of this instance, served on `/metrics`.
+    pub metrics: prometheus::Registry,
 }
 
 /// Connection options; behind PgBouncer in transaction mode the statement cache is off,
@@ -133,8 +137,12 @@ impl Services {
             secure_cookies: cfg.public_scheme == "https",
             urls: platform.urls.clone(),
         };
+        let metrics = prometheus::Registry::new();
+        let notifier = Arc::new(notifier(&cfg, db.clone(), platform.urls.clone(), &metrics)?);
         Ok(Self {
             identity,
+            notifier,
+            metrics,
             cfg: Arc::new(cfg),
             db,
             pool,
@@ -142,6 +150,14 @@ impl Services {
             platform,
             resolver,
         })
+    }
+
+    /// The key that seals schools' provider secrets, if configured.
+    pub fn sealing_key(&self) -> Option<campus_notify::secret::SealingKey> {
+        self.cfg
+            .notify_secret_key
+            .as_deref()
+            .and_then(|k| campus_notify::secret::SealingKey::from_hex(k).ok())
     }
 
     /// A small separate pool for LISTEN, on the direct URL (LISTEN does not survive
@@ -152,4 +168,50 @@ impl Services {
             .max_connections(1)
             .connect_lazy_with(opts))
     }
+}
+
+fn notifier(
+    cfg: &Config,
+    db: Db,
+    urls: SchoolUrls,
+    registry: &prometheus::Registry,
+) -> anyhow::Result<campus_notify::worker::Notifier> {
+    use campus_notify::channels::{Email, Webhook};
+    let email = cfg
+        .smtp_url
+        .as_deref()
+        .map(|url| Email::new(url, &cfg.smtp_from, cfg.smtp_pool_size, &cfg.base_domain))
+        .transpose()?;
+    let county_webhook = match (&cfg.notify_webhook_url, &cfg.notify_webhook_secret) {
+        (Some(url), Some(secret)) => Some(Webhook {
+            url: url.clone(),
+            key_id: "county".into(),
+            secret: secret.clone(),
+        }),
+        _ => None,
+    };
+    let sealing = cfg
+        .notify_secret_key
+        .as_deref()
+        .map(campus_notify::secret::SealingKey::from_hex)
+        .transpose()?;
+    let settings = campus_notify::worker::WorkerSettings {
+        batch: cfg.notify_batch,
+        lease_secs: cfg.notify_lease_secs,
+        max_attempts: cfg.notify_max_attempts,
+        retry_base_secs: cfg.notify_retry_base_secs,
+        ..Default::default()
+    };
+    let metrics = campus_notify::metrics::Metrics::register(registry)?;
+    Ok(campus_notify::worker::Notifier::new(
+        db,
+        settings,
+        urls,
+        campus_notify::worker::Transports {
+            email,
+            county_webhook,
+            sealing,
+        },
+        metrics,
+    ))
 }

@@ -29,6 +29,8 @@ pub enum Action {
     /// A grade or class created, renamed or retired, or a teaching assignment changed
     /// (`detail.change` says which).
     OrganisationChanged,
+    NotifySettingsChanged,
+    NotifyRetried,
 }
 
 impl Action {
@@ -45,6 +47,8 @@ impl Action {
             Self::CalendarChanged => "calendar_changed",
             Self::AttendanceSettingsChanged => "attendance_settings_changed",
             Self::OrganisationChanged => "organisation_changed",
+            Self::NotifySettingsChanged => "notify_settings_changed",
+            Self::NotifyRetried => "notify_retried",
         }
     }
 }

@@ -70,6 +70,8 @@ fn event_name(event: &str, lang: Lang) -> String {
         "calendar_changed" => ("修改校历", "calendar changed"),
         "attendance_settings_changed" => ("修改点名与到校时间", "attendance times changed"),
         "organisation_changed" => ("调整年级班级", "organisation changed"),
+        "notify_settings_changed" => ("修改消息推送设置", "message delivery settings changed"),
+        "notify_retried" => ("重试失败的投递", "failed deliveries retried"),
         other => return other.to_owned(),
     };
     lang.pick(zh, en).to_owned()

@@ -13,6 +13,7 @@ mod attendance;
 pub mod audit;
 mod audit_search;
 pub mod calendar;
+mod delivery;
 pub mod demo;
 pub mod gate;
 mod home;
@@ -43,6 +44,8 @@ pub struct SchoolState {
     pub store: ObjectStore,
     /// Who is asking (sessions, memberships, permissions).
     pub identity: IdentityState,
+    /// Seals a school's own SMS/WeChat provider secret (None: not configured).
+    pub sealing: Option<campus_notify::secret::SealingKey>,
 }
 
 impl FromRef<SchoolState> for IdentityState {
@@ -77,6 +80,7 @@ pub fn router() -> Router<SchoolState> {
         )
         .merge(organisation::routes())
         .merge(leave::routes())
+        .merge(delivery::routes())
         .merge(roster::router())
         .merge(join::routes())
         .merge(notices::router())

@@ -1,0 +1,225 @@
+//! An SMTP server on loopback that keeps what it receives: the demo's mail sink (read on
+//! its dev page) and the server the tests deliver real mail to. It speaks enough of
+//! RFC 5321 for a real client — EHLO/HELO, MAIL, RCPT, DATA with dot-unstuffing, RSET,
+//! NOOP, QUIT — over plain TCP, with many connections at once.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// One message as received.
+#[derive(Clone, Debug)]
+pub struct Mail {
+    pub from: String,
+    pub to: Vec<String>,
+    /// The message as sent (headers and body), line endings as received.
+    pub data: String,
+}
+
+impl Mail {
+    /// The value of the first header called `name` (case-insensitive), unfolded.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let head = self.data.split("\r\n\r\n").next().unwrap_or("");
+        let mut found: Option<String> = None;
+        for line in head.split("\r\n") {
+            if line.starts_with([' ', '\t']) {
+                if let Some(v) = found.as_mut() {
+                    v.push_str(line.trim_start());
+                }
+                continue;
+            }
+            if found.is_some() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case(name) {
+                    found = Some(v.trim().to_owned());
+                }
+            }
+        }
+        found
+    }
+}
+
+impl Mail {
+    /// The body of a single-part message, decoded from base64 or quoted-printable.
+    pub fn text(&self) -> String {
+        let body = self
+            .data
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or("");
+        let encoding = self
+            .header("Content-Transfer-Encoding")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let bytes = match encoding.as_str() {
+            "base64" => {
+                let clean: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, clean)
+                    .unwrap_or_default()
+            }
+            "quoted-printable" => quoted_printable(body),
+            _ => body.as_bytes().to_vec(),
+        };
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+fn quoted_printable(body: &str) -> Vec<u8> {
+    let b = body.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'=' {
+            if b[i + 1..].starts_with(b"\r\n") {
+                i += 3;
+                continue;
+            }
+            if let Some(v) = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// A running sink. Dropping it stops accepting connections.
+#[derive(Debug)]
+pub struct SmtpSink {
+    pub addr: SocketAddr,
+    mail: Arc<Mutex<Vec<Mail>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SmtpSink {
+    /// Listens on 127.0.0.1 at `port` (0: any free port).
+    pub async fn start(port: u16) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let mail = Arc::new(Mutex::new(Vec::new()));
+        let store = mail.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = session(stream, store).await {
+                        tracing::debug!(error = %e, "SMTP sink session ended");
+                    }
+                });
+            }
+        });
+        Ok(Self { addr, mail, task })
+    }
+
+    /// `smtp://127.0.0.1:<port>` for the platform's `smtp_url`.
+    pub fn url(&self) -> String {
+        format!("smtp://{}", self.addr)
+    }
+
+    /// Everything received so far.
+    pub fn mail(&self) -> Vec<Mail> {
+        self.mail.lock().expect("mail lock").clone()
+    }
+
+    /// A handle on the received mail that outlives borrowing the sink.
+    pub fn mailbox(&self) -> Arc<Mutex<Vec<Mail>>> {
+        self.mail.clone()
+    }
+}
+
+async fn session(stream: TcpStream, store: Arc<Mutex<Vec<Mail>>>) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read);
+    write
+        .write_all(b"220 campus-smtp-sink ESMTP ready\r\n")
+        .await?;
+    let mut from = String::new();
+    let mut to: Vec<String> = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if lines.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let cmd = line.trim_end();
+        let upper = cmd.to_ascii_uppercase();
+        let reply: &[u8] = if upper.starts_with("EHLO") {
+            b"250-campus-smtp-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 10485760\r\n"
+        } else if upper.starts_with("HELO") {
+            b"250 campus-smtp-sink\r\n"
+        } else if upper.starts_with("MAIL FROM:") {
+            from = address(&cmd[10..]);
+            to.clear();
+            b"250 OK\r\n"
+        } else if upper.starts_with("RCPT TO:") {
+            if from.is_empty() {
+                b"503 MAIL first\r\n"
+            } else {
+                to.push(address(&cmd[8..]));
+                b"250 OK\r\n"
+            }
+        } else if upper == "DATA" {
+            if to.is_empty() {
+                write.write_all(b"554 no valid recipients\r\n").await?;
+                continue;
+            }
+            write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;
+            let mut data = String::new();
+            loop {
+                line.clear();
+                if lines.read_line(&mut line).await? == 0 {
+                    return Ok(());
+                }
+                if line == ".\r\n" || line == ".\n" {
+                    break;
+                }
+                // Dot-stuffing: a leading dot was doubled by the client.
+                data.push_str(line.strip_prefix('.').unwrap_or(&line));
+            }
+            store.lock().expect("mail lock").push(Mail {
+                from: std::mem::take(&mut from),
+                to: std::mem::take(&mut to),
+                data,
+            });
+            b"250 OK queued\r\n"
+        } else if upper == "RSET" {
+            from.clear();
+            to.clear();
+            b"250 OK\r\n"
+        } else if upper == "NOOP" {
+            b"250 OK\r\n"
+        } else if upper == "QUIT" {
+            write.write_all(b"221 bye\r\n").await?;
+            return Ok(());
+        } else {
+            b"502 command not implemented\r\n"
+        };
+        write.write_all(reply).await?;
+    }
+}
+
+/// `<a@b>` or `<a@b> SIZE=123` → `a@b`.
+fn address(arg: &str) -> String {
+    let arg = arg.trim();
+    match (arg.find('<'), arg.find('>')) {
+        (Some(s), Some(e)) if s < e => arg[s + 1..e].to_owned(),
+        _ => arg.split_whitespace().next().unwrap_or("").to_owned(),
+    }
+}

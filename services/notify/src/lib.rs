@@ -1,0 +1,21 @@
+//! Notification fan-out: the one send interface every module uses ([`send`]), the in-app
+//! inbox it writes in the caller's transaction, the transactional outbox for the other
+//! channels (email over SMTP, SMS and WeChat through a provider webhook), and the workers
+//! that deliver them durably, fairly between schools, and at most once per recipient and
+//! channel.
+//!
+//! Like the school crate, everything school-side runs inside a [`campus_tenant::SchoolTx`];
+//! the only shared table is the workers' doorbell, `public.notify_queue`.
+
+pub mod admin;
+pub mod channels;
+pub mod metrics;
+mod model;
+pub mod queue;
+pub mod render;
+pub mod secret;
+mod send;
+pub mod worker;
+
+pub use model::{Audience, Category, Channel, Lane, Message, Recipient};
+pub use send::{send, unread};

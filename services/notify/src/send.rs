@@ -1,0 +1,137 @@
+//! The send interface. One call writes the in-app inbox rows — set-based, one
+//! `INSERT … SELECT` whatever the number of recipients — and, when the school delivers
+//! by email, SMS or WeChat, one outbox job for the workers, both in the caller's
+//! transaction: a notification exists exactly when the change that caused it commits.
+
+use campus_tenant::SchoolTx;
+
+use crate::model::{Audience, Message, Recipient};
+
+/// The recipients of `audience` as rows `(kind text, id bigint)`. `$list` binds the ids
+/// of list audiences; `$kinds`/`$ids` the people of [`Audience::People`].
+pub(crate) fn recipients_sql(audience: &Audience, list: u8, kinds: u8, ids: u8) -> String {
+    match audience {
+        Audience::People(_) => {
+            format!("select k, i from unnest(${kinds}::text[], ${ids}::bigint[]) as r(k, i)")
+        }
+        Audience::GuardiansOfStudents(_) => format!(
+            "select distinct 'guardian', sg.guardian_id from student_guardians sg where sg.student_id = any(${list})"
+        ),
+        Audience::GuardiansOfClasses(_) => format!(
+            "select distinct 'guardian', sg.guardian_id from student_guardians sg
+               join students s on s.id = sg.student_id
+              where s.class_id = any(${list}) and s.left_on is null"
+        ),
+        Audience::GuardiansOfGrades(_) => format!(
+            "select distinct 'guardian', sg.guardian_id from student_guardians sg
+               join students s on s.id = sg.student_id join classes c on c.id = s.class_id
+              where c.grade_id = any(${list}) and s.left_on is null"
+        ),
+        Audience::AllGuardians => "select distinct 'guardian', sg.guardian_id from student_guardians sg
+               join students s on s.id = sg.student_id where s.left_on is null"
+            .to_owned(),
+        Audience::HeadTeachersOfClasses(_) => format!(
+            "select distinct 'staff', c.head_teacher_id from classes c
+              where c.id = any(${list}) and c.head_teacher_id is not null"
+        ),
+        Audience::AllStaff => "select 'staff', s.id from staff s where s.active".to_owned(),
+        Audience::RoleHolders { .. } => format!(
+            "select 'staff', s.id from staff s where s.id = any(${list}) and s.active
+             union all
+             select 'guardian', g.id from guardians g where g.id = any(${ids})"
+        ),
+    }
+}
+
+/// The values bound for [`recipients_sql`]: (list, kinds, ids).
+pub(crate) fn recipient_binds(audience: &Audience) -> (Vec<i64>, Vec<&'static str>, Vec<i64>) {
+    match audience {
+        Audience::People(people) => {
+            let (kinds, ids) = people.iter().map(|p| (p.kind(), p.id())).unzip();
+            (Vec::new(), kinds, ids)
+        }
+        Audience::GuardiansOfStudents(v)
+        | Audience::GuardiansOfClasses(v)
+        | Audience::GuardiansOfGrades(v)
+        | Audience::HeadTeachersOfClasses(v) => (v.clone(), Vec::new(), Vec::new()),
+        Audience::RoleHolders { staff, guardians } => {
+            (staff.clone(), Vec::new(), guardians.clone())
+        }
+        Audience::AllGuardians | Audience::AllStaff => (Vec::new(), Vec::new(), Vec::new()),
+    }
+}
+
+/// Puts `msg` in the inbox of everyone in `audience` and, if the school delivers on other
+/// channels, queues it for them; returns how many inbox rows were added.
+pub async fn send(tx: &mut SchoolTx, audience: &Audience, msg: &Message<'_>) -> sqlx::Result<u64> {
+    let sql = format!(
+        "insert into inbox_items (recipient_kind, recipient_id, category, priority, title, body, link, source, dedupe_key)
+         select r.k, r.i, $1, $2, $3, $4, $5, $6, $10
+           from ({}) as r(k, i)
+         on conflict (recipient_kind, recipient_id, dedupe_key) do nothing",
+        recipients_sql(audience, 7, 8, 9)
+    );
+    let (list, kinds, ids) = recipient_binds(audience);
+    let added = sqlx::query(&sql)
+        .bind(msg.category.code())
+        .bind(msg.category.priority())
+        .bind(msg.title)
+        .bind(msg.body)
+        .bind(msg.link)
+        .bind(msg.source)
+        .bind(list)
+        .bind(kinds)
+        .bind(ids)
+        .bind(msg.dedupe_key)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    enqueue(tx, audience, msg).await?;
+    Ok(added)
+}
+
+/// Writes the outbox job when the school has another channel switched on, and rings the
+/// workers' doorbell. A repeated `dedupe_key` is the same job.
+async fn enqueue(tx: &mut SchoolTx, audience: &Audience, msg: &Message<'_>) -> sqlx::Result<()> {
+    let key = match msg.dedupe_key {
+        Some(k) => format!("k:{k}"),
+        None => format!("u:{}", hex::encode(rand::random::<[u8; 16]>())),
+    };
+    let lane = msg.category.lane();
+    let audience = serde_json::to_value(audience).expect("an audience serialises");
+    let queued: Option<i64> = sqlx::query_scalar(
+        "insert into notify_jobs (idempotency_key, category, lane, audience, title, body, link, source)
+         select $1, $2, $3, $4, $5, $6, $7, $8
+           from notify_settings where id = 1 and (email_enabled or sms_enabled or wechat_enabled)
+         on conflict (idempotency_key) do nothing
+         returning id",
+    )
+    .bind(&key)
+    .bind(msg.category.code())
+    .bind(lane.0)
+    .bind(audience)
+    .bind(msg.title)
+    .bind(msg.body)
+    .bind(msg.link)
+    .bind(msg.source)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if queued.is_some() {
+        crate::queue::ring(tx, lane).await?;
+    }
+    Ok(())
+}
+
+/// Unread inbox rows of these recipients.
+pub async fn unread(tx: &mut SchoolTx, who: &[Recipient]) -> sqlx::Result<i64> {
+    let (kinds, ids): (Vec<&str>, Vec<i64>) = who.iter().map(|p| (p.kind(), p.id())).unzip();
+    sqlx::query_scalar(
+        "select count(*) from inbox_items i
+           join unnest($1::text[], $2::bigint[]) as r(k, id) on i.recipient_kind = r.k and i.recipient_id = r.id
+          where i.read_at is null",
+    )
+    .bind(kinds)
+    .bind(ids)
+    .fetch_one(&mut **tx)
+    .await
+}

@@ -1,0 +1,806 @@
+//! Notification fan-out beyond the inbox: mail to a real SMTP server on loopback, signed
+//! webhook calls to a real local HTTP receiver, retries, dead letters and their retry,
+//! quiet hours, preferences, fairness between schools, a worker killed mid-batch, and the
+//! school admin's settings kept apart between schools.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use campus::config::Role;
+use campus_devstack::SmtpSink;
+use campus_notify::admin::{self, SettingsChange};
+use campus_notify::channels::webhook_signature;
+use campus_school::notify::{self, Audience, Category, Message, Recipient};
+use campus_tenant::Tenant;
+use reqwest::Method;
+
+use crate::helpers::{add_pupils, person, TestApp, Visitor};
+
+const PW: &str = "Correct-Horse-9";
+const HOOK_SECRET: &str = "county-provider-secret-0123456789";
+
+/// Guardians `g0..gn` with mail and phone, one per pupil of a fresh school.
+async fn school(app: &TestApp, slug: &str, n: usize) -> Tenant {
+    let t = app.onboard(slug, &format!("{slug} 学校")).await.tenant;
+    add_pupils(&app.services, &t, slug, n).await;
+    let mut tx = app.services.db.school(&t).await.unwrap();
+    sqlx::query(
+        "with g as (
+           insert into guardians (name, email, phone)
+           select 'g' || i, 'g' || i || '@' || $1 || '.example.cn', '139' || lpad(i::text, 8, '0')
+             from generate_series(0, $2 - 1) as i
+           returning id, name)
+         insert into student_guardians (student_id, guardian_id)
+         select s.id, g.id from g join students s on s.student_no = $1 || '-' || substr(g.name, 2)",
+    )
+    .bind(slug)
+    .bind(n as i32)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    t
+}
+
+async fn enable(app: &TestApp, t: &Tenant, email: bool, sms: bool, quiet: (&str, &str)) {
+    let mut tx = app.services.db.school(t).await.unwrap();
+    admin::save_settings(
+        &mut tx,
+        &SettingsChange {
+            email_enabled: email,
+            sms_enabled: sms,
+            wechat_enabled: false,
+            quiet_start: quiet.0.into(),
+            quiet_end: quiet.1.into(),
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Quiet hours that never hold anything (an empty window).
+const AWAKE: (&str, &str) = ("00:00", "00:00");
+
+async fn send(app: &TestApp, t: &Tenant, audience: Audience, category: Category, key: &str) -> u64 {
+    let mut tx = app.services.db.school(t).await.unwrap();
+    let n = notify::send(
+        &mut tx,
+        &audience,
+        &Message {
+            category,
+            title: "Notice 家长会",
+            body: "周五下午三点在礼堂召开家长会。",
+            link: Some("/notices/1"),
+            source: &format!("test:{key}"),
+            dedupe_key: Some(key),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    n
+}
+
+async fn statuses(app: &TestApp, t: &Tenant) -> HashMap<String, i64> {
+    let mut tx = app.services.db.school(t).await.unwrap();
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("select status, count(*) from notify_deliveries group by status")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+    tx.commit().await.unwrap();
+    rows.into_iter().collect()
+}
+
+/// A provider's receiving end on loopback: checks the signature, remembers every call, and
+/// answers per phone number as told (default 200).
+#[derive(Clone, Default)]
+struct Provider {
+    calls: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
+    /// phone → statuses to answer in turn (then 200).
+    script: Arc<Mutex<HashMap<String, Vec<u16>>>>,
+    /// Delay before answering (to kill a worker mid-batch).
+    delay_ms: Arc<AtomicUsize>,
+    bad_signatures: Arc<AtomicUsize>,
+}
+
+async fn provider_endpoint(
+    State(p): State<Provider>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    if webhook_signature(HOOK_SECRET, &h("x-campus-timestamp"), &body) != h("x-campus-signature") {
+        p.bad_signatures.fetch_add(1, Ordering::SeqCst);
+        return StatusCode::UNAUTHORIZED;
+    }
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["id"].as_str().unwrap(), h("idempotency-key"));
+    p.calls
+        .lock()
+        .unwrap()
+        .push((h("idempotency-key"), json.clone()));
+    let delay = p.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay as u64)).await;
+    }
+    let to = json["to"].as_str().unwrap_or("").to_owned();
+    let answer = p
+        .script
+        .lock()
+        .unwrap()
+        .get_mut(&to)
+        .and_then(|v| (!v.is_empty()).then(|| v.remove(0)));
+    StatusCode::from_u16(answer.unwrap_or(200)).unwrap()
+}
+
+impl Provider {
+    async fn start(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new()
+            .route("/send", post(provider_endpoint))
+            .with_state(self.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}/send")
+    }
+
+    fn calls_to(&self, phone: &str) -> Vec<String> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, j)| j["to"] == phone)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+}
+
+async fn app_with(adjust: impl FnOnce(&mut campus::Config)) -> TestApp {
+    TestApp::spawn_with(|c| {
+        // Workers are driven by the tests (drain / run_once) unless a test asks for the role.
+        c.roles = vec![Role::Web];
+        c.notify_retry_base_secs = 0;
+        adjust(c);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn mail_reaches_a_real_smtp_server_once_per_recipient() {
+    let sink = SmtpSink::start(0).await.unwrap();
+    let url = sink.url();
+    let app = app_with(|c| c.smtp_url = Some(url)).await;
+    let a = school(&app, "mail-a", 30).await;
+    enable(&app, &a, true, false, AWAKE).await;
+
+    assert_eq!(
+        send(&app, &a, Audience::AllGuardians, Category::Notices, "n1").await,
+        30,
+        "inbox rows at once"
+    );
+    app.services.notifier.drain().await.unwrap();
+    let mail = sink.mail();
+    assert_eq!(mail.len(), 30);
+    let to: HashSet<String> = mail.iter().flat_map(|m| m.to.clone()).collect();
+    let expected: HashSet<String> = (0..30).map(|i| format!("g{i}@mail-a.example.cn")).collect();
+    assert_eq!(to, expected);
+    let ids: HashSet<String> = mail
+        .iter()
+        .map(|m| m.header("Message-ID").unwrap())
+        .collect();
+    assert_eq!(ids.len(), 30, "one message id per delivery");
+    assert!(
+        ids.iter()
+            .all(|id| id.starts_with(&format!("<campus-{}-", a.id.0))),
+        "{ids:?}"
+    );
+    assert!(
+        mail[0].text().contains("/notices/1") && mail[0].text().contains("周五下午三点"),
+        "{}",
+        mail[0].text()
+    );
+    assert_eq!(statuses(&app, &a).await.get("sent"), Some(&30));
+
+    // The same send again (same key) and another drain deliver nothing more.
+    assert_eq!(
+        send(&app, &a, Audience::AllGuardians, Category::Notices, "n1").await,
+        0
+    );
+    app.services.notifier.drain().await.unwrap();
+    assert_eq!(sink.mail().len(), 30);
+
+    // A guardian who turns mail off for notices gets none for the next one.
+    let mut tx = app.services.db.school(&a).await.unwrap();
+    let g0: i64 = sqlx::query_scalar("select id from guardians where name = 'g0'")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    admin::save_preferences(
+        &mut tx,
+        Recipient::Guardian(g0),
+        &[(Category::Notices, vec![])],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    send(&app, &a, Audience::AllGuardians, Category::Notices, "n2").await;
+    app.services.notifier.drain().await.unwrap();
+    let mail = sink.mail();
+    assert_eq!(mail.len(), 59);
+    assert!(!mail[30..]
+        .iter()
+        .any(|m| m.to.contains(&"g0@mail-a.example.cn".to_string())));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn webhook_calls_are_signed_retried_and_dead_lettered() {
+    let provider = Provider::default();
+    let hook = provider.start().await;
+    let app = app_with(|c| {
+        c.notify_webhook_url = Some(hook);
+        c.notify_webhook_secret = Some(HOOK_SECRET.into());
+        c.notify_max_attempts = 4;
+    })
+    .await;
+    let a = school(&app, "hook-a", 3).await;
+    enable(&app, &a, false, true, AWAKE).await;
+    let (flaky, refused, fine) = ("13900000000", "13900000001", "13900000002");
+    provider
+        .script
+        .lock()
+        .unwrap()
+        .insert(flaky.into(), vec![503, 503]);
+    provider
+        .script
+        .lock()
+        .unwrap()
+        .insert(refused.into(), vec![400]);
+
+    send(&app, &a, Audience::AllGuardians, Category::Safety, "gate-1").await;
+    app.services.notifier.drain().await.unwrap();
+    assert_eq!(provider.bad_signatures.load(Ordering::SeqCst), 0);
+    let flaky_calls = provider.calls_to(flaky);
+    assert_eq!(flaky_calls.len(), 3, "two 503s, then delivered");
+    assert!(
+        flaky_calls.iter().all(|k| k == &flaky_calls[0]),
+        "a retry carries the same key"
+    );
+    assert_eq!(provider.calls_to(fine).len(), 1);
+    assert_eq!(provider.calls_to(refused).len(), 1, "a 400 is not retried");
+    let s = statuses(&app, &a).await;
+    assert_eq!((s.get("sent"), s.get("dead")), (Some(&2), Some(&1)));
+    let body = provider.calls.lock().unwrap()[0].1.clone();
+    assert_eq!(body["channel"], "sms");
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("【hook-a 学校】"),
+        "{body}"
+    );
+
+    // The school admin sees the dead delivery and retries it; school B's admin cannot.
+    let b = app.onboard("hook-b", "乙校").await.tenant;
+    person(
+        &app.services,
+        "admin.a",
+        "甲管理员",
+        PW,
+        &[(&a, &["school_admin"])],
+    )
+    .await;
+    person(
+        &app.services,
+        "admin.b",
+        "乙管理员",
+        PW,
+        &[(&b, &["school_admin"])],
+    )
+    .await;
+    person(
+        &app.services,
+        "teacher.a",
+        "甲老师",
+        PW,
+        &[(&a, &["teacher"])],
+    )
+    .await;
+    let host_a = TestApp::school_host("hook-a");
+    let host_b = TestApp::school_host("hook-b");
+
+    let mut vb = Visitor::new(&app);
+    vb.sign_in(&host_b, "admin.b", PW).await;
+    let csrf_b = vb.csrf(&host_b, "/admin/notify").await;
+    let r = vb
+        .json(
+            Method::POST,
+            &host_b,
+            "/api/v1/notify/dead/retry",
+            &serde_json::json!({}),
+            &[("x-csrf-token", &csrf_b)],
+        )
+        .await;
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["retried"],
+        0,
+        "B's retry touches only B"
+    );
+    let r = vb.get(&host_a, "/api/v1/notify/queue").await;
+    assert!(
+        r.status().is_client_error() || r.status().is_redirection(),
+        "B's session is not one on A's host: {}",
+        r.status()
+    );
+    assert_eq!(statuses(&app, &a).await.get("dead"), Some(&1));
+
+    let mut vt = Visitor::new(&app);
+    vt.sign_in(&host_a, "teacher.a", PW).await;
+    assert_eq!(
+        vt.get(&host_a, "/api/v1/notify/queue").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        vt.get(&host_a, "/admin/notify").await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let mut va = Visitor::new(&app);
+    va.sign_in(&host_a, "admin.a", PW).await;
+    let page = va.get(&host_a, "/admin/notify").await.text().await.unwrap();
+    assert!(
+        page.contains("139****0001"),
+        "the dead delivery is listed, masked"
+    );
+    let queue: serde_json::Value = va
+        .get(&host_a, "/api/v1/notify/queue")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(queue["dead"].as_array().unwrap().len(), 1);
+    assert!(queue["dead"][0]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("400"));
+    let csrf = va.csrf(&host_a, "/admin/notify").await;
+    let r = va
+        .json(
+            Method::POST,
+            &host_a,
+            "/api/v1/notify/dead/retry",
+            &serde_json::json!({}),
+            &[("x-csrf-token", &csrf)],
+        )
+        .await;
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["retried"], 1);
+    app.services.notifier.drain().await.unwrap();
+    assert_eq!(provider.calls_to(refused).len(), 2);
+    assert_eq!(statuses(&app, &a).await.get("sent"), Some(&3));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn quiet_hours_hold_all_but_safety_alerts() {
+    let provider = Provider::default();
+    let hook = provider.start().await;
+    let app = app_with(|c| {
+        c.notify_webhook_url = Some(hook);
+        c.notify_webhook_secret = Some(HOOK_SECRET.into());
+    })
+    .await;
+    let a = school(&app, "quiet-a", 2).await;
+    // A quiet window from an hour ago to an hour from now, China time.
+    let now = chrono::Utc::now() + chrono::Duration::hours(8);
+    let fmt = |d: chrono::DateTime<chrono::Utc>| d.format("%H:%M").to_string();
+    let (from, until) = (
+        fmt(now - chrono::Duration::hours(1)),
+        fmt(now + chrono::Duration::hours(1)),
+    );
+    enable(&app, &a, false, true, (&from, &until)).await;
+
+    send(
+        &app,
+        &a,
+        Audience::AllGuardians,
+        Category::Attendance,
+        "late-1",
+    )
+    .await;
+    send(
+        &app,
+        &a,
+        Audience::AllGuardians,
+        Category::Safety,
+        "absent-1",
+    )
+    .await;
+    app.services.notifier.drain().await.unwrap();
+    let calls = provider.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2, "only the safety alerts went out");
+    assert!(calls.iter().all(|(_, j)| j["category"] == "safety"));
+    let mut tx = app.services.db.school(&a).await.unwrap();
+    let held: Vec<(String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "select d.status, d.next_attempt_at from notify_deliveries d join notify_jobs j on j.id = d.job_id where j.category = 'attendance'",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(held.len(), 2);
+    for (status, at) in held {
+        assert_eq!(status, "pending");
+        let wait = at - chrono::Utc::now();
+        assert!(
+            wait > chrono::Duration::minutes(50) && wait < chrono::Duration::minutes(61),
+            "held until the window ends: {wait}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_safety_alert_is_not_held_up_by_another_schools_bulk_notice() {
+    let provider = Provider::default();
+    let hook = provider.start().await;
+    let app = app_with(|c| {
+        c.notify_webhook_url = Some(hook);
+        c.notify_webhook_secret = Some(HOOK_SECRET.into());
+        c.notify_batch = 100;
+    })
+    .await;
+    let busy = school(&app, "busy", 600).await;
+    let calm = school(&app, "calm", 1).await;
+    enable(&app, &busy, false, true, AWAKE).await;
+    enable(&app, &calm, false, true, AWAKE).await;
+    // The bulk notice is queued first; SMS only for this test's purposes.
+    let mut tx = app.services.db.school(&busy).await.unwrap();
+    sqlx::query("insert into notify_preferences (recipient_kind, recipient_id, category, channels) select 'guardian', id, 'notices', '{sms}' from guardians")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    send(
+        &app,
+        &busy,
+        Audience::AllGuardians,
+        Category::Notices,
+        "bulk",
+    )
+    .await;
+    send(
+        &app,
+        &calm,
+        Audience::AllGuardians,
+        Category::Safety,
+        "gate",
+    )
+    .await;
+
+    // One turn: the safety lane is served first.
+    assert!(app.services.notifier.run_once().await.unwrap());
+    let calls = provider.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].1["school"], "calm");
+    assert_eq!(calls[0].1["category"], "safety");
+    // Then the bulk notice goes out in batches, within the school's rate.
+    app.services.notifier.drain().await.unwrap();
+    assert_eq!(provider.calls.lock().unwrap().len(), 601);
+    assert_eq!(statuses(&app, &busy).await.get("sent"), Some(&600));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_batch_leaves_one_delivery_per_recipient() {
+    let provider = Provider::default();
+    let hook = provider.start().await;
+    let app = app_with(|c| {
+        c.notify_webhook_url = Some(hook);
+        c.notify_webhook_secret = Some(HOOK_SECRET.into());
+        c.notify_lease_secs = 1;
+        c.notify_batch = 50;
+    })
+    .await;
+    let a = school(&app, "crash", 40).await;
+    enable(&app, &a, false, true, AWAKE).await;
+    send(&app, &a, Audience::AllGuardians, Category::Safety, "alert").await;
+
+    // The provider is slow; the worker is killed while its batch is in flight.
+    provider.delay_ms.store(3_000, Ordering::SeqCst);
+    let notifier = app.services.notifier.clone();
+    let worker = tokio::spawn(async move { notifier.run_once().await });
+    for _ in 0..100 {
+        if provider.calls.lock().unwrap().len() >= 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    worker.abort();
+    let _ = worker.await;
+    let seen_before = provider.calls.lock().unwrap().len();
+    assert!(
+        seen_before >= 10,
+        "the batch was in flight when the worker died"
+    );
+    assert_eq!(
+        statuses(&app, &a).await.get("sending"),
+        Some(&40),
+        "claimed, never reported"
+    );
+
+    // Another worker takes over once the lease runs out.
+    provider.delay_ms.store(0, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    app.services.notifier.drain().await.unwrap();
+    assert_eq!(statuses(&app, &a).await.get("sent"), Some(&40));
+
+    // Every recipient got one delivery: one key each, however many times it was presented.
+    let calls = provider.calls.lock().unwrap().clone();
+    let mut keys_per_phone: HashMap<String, HashSet<String>> = HashMap::new();
+    for (key, json) in &calls {
+        keys_per_phone
+            .entry(json["to"].as_str().unwrap().to_owned())
+            .or_default()
+            .insert(key.clone());
+    }
+    assert_eq!(keys_per_phone.len(), 40);
+    assert!(
+        keys_per_phone.values().all(|k| k.len() == 1),
+        "a resend reuses the key the provider deduplicates on"
+    );
+    let mut tx = app.services.db.school(&a).await.unwrap();
+    let per_recipient: Vec<i64> = sqlx::query_scalar(
+        "select count(*) from notify_deliveries group by recipient_kind, recipient_id, channel",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert!(per_recipient.iter().all(|n| *n == 1));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_notify_role_delivers_by_itself_and_counts_it() {
+    let sink = SmtpSink::start(0).await.unwrap();
+    let url = sink.url();
+    let app = TestApp::spawn_with(|c| {
+        c.roles = vec![Role::Web, Role::Notify];
+        c.smtp_url = Some(url);
+    })
+    .await;
+    let a = school(&app, "role-a", 5).await;
+    enable(&app, &a, true, false, AWAKE).await;
+    send(&app, &a, Audience::AllGuardians, Category::Safety, "s1").await;
+    let mut delivered = 0;
+    for _ in 0..100 {
+        delivered = sink.mail().len();
+        if delivered == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(delivered, 5, "workers woke up on the ring and delivered");
+    let metrics = app
+        .get("127.0.0.1", "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("campus_notify_sent_total{channel=\"email\",school=\"role-a\"} 5"),
+        "{metrics}"
+    );
+    let r = app
+        .get(&TestApp::school_host("role-a"), "/metrics")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "school hosts do not expose metrics"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn delivery_settings_are_checked_sealed_and_kept_per_school() {
+    let key = "5a".repeat(32);
+    let app = app_with(|c| c.notify_secret_key = Some(key)).await;
+    let a = app.onboard("set-a", "甲校").await.tenant;
+    let b = app.onboard("set-b", "乙校").await.tenant;
+    person(
+        &app.services,
+        "admin.a",
+        "甲管理员",
+        PW,
+        &[(&a, &["school_admin"])],
+    )
+    .await;
+    let host_a = TestApp::school_host("set-a");
+    let host_b = TestApp::school_host("set-b");
+    let mut va = Visitor::new(&app);
+    va.sign_in(&host_a, "admin.a", PW).await;
+    let csrf = va.csrf(&host_a, "/admin/notify").await;
+    let put = |body: serde_json::Value| body;
+    let r = va
+        .json(Method::PUT, &host_a, "/api/v1/notify/settings", &put(serde_json::json!({
+            "sms_enabled": true, "quiet_start": "22:00", "quiet_end": "06:30",
+            "webhook_url": "https://sms.example.cn/send", "webhook_secret": "school-own-secret-123456"
+        })), &[("x-csrf-token", &csrf)])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let got: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(got["settings"]["sms_enabled"], true);
+    assert_eq!(got["settings"]["has_webhook_secret"], true);
+    assert!(
+        !got.to_string().contains("school-own-secret"),
+        "the secret is never read back"
+    );
+
+    let mut tx = app.services.db.school(&a).await.unwrap();
+    let sealed: Vec<u8> = sqlx::query_scalar("select webhook_secret from notify_settings")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        !String::from_utf8_lossy(&sealed).contains("school-own-secret"),
+        "stored sealed"
+    );
+
+    for (body, what) in [
+        (
+            serde_json::json!({"quiet_start": "25:00", "quiet_end": "07:00"}),
+            "免打扰开始时间",
+        ),
+        (
+            serde_json::json!({"webhook_url": "ftp://sms.example.cn"}),
+            "http(s)",
+        ),
+        (
+            serde_json::json!({"webhook_url": "https://x.example.cn", "webhook_secret": "short"}),
+            "16",
+        ),
+    ] {
+        let r = va
+            .json(
+                Method::PUT,
+                &host_a,
+                "/api/v1/notify/settings",
+                &body,
+                &[("x-csrf-token", &csrf)],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let msg = r.json::<serde_json::Value>().await.unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(msg.contains(what), "{msg}");
+    }
+    let r = va
+        .json(
+            Method::PUT,
+            &host_a,
+            "/api/v1/notify/settings",
+            &serde_json::json!({"sms_enabled": false}),
+            &[("x-csrf-token", "forged")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Nothing of the refused changes was written, and school B is untouched.
+    let mut tx = app.services.db.school(&a).await.unwrap();
+    assert!(admin::settings(&mut tx).await.unwrap().sms_enabled);
+    tx.commit().await.unwrap();
+    let mut tx = app.services.db.school(&b).await.unwrap();
+    let sb = admin::settings(&mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(!sb.sms_enabled && sb.webhook_url.is_none());
+    // A's session means nothing on B's host.
+    let r = va.get(&host_b, "/api/v1/notify/settings").await;
+    assert_ne!(r.status(), StatusCode::OK);
+
+    // The page shows the same, in Chinese.
+    let page = va.get(&host_a, "/admin/notify").await.text().await.unwrap();
+    assert!(
+        page.contains("消息推送设置")
+            && page.contains("22:00")
+            && page.contains("已保存，留空不修改")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn people_choose_their_channels_on_their_own_page() {
+    let app = app_with(|_| {}).await;
+    let a = school(&app, "pref-a", 1).await;
+    let b = school(&app, "pref-b", 1).await;
+    let mut tx = app.services.db.school(&a).await.unwrap();
+    let g: i64 = sqlx::query_scalar("select id from guardians")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let account = person(&app.services, "parent.a", "家长", PW, &[(&a, &["parent"])]).await;
+    sqlx::query("update memberships set guardian_id = $1 where account_id = $2")
+        .bind(g)
+        .bind(account)
+        .execute(&app.services.pool)
+        .await
+        .unwrap();
+    let host_a = TestApp::school_host("pref-a");
+    let mut v = Visitor::new(&app);
+    v.sign_in(&host_a, "parent.a", PW).await;
+    let page = v
+        .get(&host_a, "/settings/notifications")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("消息提醒方式"));
+    let csrf = v.csrf(&host_a, "/settings/notifications").await;
+    let r = v
+        .post(
+            &host_a,
+            "/settings/notifications",
+            &[
+                ("csrf", csrf.as_str()),
+                ("safety", "sms"),
+                ("notices", "wechat"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let prefs: serde_json::Value = v
+        .get(&host_a, "/api/v1/notify/preferences")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(prefs["safety"], serde_json::json!(["sms"]));
+    assert_eq!(prefs["notices"], serde_json::json!(["wechat"]));
+    assert_eq!(prefs["messages"], serde_json::json!([]));
+    let r = v
+        .json(
+            Method::PUT,
+            &host_a,
+            "/api/v1/notify/preferences",
+            &serde_json::json!({"safety": ["pigeon"]}),
+            &[("x-csrf-token", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // B's guardian with the same id has no choices of A's parent.
+    let mut tx = app.services.db.school(&b).await.unwrap();
+    let gb: i64 = sqlx::query_scalar("select id from guardians")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let prefs_b = admin::preferences(&mut tx, Recipient::Guardian(gb))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(prefs_b[0].1, Category::Safety.default_channels().to_vec());
+    app.stop().await;
+}
