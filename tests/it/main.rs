@@ -26,5 +26,6 @@ mod routing;
 mod sso;
 mod storage;
 mod tidy;
+mod today;
 mod users;
 mod webdriver;

@@ -33,7 +33,8 @@ fn tasks(user: &MaybeUser, lang: campus_web::Lang) -> Vec<Task> {
     let Some(u) = &user.0 else {
         return Vec::new();
     };
-    let all: [(P, &'static str, &'static str, &'static str); 18] = [
+    let all: [(P, &'static str, &'static str, &'static str); 19] = [
+        (P::OwnChildren, "/today", "今日", "Today"),
         (P::GateScan, "/gate", "出入校登记", "Gate"),
         (P::TakeAttendance, "/attendance", "考勤点名", "Attendance"),
         (P::SendNotices, "/notices/new", "发通知", "Send a notice"),

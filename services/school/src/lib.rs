@@ -3,8 +3,8 @@
 //! export, joining the school by link or QR code with review (`join`), attendance
 //! (`attendance`) and leave (`leave`), notices with signed receipts (`notices`), the in-app
 //! inbox (`inbox`), home–school messages (`messages`), the principal's mailbox (`mailbox`),
-//! gate entry and exit with absence alerts (`gate`), visitor passes (`visits`), and the
-//! demo data generator.
+//! gate entry and exit with absence alerts (`gate`), visitor passes (`visits`), the
+//! parent's "today" page (`today`), and the demo data generator.
 //!
 //! Every query in this crate runs inside a [`campus_tenant::SchoolTx`]: this crate never
 //! builds a search_path or names a schema.
@@ -25,6 +25,7 @@ pub mod notify;
 mod organisation;
 mod pupils;
 pub mod roster;
+mod today;
 mod ui;
 mod visits;
 
@@ -84,4 +85,5 @@ pub fn router() -> Router<SchoolState> {
         .merge(mailbox::router())
         .merge(gate::routes())
         .merge(visits::routes())
+        .merge(today::routes())
 }
