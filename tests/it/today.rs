@@ -184,7 +184,10 @@ async fn today_shows_each_childs_register_gate_leave_and_notices() {
     let t = today_json(&mut parent, &s).await;
     let children = t["children"].as_array().unwrap();
     assert_eq!(
-        children.iter().map(|c| c["id"].as_i64().unwrap()).collect::<Vec<_>>(),
+        children
+            .iter()
+            .map(|c| c["id"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
         [s.class1[0], s.class2[1]],
         "their two current children, not the one who left, not other families'"
     );
@@ -243,7 +246,10 @@ async fn today_shows_each_childs_register_gate_leave_and_notices() {
     assert_eq!(today_json(&mut parent, &s).await["unread_notices"], 0);
     parent.get(&s.host(), "/lang/en").await;
     let en = today_page(&mut parent, &s).await;
-    assert!(en.contains("Arrived 07:42") && en.contains("Morning: Late"), "{en}");
+    assert!(
+        en.contains("Arrived 07:42") && en.contains("Morning: Late"),
+        "{en}"
+    );
 
     // The other parent sees their own child only, with today's arrival.
     let mut other = signed_in(&app, &s, "parent2").await;
@@ -290,9 +296,15 @@ async fn one_schools_parent_sees_nothing_of_another_school() {
     // The same guardian and pupil ids exist in both schools; give both a day to show.
     let mut head_a = signed_in(&app, &a, "head1").await;
     assert_eq!(
-        take(&mut head_a, &a, a.classes[0], &[(a.class1[0], "absent")], "")
-            .await
-            .status(),
+        take(
+            &mut head_a,
+            &a,
+            a.classes[0],
+            &[(a.class1[0], "absent")],
+            ""
+        )
+        .await
+        .status(),
         StatusCode::SEE_OTHER
     );
     assert_eq!(a.guardians, b.guardians, "ids are per school");
@@ -314,7 +326,10 @@ async fn one_schools_parent_sees_nothing_of_another_school() {
     assert_eq!(tb["children"][0]["attendance"][0]["status"], "not_taken");
     let page_b = today_page(&mut parent_b, &b).await;
     assert!(page_b.contains("sb学生11"));
-    assert!(!page_b.contains("sa学生") && !page_b.contains("缺勤"), "{page_b}");
+    assert!(
+        !page_b.contains("sa学生") && !page_b.contains("缺勤"),
+        "{page_b}"
+    );
 
     let ta = today_json(&mut parent_a, &a).await;
     assert_eq!(ta["children"][0]["name"], "sa学生11");

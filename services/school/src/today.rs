@@ -153,7 +153,8 @@ async fn load(tx: &mut SchoolTx, guardian: i64) -> sqlx::Result<Loaded> {
 
 /// The guardian row whose children the person sees, if they are a parent here.
 fn guardian_of(user: &CurrentUser) -> Option<i64> {
-    user.guardian_id.filter(|_| user.can(Permission::OwnChildren))
+    user.guardian_id
+        .filter(|_| user.can(Permission::OwnChildren))
 }
 
 async fn fetch(state: &SchoolState, school: &Tenant, guardian: i64) -> Result<Loaded, TenantError> {
