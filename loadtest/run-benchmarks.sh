@@ -264,8 +264,8 @@ its markdown fragment on stdout (`--help` lists the options, e.g. `--seconds`,
    Second, the head teacher's roll-call page for the class of 50 (`GET
    /attendance/{class}`) and a parent's today page (`GET /today`) over 8 connections,
    against `pgbench` with 8 clients running the statements one request of the page sent
-   (recorded from sqlx's statement events: `BEGIN`, the school scope, the queries,
-   `COMMIT`) with the same values, prepared, in alternating rounds (target: HTTP ≥ 0.6 ×
+   (`BEGIN`, then the school scope, the queries and `COMMIT` as recorded from sqlx's
+   statement events) with the same values, prepared, in alternating rounds (target: HTTP ≥ 0.6 ×
    pgbench). Third, gate ingest: 8 devices post signed batches of 1 and of 20 new events
    for 30 s each (target: ≥ 2,000 events/s), the rows stored checked against the events
    accepted.

@@ -1,5 +1,5 @@
 //! pgbench running the statements one request of the platform ran: the transaction, the
-//! school scope (`set_config` of search_path and role, as `Db::school` sends it) and the
+//! school scope (`set_config` of the schema path and role, as `Db::school` sends it) and the
 //! page's queries with the values the request bound, each client in a closed loop.
 
 use std::path::{Path, PathBuf};
@@ -91,28 +91,23 @@ fn pgbench_sql(sql: &str, query: usize) -> String {
     out
 }
 
-/// The script for the statements of one request (`BEGIN`, the scope, the queries,
-/// `COMMIT`, as recorded) with `params[i]` the values bound to query `i`'s `$1, $2, …`.
+/// The script for the statements of one request (the scope, the queries and `COMMIT`,
+/// as recorded, in the transaction `Db::school` begins) with `params[i]` the values bound to query `i`'s `$1, $2, …`.
 pub fn script(statements: &[String], params: &[Vec<String>]) -> Result<Script> {
     let listing = || statements.join("\n---\n");
-    let begin = statements
+    // `Db::school` opens the transaction (sqlx sends its BEGIN without a statement event)
+    // and sets the scope as its first statement; the COMMIT is recorded.
+    let scope_at = statements
         .iter()
-        .position(|s| s.eq_ignore_ascii_case("begin"))
-        .with_context(|| format!("no BEGIN among the statements:\n{}", listing()))?;
+        .position(|s| s.starts_with("select set_config("))
+        .with_context(|| format!("no school scope among the statements:\n{}", listing()))?;
     let commit = statements
         .iter()
         .rposition(|s| s.eq_ignore_ascii_case("commit"))
-        .with_context(|| format!("no COMMIT among the statements:\n{}", listing()))?;
-    anyhow::ensure!(begin < commit, "COMMIT before BEGIN:\n{}", listing());
-    let inner = &statements[begin + 1..commit];
-    let (scope, queries) = inner
-        .split_first()
-        .with_context(|| format!("an empty transaction:\n{}", listing()))?;
-    anyhow::ensure!(
-        scope.starts_with("select set_config('search_path'"),
-        "the transaction does not begin with the school scope:\n{}",
-        listing()
-    );
+        .filter(|c| *c > scope_at)
+        .with_context(|| format!("no COMMIT after the scope:\n{}", listing()))?;
+    let scope = &statements[scope_at];
+    let queries = &statements[scope_at + 1..commit];
     anyhow::ensure!(
         queries.len() == params.len(),
         "the request ran {} queries but the benchmark knows the parameters of {}; update \
@@ -226,8 +221,7 @@ mod tests {
     #[test]
     fn a_script_wraps_the_queries_in_the_recorded_transaction() {
         let statements: Vec<String> = [
-            "BEGIN",
-            "select set_config('search_path', '\"s\"', true), set_config('role', 'r', true)",
+            "select set_config('path', '\"s\"', true), set_config('who', 'r', true)",
             "select * from a where id = $1",
             "select now()",
             "COMMIT",
@@ -237,7 +231,7 @@ mod tests {
         let s = script(&statements, &[vec!["7".into()], vec![]]).unwrap();
         assert_eq!(
             s.text,
-            "BEGIN;\nselect set_config('search_path', '\"s\"', true), set_config('role', 'r', true);\n\
+            "BEGIN;\nselect set_config('path', '\"s\"', true), set_config('who', 'r', true);\n\
              select * from a where id = :q1p1;\nselect now();\nCOMMIT;\n"
         );
         assert_eq!(s.defines, [("q1p1".to_owned(), "7".to_owned())]);
