@@ -92,6 +92,7 @@ run_bench routing routing
 run_bench onboarding onboarding
 run_bench migrate migrate
 run_bench auth auth
+run_bench home_school home-school
 
 # Demo start times: `campus demo --no-serve` twice on one fresh data folder. The first
 # start creates the private cluster and seeds 32 schools; the second reuses everything.
@@ -167,7 +168,7 @@ run_date=$(date -u '+%Y-%m-%d %H:%M UTC')
 # FAIL row for each benchmark that did not complete.
 summary() {
     local id
-    for id in routing onboarding migrate demo auth; do
+    for id in routing onboarding migrate demo auth home_school; do
         grep -E '\| (PASS|FAIL) \|$' "$WORK/$id.md" || true
     done
     for id in "${INCOMPLETE[@]}"; do
@@ -203,12 +204,12 @@ rewrites this file. It needs a Postgres server on which it may create databases 
 superuser) and the Postgres server binaries (`/usr/lib/postgresql/*/bin`) for the demo.
 Each benchmark works in a database of its own, `campus_bench_<pid>_<letter>`, with roles
 prefixed `b<pid><letter>_`, and drops both when it ends (leftovers of killed runs are
-swept by the next run). The benchmarks take about three and a half minutes on two cores, plus the
+swept by the next run). The benchmarks take about seven minutes on two cores, plus the
 build. Before starting them the script waits until the CPU is less than 15 % busy with
 other work (at most `BENCH_QUIET_WAIT` seconds, default 300), since a concurrent build or
 test run skews the figures, and records how busy it was below.
 
-One benchmark at a time: `campus-bench routing|onboarding|migrate|auth [options]` prints
+One benchmark at a time: `campus-bench routing|onboarding|migrate|auth|home-school [options]` prints
 its markdown fragment on stdout (`--help` lists the options, e.g. `--seconds`,
 `--schools`, `--sign-ins`).
 
@@ -255,6 +256,19 @@ its markdown fragment on stdout (`--help` lists the options, e.g. `--seconds`,
    verification's time alone. The targets are ≥ 0.5 of the throughput and p99 < 50 ms:
    on two cores, two hashes at a time take their share of the CPU however they are
    scheduled, but nothing should wait for a hash to finish.
+6. **Home–school core** (`campus-bench home-school`). The whole platform in one process
+   serves one school seeded by the demo generator (4,400 pupils, 30 days of registers),
+   with one class brought to 50 pupils and the guardians to exactly 6,000. First, ten
+   school-wide notices to all 6,000 guardians through `POST /api/v1/notices`, each timed
+   (target: < 200 ms), and the `notice_recipients` and inbox rows counted afterwards.
+   Second, the head teacher's roll-call page for the class of 50 (`GET
+   /attendance/{class}`) and a parent's today page (`GET /today`) over 8 connections,
+   against `pgbench` with 8 clients running the statements one request of the page sent
+   (`BEGIN`, then the school scope, the queries and `COMMIT` as recorded from sqlx's
+   statement events) with the same values, prepared, in alternating rounds (target: HTTP ≥ 0.6 ×
+   pgbench). Third, gate ingest: 8 devices post signed batches of 1 and of 20 new events
+   for 30 s each (target: ≥ 2,000 events/s), the rows stored checked against the events
+   accepted.
 
 EOF
     printf '## Machine and run\n\n'
@@ -278,6 +292,7 @@ EOF
     section migrate "3. Migrating 1,000 schools"
     section demo "4. Demo start times"
     section auth "5. Authentication: signed-in overhead and sign-in bursts"
+    section home_school "6. Home–school core: school-wide notices, pages against pgbench, gate ingest"
 } >"$README.tmp"
 mv "$README.tmp" "$README"
 echo "==> wrote $README" >&2

@@ -50,11 +50,11 @@ const TARGET_PROBE_P99: Duration = Duration::from_millis(50);
 
 const SLUG: &str = "bench-school";
 /// Every benchmark account has this password (URL-safe: it goes into a form body as is).
-const PASSWORD: &str = "Bench-passw0rd";
+pub(crate) const PASSWORD: &str = "Bench-passw0rd";
 /// The built-in role the accounts hold, and a permission it grants.
 const ROLE: &str = "teacher";
 const PERMISSION: Permission = Permission::StaffArea;
-const SESSION_COOKIE: &str = campus_identity::session::COOKIE;
+pub(crate) const SESSION_COOKIE: &str = campus_identity::session::COOKIE;
 /// The login form's double-submit CSRF cookie.
 const LOGIN_CSRF_COOKIE: &str = "campus_login_csrf";
 /// Sign-in attempts per address per minute: high enough that the rate limiter never
@@ -126,14 +126,14 @@ pub async fn run(server_url: &str, args: Args) -> Result<String> {
 }
 
 /// The platform serving on a local port until [`Server::stop`].
-struct Server {
-    addr: SocketAddr,
+pub(crate) struct Server {
+    pub(crate) addr: SocketAddr,
     stop: oneshot::Sender<()>,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
 impl Server {
-    async fn start(services: &Services) -> Result<Self> {
+    pub(crate) async fn start(services: &Services) -> Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
@@ -143,7 +143,7 @@ impl Server {
         Ok(Self { addr, stop, task })
     }
 
-    async fn stop(self) -> Result<()> {
+    pub(crate) async fn stop(self) -> Result<()> {
         let _ = self.stop.send(());
         let mut task = self.task;
         match tokio::time::timeout(Duration::from_secs(10), &mut task).await {
@@ -504,7 +504,7 @@ impl Load {
 
 /// One client signing in over and over on its own keep-alive connection, as a browser
 /// would: the form once (for its CSRF cookie), then `POST /login` as often as asked.
-struct SignInClient {
+pub(crate) struct SignInClient {
     sender: SendRequest<Full<Bytes>>,
     host: HeaderValue,
     cookie: HeaderValue,
@@ -512,7 +512,7 @@ struct SignInClient {
 }
 
 /// The value of cookie `name` among the response's `Set-Cookie` headers.
-fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(SET_COOKIE)
         .iter()
@@ -525,7 +525,7 @@ fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 impl SignInClient {
-    async fn open(addr: SocketAddr, host: &HeaderValue, login: &str) -> Result<Self> {
+    pub(crate) async fn open(addr: SocketAddr, host: &HeaderValue, login: &str) -> Result<Self> {
         let mut sender = driver::connect::<Full<Bytes>>(addr).await?;
         let req = Request::get("/login?local=1")
             .header(HOST, host.clone())
@@ -545,7 +545,7 @@ impl SignInClient {
     }
 
     /// Signs in once; the new session's token.
-    async fn sign_in(&mut self) -> Result<String> {
+    pub(crate) async fn sign_in(&mut self) -> Result<String> {
         let req = Request::post("/login")
             .header(HOST, self.host.clone())
             .header(COOKIE, self.cookie.clone())
@@ -866,7 +866,7 @@ fn burst_report(
 
 /// Runs `work` on a current-thread runtime of its own thread: the load client is one thread
 /// whatever the server does, identical for every variant.
-async fn on_load_thread<T, F>(work: F) -> Result<T>
+pub(crate) async fn on_load_thread<T, F>(work: F) -> Result<T>
 where
     T: Send + 'static,
     F: std::future::Future<Output = Result<T>> + Send + 'static,

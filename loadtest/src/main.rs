@@ -5,10 +5,13 @@
 
 mod auth;
 mod driver;
+mod home_school;
 mod machine;
 mod migrations;
 mod onboarding;
+mod pgbench;
 mod routing;
+mod statements;
 mod stats;
 mod world;
 
@@ -40,6 +43,9 @@ enum Command {
     /// Signed-in against anonymous requests to one page, and a cheap request's throughput
     /// and latency during a burst of sign-ins (Argon2id).
     Auth(auth::Args),
+    /// Home–school core: a school-wide notice to 6,000 guardians, the roll-call and
+    /// today pages against pgbench running the same SQL, and gate ingest.
+    HomeSchool(home_school::Args),
     /// Time to onboard schools one after another.
     Onboarding(onboarding::Args),
     /// Time to migrate 1,000 school schemas.
@@ -66,6 +72,7 @@ fn main() -> anyhow::Result<()> {
         anyhow::Ok(match cli.command {
             Command::Routing(args) => routing::run(url, args).await?,
             Command::Auth(args) => auth::run(url, args).await?,
+            Command::HomeSchool(args) => home_school::run(url, args).await?,
             Command::Onboarding(args) => onboarding::run(url, args).await?,
             Command::Migrate(args) => migrations::run(url, args).await?,
             Command::Machine => machine::run(url).await?,

@@ -31,5 +31,6 @@ mod schedule;
 mod sso;
 mod storage;
 mod tidy;
+mod today;
 mod users;
 mod webdriver;

@@ -33,7 +33,8 @@ fn tasks(user: &MaybeUser, lang: campus_web::Lang) -> Vec<Task> {
     let Some(u) = &user.0 else {
         return Vec::new();
     };
-    let all: [(P, &'static str, &'static str, &'static str); 19] = [
+    let all: [(P, &'static str, &'static str, &'static str); 23] = [
+        (P::OwnChildren, "/today", "今日", "Today"),
         (P::GateScan, "/gate", "出入校登记", "Gate"),
         (P::TakeAttendance, "/attendance", "考勤点名", "Attendance"),
         (P::SendNotices, "/notices/new", "发通知", "Send a notice"),
@@ -66,7 +67,25 @@ fn tasks(user: &MaybeUser, lang: campus_web::Lang) -> Vec<Task> {
             "校历",
             "School calendar",
         ),
+        (
+            P::ManageUsers,
+            "/admin/notify",
+            "消息推送设置",
+            "Message delivery",
+        ),
         (P::ViewAudit, "/admin/audit", "审计日志", "Audit log"),
+        (
+            P::StaffArea,
+            "/settings/notifications",
+            "提醒方式",
+            "How I am notified",
+        ),
+        (
+            P::OwnChildren,
+            "/settings/notifications",
+            "提醒方式",
+            "How I am notified",
+        ),
         (P::StaffArea, "/me", "我的身份", "My identities"),
     ];
     let mut out: Vec<Task> = Vec::new();

@@ -4,7 +4,8 @@
 //! (`attendance`) and leave (`leave`), notices with signed receipts (`notices`), the in-app
 //! inbox (`inbox`), home–school messages (`messages`), the principal's mailbox (`mailbox`),
 //! gate entry and exit with absence alerts (`gate`), visitor passes (`visits`), the school
-//! calendar (`calendar`), the daily scheduled jobs (`schedule`), and the demo data generator.
+//! calendar (`calendar`), the daily scheduled jobs (`schedule`), the parent's "today"
+//! page (`today`), and the demo data generator.
 //!
 //! Every query in this crate runs inside a [`campus_tenant::SchoolTx`]: this crate never
 //! builds a search_path or names a schema.
@@ -28,6 +29,7 @@ mod organisation;
 mod pupils;
 pub mod roster;
 pub mod schedule;
+mod today;
 mod ui;
 mod visits;
 
@@ -90,4 +92,5 @@ pub fn router() -> Router<SchoolState> {
         .merge(gate::routes())
         .merge(visits::routes())
         .merge(calendar::routes())
+        .merge(today::routes())
 }
