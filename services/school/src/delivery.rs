@@ -185,17 +185,12 @@ async fn render_admin(
 
 /// Phone numbers and addresses are shown masked on the admin page.
 fn mask(address: &str) -> String {
-    if let Some((name, domain)) = address.split_once('@') {
-        let first: String = name.chars().take(1).collect();
-        return format!("{first}***@{domain}");
-    }
-    let n = address.chars().count();
-    if n >= 7 {
-        let head: String = address.chars().take(3).collect();
-        let tail: String = address.chars().skip(n - 4).collect();
-        format!("{head}****{tail}")
-    } else {
-        "****".into()
+    match address.split_once('@') {
+        Some((name, domain)) => {
+            let first: String = name.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => crate::pupils::mask(address),
     }
 }
 

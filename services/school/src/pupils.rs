@@ -157,7 +157,9 @@ pub(crate) struct Record {
     id_number_masked: Option<String>,
 }
 
-fn mask(id: &str) -> String {
+/// All but the first 3 and last 4 characters hidden (everything when that would show
+/// it all); also used for phone numbers on admin pages.
+pub(crate) fn mask(id: &str) -> String {
     let chars: Vec<char> = id.chars().collect();
     if chars.len() <= 7 {
         return "*".repeat(chars.len());
