@@ -93,6 +93,8 @@ run_bench onboarding onboarding
 run_bench migrate migrate
 run_bench auth auth
 run_bench home_school home-school
+run_bench fanout fanout
+run_bench files files
 
 # Demo start times: `campus demo --no-serve` twice on one fresh data folder. The first
 # start creates the private cluster and seeds 32 schools; the second reuses everything.
@@ -168,7 +170,7 @@ run_date=$(date -u '+%Y-%m-%d %H:%M UTC')
 # FAIL row for each benchmark that did not complete.
 summary() {
     local id
-    for id in routing onboarding migrate demo auth home_school; do
+    for id in routing onboarding migrate demo auth home_school fanout files; do
         grep -E '\| (PASS|FAIL) \|$' "$WORK/$id.md" || true
     done
     for id in "${INCOMPLETE[@]}"; do
@@ -209,7 +211,7 @@ build. Before starting them the script waits until the CPU is less than 15 % bus
 other work (at most `BENCH_QUIET_WAIT` seconds, default 300), since a concurrent build or
 test run skews the figures, and records how busy it was below.
 
-One benchmark at a time: `campus-bench routing|onboarding|migrate|auth|home-school [options]` prints
+One benchmark at a time: `campus-bench routing|onboarding|migrate|auth|home-school|fanout|files [options]` prints
 its markdown fragment on stdout (`--help` lists the options, e.g. `--seconds`,
 `--schools`, `--sign-ins`).
 
@@ -269,6 +271,26 @@ its markdown fragment on stdout (`--help` lists the options, e.g. `--seconds`,
    pgbench). Third, gate ingest: 8 devices post signed batches of 1 and of 20 new events
    for 30 s each (target: ≥ 2,000 events/s), the rows stored checked against the events
    accepted.
+7. **Notification fan-out** (`campus-bench fanout`). The platform in one process with the
+   `web` and `notify` roles, mail to a real SMTP server on loopback through the pooled
+   transport, every school on a plan whose send rate does not limit the run. First,
+   `notify::send` to one school's 6,000 guardians, timed until another connection sees
+   all 6,000 inbox rows (target: < 2 s). Second, a county-wide notice through `POST
+   /admin/v1/notices` to the 100,000 guardians of 20 schools, timed until every school's
+   copy is committed (target: < 30 s). Third, a notice mailed to 6,000 guardians, the
+   rate from the first message to the last at the SMTP server (target: ≥ 1,000/s).
+   Fourth, another school's gate alert (safety lane) sent while a 100,000-recipient bulk
+   notice is being mailed, timed until its mail arrives (target: < 1 s).
+8. **Files** (`campus-bench files`). The whole platform in one process with the embedded
+   S3 server. A 100 MB file of random bytes is uploaded as a multipart form streamed from
+   disk by the client to `POST /api/v1/files`, against `put_object` of the same file with
+   the AWS SDK to the same S3 server, in three alternating rounds (target: ≥ 0.5 × the
+   SDK's throughput). Before each upload the process's peak RSS is reset
+   (`/proc/self/clear_refs`); the peak minus the RSS before is the upload's memory
+   (target: < 32 MB; it includes the in-process S3 server and client). Then the preview
+   worker is driven turn by turn: five 12-megapixel phone photos (target: one-page image
+   preview < 300 ms) and three 10-page Word documents through LibreOffice and pdftoppm
+   (target: < 10 s, the first run including LibreOffice's first start).
 
 EOF
     printf '## Machine and run\n\n'
@@ -293,6 +315,10 @@ EOF
     section demo "4. Demo start times"
     section auth "5. Authentication: signed-in overhead and sign-in bursts"
     section home_school "6. Home–school core: school-wide notices, pages against pgbench, gate ingest"
+    section fanout "7. Notification fan-out: inbox, county-wide notice, email, fairness"
+    section files "8. Files: upload throughput and memory, preview times"
+    # The load tests' section is written by run-load.sh; keep it.
+    sed -n '/^<!-- load:begin -->$/,/^<!-- load:end -->$/p' "$README" 2>/dev/null || true
 } >"$README.tmp"
 mv "$README.tmp" "$README"
 echo "==> wrote $README" >&2

@@ -6,5 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 [ -n "${DATABASE_URL:-}" ] || ensure_postgres_binaries
+# Previews of PDF and office files; the demo runs without them if they cannot be installed.
+mapfile -t previews < <(preview_packages)
+if [ "${#previews[@]}" -gt 0 ] && [ -n "${previews[0]}" ]; then
+  (need_packages "${previews[@]}") || echo "note: PDF/office previews stay unavailable without: ${previews[*]}"
+fi
 cargo build --release -q -p campus
 exec "$CARGO_TARGET_DIR/release/campus" demo "$@"

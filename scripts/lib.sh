@@ -29,4 +29,16 @@ ensure_postgres_binaries() {
   need_packages "${missing[@]}"
 }
 
+# The preview role's tools: pdftoppm for PDF, LibreOffice for Word/WPS/Excel/PowerPoint,
+# prlimit to sandbox them. Without them the platform still runs and says at start which
+# previews are unavailable.
+preview_packages() {
+  local missing=()
+  command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
+  command -v soffice >/dev/null 2>&1 || missing+=(libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui)
+  command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
+  fc-list 2>/dev/null | grep -qiE "wqy|noto.*cjk|droid.*fallback" || missing+=(fonts-wqy-microhei)
+  printf '%s\n' "${missing[@]}"
+}
+
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/campus-target}"

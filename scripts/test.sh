@@ -17,6 +17,9 @@ command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>
 command -v chromedriver >/dev/null 2>&1 || [ -x /usr/lib/chromium/chromedriver ] || missing+=(chromium-driver)
 # A CJK font, so that screenshots of the Chinese pages are legible.
 fc-list 2>/dev/null | grep -qiE "wqy|noto.*cjk|droid.*fallback" || missing+=(fonts-wqy-microhei)
+# Previews of PDF (poppler's pdftoppm) and of Word/WPS/Excel/PowerPoint (LibreOffice
+# headless); prlimit (util-linux) and timeout (coreutils) sandbox the conversions.
+while read -r p; do if [ -n "$p" ]; then missing+=("$p"); fi; done < <(preview_packages)
 need_packages "${missing[@]}"
 
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
@@ -47,6 +50,8 @@ if [ -z "${CAMPUS_TEST_DATABASE_URL:-}" ]; then
   fi
 fi
 echo "tests use Postgres at $CAMPUS_TEST_DATABASE_URL"
+
+bash scripts/check-infra.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings

@@ -456,8 +456,8 @@ async fn measure(
         vec![],
         // Today's morning register.
         vec![class.clone(), today.clone(), "morning".into()],
-        // The pupils with their marks and leave.
-        vec![class, today, register_id.to_string()],
+        // The pupils with their marks and the leave that covers this register.
+        vec![class, today, register_id.to_string(), "morning".into()],
     ];
     let roll = compare(
         "roll call",

@@ -5,10 +5,14 @@
 
 mod auth;
 mod driver;
+mod fanout;
+mod files;
 mod home_school;
+mod load;
 mod machine;
 mod migrations;
 mod onboarding;
+mod open_loop;
 mod pgbench;
 mod routing;
 mod statements;
@@ -46,10 +50,20 @@ enum Command {
     /// Home–school core: a school-wide notice to 6,000 guardians, the roll-call and
     /// today pages against pgbench running the same SQL, and gate ingest.
     HomeSchool(home_school::Args),
+    /// Notification fan-out: in-app sends, a county-wide notice, email throughput and a
+    /// gate alert behind another school's bulk notice.
+    Fanout(fanout::Args),
+    /// Files: a 100 MB upload against the plain SDK (throughput, peak memory), and preview
+    /// times of a photo and a 10-page Word document.
+    Files(files::Args),
     /// Time to onboard schools one after another.
     Onboarding(onboarding::Args),
     /// Time to migrate 1,000 school schemas.
     Migrate(migrations::Args),
+    /// Realistic scenarios across every school against a running `campus` (started by
+    /// run-load.sh): the county's morning at 10×, roll call, the county dashboard, and the
+    /// noisy-neighbour test.
+    Load(load::Args),
     /// Describe this machine (CPU, memory, Postgres) as a markdown list.
     Machine,
     /// Print a free TCP port on 127.0.0.1 (for run-benchmarks.sh).
@@ -73,8 +87,11 @@ fn main() -> anyhow::Result<()> {
             Command::Routing(args) => routing::run(url, args).await?,
             Command::Auth(args) => auth::run(url, args).await?,
             Command::HomeSchool(args) => home_school::run(url, args).await?,
+            Command::Fanout(args) => fanout::run(url, args).await?,
+            Command::Files(args) => files::run(url, args).await?,
             Command::Onboarding(args) => onboarding::run(url, args).await?,
             Command::Migrate(args) => migrations::run(url, args).await?,
+            Command::Load(args) => load::run(url, args).await?,
             Command::Machine => machine::run(url).await?,
             Command::FreePort => format!("{}\n", campus_devstack::free_port()?),
         })

@@ -165,7 +165,21 @@ pub struct SchoolPatch {
     /// `Some(None)` clears the override and falls back to the plan.
     pub requests_per_second: Option<Option<i32>>,
     pub burst: Option<Option<i32>>,
+    pub db_concurrency: Option<Option<i32>>,
 }
+
+/// A change to a plan's limits (every school on the plan without its own override).
+#[derive(Clone, Debug, Default)]
+pub struct PlanPatch {
+    pub requests_per_second: Option<i32>,
+    pub burst: Option<i32>,
+    pub db_concurrency: Option<i32>,
+}
+
+/// The largest sane value of each limit: above it a setting is a typo, not a plan.
+pub const MAX_REQUESTS_PER_SECOND: i32 = 100_000;
+pub const MAX_BURST: i32 = 100_000;
+pub const MAX_DB_CONCURRENCY: i32 = 1000;
 
 fn clean_name(name: &str) -> Result<String> {
     let name = name.trim();
@@ -196,15 +210,25 @@ async fn check_plan(conn: &mut PgConnection, plan: &str) -> Result<()> {
     }
 }
 
-fn check_rate(field: &str, v: Option<Option<i32>>) -> Result<()> {
+fn check_limit(field: &str, v: Option<Option<i32>>, max: i32) -> Result<()> {
     if let Some(Some(n)) = v {
-        if !(1..=100_000).contains(&n) {
+        if !(1..=max).contains(&n) {
             return Err(TenantError::Invalid(format!(
-                "{field} must be between 1 and 100000 (got {n})"
+                "{field} must be between 1 and {max} (got {n}); 0 or a negative value would shut the school out, a larger value is not a limit"
             )));
         }
     }
     Ok(())
+}
+
+fn check_limits(
+    rps: Option<Option<i32>>,
+    burst: Option<Option<i32>>,
+    db: Option<Option<i32>>,
+) -> Result<()> {
+    check_limit("requests_per_second", rps, MAX_REQUESTS_PER_SECOND)?;
+    check_limit("burst", burst, MAX_BURST)?;
+    check_limit("db_concurrency", db, MAX_DB_CONCURRENCY)
 }
 
 impl Platform {
@@ -474,8 +498,7 @@ impl Platform {
     }
 
     pub async fn update(&self, slug: &Slug, patch: &SchoolPatch, actor: &str) -> Result<Tenant> {
-        check_rate("requests_per_second", patch.requests_per_second)?;
-        check_rate("burst", patch.burst)?;
+        check_limits(patch.requests_per_second, patch.burst, patch.db_concurrency)?;
         let name = patch.name.as_deref().map(clean_name).transpose()?;
         let mut tx = self.pool.begin().await?;
         Self::lock(&mut tx, slug).await?;
@@ -496,6 +519,7 @@ impl Platform {
                 plan = coalesce($3, plan),
                 requests_per_second = case when $4 then $5 else requests_per_second end,
                 burst = case when $6 then $7 else burst end,
+                db_concurrency = case when $8 then $9 else db_concurrency end,
                 updated_at = now()
              where id = $1",
         )
@@ -506,6 +530,8 @@ impl Platform {
         .bind(patch.requests_per_second.flatten())
         .bind(patch.burst.is_some())
         .bind(patch.burst.flatten())
+        .bind(patch.db_concurrency.is_some())
+        .bind(patch.db_concurrency.flatten())
         .execute(&mut *tx)
         .await?;
         if let Some(hosts) = &patch.hostnames {
@@ -518,11 +544,59 @@ impl Platform {
             slug,
             actor,
             "update",
-            serde_json::json!({"name": name, "plan": patch.plan, "hostnames": patch.hostnames, "requests_per_second": patch.requests_per_second, "burst": patch.burst}),
+            serde_json::json!({"name": name, "plan": patch.plan, "hostnames": patch.hostnames, "requests_per_second": patch.requests_per_second, "burst": patch.burst, "db_concurrency": patch.db_concurrency}),
         )
         .await?;
         tx.commit().await?;
         Ok(updated)
+    }
+
+    /// Changes a plan's limits; every instance sees them within moments (the plans trigger
+    /// drops the cached schools). Audited with the plan code in place of a school.
+    pub async fn update_plan(
+        &self,
+        code: &str,
+        patch: &PlanPatch,
+        actor: &str,
+    ) -> Result<crate::registry::Plan> {
+        check_limits(
+            patch.requests_per_second.map(Some),
+            patch.burst.map(Some),
+            patch.db_concurrency.map(Some),
+        )?;
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "update public.plans set
+                requests_per_second = coalesce($2, requests_per_second),
+                burst = coalesce($3, burst),
+                db_concurrency = coalesce($4, db_concurrency),
+                updated_at = now()
+             where code = $1",
+        )
+        .bind(code)
+        .bind(patch.requests_per_second)
+        .bind(patch.burst)
+        .bind(patch.db_concurrency)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(TenantError::UnknownPlan(code.to_owned()));
+        }
+        sqlx::query(
+            "insert into public.admin_audit (tenant_id, tenant_slug, actor, action, detail)
+             values (null, null, $1, 'update_plan', $2)",
+        )
+        .bind(actor)
+        .bind(serde_json::json!({"plan": code, "requests_per_second": patch.requests_per_second, "burst": patch.burst, "db_concurrency": patch.db_concurrency}))
+        .execute(&mut *tx)
+        .await?;
+        let plan = crate::registry::plans(&mut *tx)
+            .await?
+            .into_iter()
+            .find(|p| p.code == code)
+            .ok_or_else(|| TenantError::UnknownPlan(code.to_owned()))?;
+        tx.commit().await?;
+        Ok(plan)
     }
 
     async fn transition(&self, slug: &Slug, actor: &str, t: Transition<'_>) -> Result<Tenant> {

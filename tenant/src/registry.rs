@@ -74,8 +74,14 @@ pub struct Tenant {
     /// Extra host names besides `<slug>.<base domain>`.
     pub hostnames: Vec<String>,
     pub s3_prefix: String,
+    /// Per-school override of the plan's requests per second (null: the plan's).
     pub requests_per_second: Option<i32>,
+    /// Per-school override of the plan's burst (null: the plan's).
     pub burst: Option<i32>,
+    /// Per-school override of the plan's concurrent database transactions (null: the plan's).
+    pub db_concurrency: Option<i32>,
+    /// The limits in force: the overrides above where set, else the plan's.
+    pub limits: Limits,
     pub suspended_reason: Option<String>,
     pub schema_version: i32,
     pub created_at: DateTime<Utc>,
@@ -100,11 +106,26 @@ impl Tenant {
 
 pub type SharedTenant = Arc<Tenant>;
 
+/// A school's limits in force, resolved from its plan and its own overrides when the
+/// school is read, so the router's cached school carries them to every request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Limits {
+    /// Sustained requests per second to the school's host, per instance.
+    pub requests_per_second: i32,
+    /// Requests allowed at once above the sustained rate.
+    pub burst: i32,
+    /// School transactions open at once per instance (capped below the pool size).
+    pub db_concurrency: i32,
+}
+
 const SELECT: &str = "select t.id, t.slug, t.name, t.status, t.plan, t.s3_prefix, t.schema_name, t.db_role,
-        t.requests_per_second, t.burst, t.suspended_reason, t.schema_version,
+        t.requests_per_second, t.burst, t.db_concurrency, t.suspended_reason, t.schema_version,
         t.created_at, t.updated_at, t.deleted_at, t.purge_after,
+        coalesce(t.requests_per_second, p.requests_per_second) as limit_rps,
+        coalesce(t.burst, p.burst) as limit_burst,
+        coalesce(t.db_concurrency, p.db_concurrency) as limit_db,
         coalesce(array(select h.hostname from tenant_hostnames h where h.tenant_id = t.id order by h.hostname), '{}') as hostnames
-    from public.tenants t";
+    from public.tenants t join public.plans p on p.code = t.plan";
 
 fn from_row(row: &sqlx::postgres::PgRow) -> Result<Tenant> {
     let slug: String = row.try_get("slug")?;
@@ -123,6 +144,12 @@ fn from_row(row: &sqlx::postgres::PgRow) -> Result<Tenant> {
         s3_prefix: row.try_get("s3_prefix")?,
         requests_per_second: row.try_get("requests_per_second")?,
         burst: row.try_get("burst")?,
+        db_concurrency: row.try_get("db_concurrency")?,
+        limits: Limits {
+            requests_per_second: row.try_get("limit_rps")?,
+            burst: row.try_get("limit_burst")?,
+            db_concurrency: row.try_get("limit_db")?,
+        },
         suspended_reason: row.try_get("suspended_reason")?,
         schema_version: row.try_get("schema_version")?,
         created_at: row.try_get("created_at")?,

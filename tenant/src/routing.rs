@@ -106,6 +106,8 @@ pub struct Resolver {
     /// (possibly stale) answer.
     generation: AtomicU64,
     db_lookups: AtomicU64,
+    /// School hosts answered from the cache (with `db_lookups`, the cache hit rate).
+    cache_hits: AtomicU64,
     listening: AtomicBool,
 }
 
@@ -134,6 +136,7 @@ impl Resolver {
                 .build(),
             generation: AtomicU64::new(0),
             db_lookups: AtomicU64::new(0),
+            cache_hits: AtomicU64::new(0),
             listening: AtomicBool::new(false),
         })
     }
@@ -145,6 +148,11 @@ impl Resolver {
     /// How many times the registry was queried (cache misses); tests and metrics use it.
     pub fn db_lookups(&self) -> u64 {
         self.db_lookups.load(Ordering::Relaxed)
+    }
+
+    /// How many school (non-fixed) hosts were answered from the cache.
+    pub fn cache_hits(&self) -> u64 {
+        self.cache_hits.load(Ordering::Relaxed)
     }
 
     /// Whether the change listener is subscribed right now.
@@ -178,7 +186,11 @@ impl Resolver {
         if let Some(site) = self.fixed(host) {
             return Some(Resolution::Site(site));
         }
-        self.cache.get(host)
+        let hit = self.cache.get(host);
+        if hit.is_some() {
+            self.cache_hits.fetch_add(1, Ordering::Relaxed);
+        }
+        hit
     }
 
     /// Asks the registry and caches the answer (unless the registry changed meanwhile).

@@ -8,8 +8,12 @@
 //! "permission denied" instead of returning rows.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::Result;
 use crate::registry::{Tenant, TenantId};
@@ -45,12 +49,19 @@ pub struct Db {
     school_pool: PgPool,
     shared_pool: PgPool,
     pgbouncer: bool,
+    /// Each school's fair share of `school_pool` (see [`SchoolGate`]).
+    gate: Arc<SchoolGate>,
 }
+
+/// How long a school transaction waits for its school's share of the pool before the
+/// request is answered "busy" (the same error as an exhausted pool).
+pub const DEFAULT_SCHOOL_WAIT: Duration = Duration::from_secs(5);
 
 impl Db {
     /// Both school and shared work on one directly connected pool.
     pub fn new(pool: PgPool) -> Self {
         Self {
+            gate: SchoolGate::for_pool(&pool),
             school_pool: pool.clone(),
             shared_pool: pool,
             pgbouncer: false,
@@ -63,15 +74,37 @@ impl Db {
     /// to two different servers), and shared queries are mostly single statements.
     pub fn behind_pgbouncer(school_pool: PgPool, shared_pool: PgPool) -> Self {
         Self {
+            gate: SchoolGate::for_pool(&school_pool),
             school_pool,
             shared_pool,
             pgbouncer: true,
         }
     }
 
+    /// How long a school transaction may wait for its school's share of the pool.
+    pub fn with_school_wait(mut self, wait: Duration) -> Self {
+        self.gate = Arc::new(SchoolGate::new(self.gate.pool_size, wait));
+        self
+    }
+
+    /// The per-school shares of the pool, for metrics.
+    pub fn gate(&self) -> &SchoolGate {
+        &self.gate
+    }
+
+    /// The pool school transactions run on (its size and idle count are metrics).
+    pub fn school_pool(&self) -> &PgPool {
+        &self.school_pool
+    }
+
     /// Opens a transaction scoped to `tenant`: its schema first (and only) on the
     /// search_path and its role as the current role, both undone when the transaction ends.
+    ///
+    /// First it takes one of the school's permits (its plan's `db_concurrency`, at most the
+    /// pool size less one), held until the transaction ends: one busy school cannot occupy
+    /// the whole pool and make every other school wait.
     pub async fn school(&self, tenant: &Tenant) -> Result<SchoolTx> {
+        let permit = self.gate.acquire(tenant).await?;
         let mut tx = self.school_pool.begin().await?;
         sqlx::Executor::execute(
             &mut *tx,
@@ -81,6 +114,7 @@ impl Db {
         Ok(SchoolTx {
             tx,
             tenant: tenant.id,
+            _permit: permit,
         })
     }
 
@@ -95,8 +129,11 @@ impl Db {
 /// connection so it can be used as an executor: `query(..).fetch_all(&mut *tx)`.
 #[derive(Debug)]
 pub struct SchoolTx {
+    // Declared before the permit: fields drop in order, so the connection goes back to the
+    // pool before the school's next transaction is let in.
     tx: Transaction<'static, Postgres>,
     tenant: TenantId,
+    _permit: OwnedSemaphorePermit,
 }
 
 impl SchoolTx {
@@ -129,6 +166,132 @@ impl DerefMut for SchoolTx {
     }
 }
 
+/// Caps each school's concurrent transactions in this instance with a semaphore per
+/// school, sized from its limits and the pool. Schools idle for ten minutes are forgotten,
+/// so the map holds only schools in use (a few hundred bytes each).
+pub struct SchoolGate {
+    pool_size: u32,
+    wait: Duration,
+    schools: moka::sync::Cache<TenantId, Arc<SchoolShare>>,
+}
+
+impl std::fmt::Debug for SchoolGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchoolGate")
+            .field("pool_size", &self.pool_size)
+            .field("wait", &self.wait)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One school's share of the pool and what happened at its door.
+#[derive(Debug)]
+pub struct SchoolShare {
+    pub slug: String,
+    pub permits: u32,
+    semaphore: Arc<Semaphore>,
+    waiting: AtomicI64,
+    /// Transactions that found every permit taken and had to wait.
+    pub waits: AtomicU64,
+    /// Of those, the ones that gave up after the wait limit.
+    pub timeouts: AtomicU64,
+    /// Total time spent waiting, in microseconds.
+    pub wait_micros: AtomicU64,
+}
+
+impl SchoolShare {
+    /// Transactions of this school open right now.
+    pub fn in_use(&self) -> u32 {
+        self.permits
+            .saturating_sub(self.semaphore.available_permits() as u32)
+    }
+
+    /// Transactions of this school waiting for a permit right now.
+    pub fn waiting(&self) -> i64 {
+        self.waiting.load(Ordering::Relaxed)
+    }
+}
+
+impl SchoolGate {
+    fn for_pool(pool: &PgPool) -> Arc<Self> {
+        Arc::new(Self::new(
+            pool.options().get_max_connections(),
+            DEFAULT_SCHOOL_WAIT,
+        ))
+    }
+
+    pub fn new(pool_size: u32, wait: Duration) -> Self {
+        Self {
+            pool_size,
+            wait,
+            schools: moka::sync::Cache::builder()
+                .time_to_idle(Duration::from_secs(600))
+                .build(),
+        }
+    }
+
+    /// The permits a school gets: its `db_concurrency`, at least one, and at most the pool
+    /// less one connection, which always stays free for the other schools.
+    pub fn permits_for(&self, wanted: i32) -> u32 {
+        let most = self.pool_size.saturating_sub(1).max(1);
+        u32::try_from(wanted).unwrap_or(1).clamp(1, most)
+    }
+
+    fn share(&self, tenant: &Tenant) -> Arc<SchoolShare> {
+        let permits = self.permits_for(tenant.limits.db_concurrency);
+        match self.schools.get(&tenant.id) {
+            Some(s) if s.permits == permits => s,
+            // New, or its limit changed: a fresh semaphore. Transactions holding the old
+            // one finish normally; for their lifetime both counts apply.
+            _ => {
+                let share = Arc::new(SchoolShare {
+                    slug: tenant.slug.to_string(),
+                    permits,
+                    semaphore: Arc::new(Semaphore::new(permits as usize)),
+                    waiting: AtomicI64::new(0),
+                    waits: AtomicU64::new(0),
+                    timeouts: AtomicU64::new(0),
+                    wait_micros: AtomicU64::new(0),
+                });
+                self.schools.insert(tenant.id, Arc::clone(&share));
+                share
+            }
+        }
+    }
+
+    async fn acquire(&self, tenant: &Tenant) -> Result<OwnedSemaphorePermit> {
+        let share = self.share(tenant);
+        if let Ok(permit) = Arc::clone(&share.semaphore).try_acquire_owned() {
+            return Ok(permit);
+        }
+        share.waits.fetch_add(1, Ordering::Relaxed);
+        share.waiting.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let outcome =
+            tokio::time::timeout(self.wait, Arc::clone(&share.semaphore).acquire_owned()).await;
+        share.waiting.fetch_sub(1, Ordering::Relaxed);
+        share.wait_micros.fetch_add(
+            u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        match outcome {
+            Ok(Ok(permit)) => Ok(permit),
+            // The semaphore is never closed; a timeout is this school using its whole share.
+            _ => {
+                share.timeouts.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(school = %tenant.slug, permits = share.permits,
+                    "school transaction waited too long for its share of the database pool");
+                Err(sqlx::Error::PoolTimedOut.into())
+            }
+        }
+    }
+
+    /// Every school seen recently, with its permits, use and waits.
+    pub fn shares(&self) -> Vec<Arc<SchoolShare>> {
+        self.schools.iter().map(|(_, s)| s).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +305,15 @@ mod tests {
             "select set_config('search_path', '\"school_xinyi\"', true), set_config('role', 'campus_school_xinyi', true)"
         );
         assert!(scope_sql(&schema, &role, true).starts_with("deallocate all; select"));
+    }
+
+    #[test]
+    fn a_school_never_gets_the_whole_pool() {
+        let gate = SchoolGate::new(20, DEFAULT_SCHOOL_WAIT);
+        assert_eq!(gate.permits_for(8), 8);
+        assert_eq!(gate.permits_for(500), 19);
+        assert_eq!(gate.permits_for(0), 1);
+        assert_eq!(gate.permits_for(-3), 1);
+        assert_eq!(SchoolGate::new(1, DEFAULT_SCHOOL_WAIT).permits_for(4), 1);
     }
 }

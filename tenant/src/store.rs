@@ -205,6 +205,111 @@ impl TenantStore {
         Ok(())
     }
 
+    /// Reads an object as a stream (for proxied downloads of large files); `None` if it
+    /// does not exist. Also returns the object's length.
+    pub async fn get_stream(&self, key: &ObjectKey) -> Result<Option<(ByteStream, Option<i64>)>> {
+        let out = self
+            .store
+            .client
+            .get_object()
+            .bucket(&self.store.bucket)
+            .key(self.full_key(key))
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                let len = out.content_length();
+                Ok(Some((out.body, len)))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(storage("get object", e)),
+        }
+    }
+
+    /// Starts a multipart upload (large files are sent in parts of at least 5 MB, so no
+    /// caller needs to hold a whole file in memory); returns the upload id.
+    pub async fn create_multipart(&self, key: &ObjectKey, content_type: &str) -> Result<String> {
+        let out = self
+            .store
+            .client
+            .create_multipart_upload()
+            .bucket(&self.store.bucket)
+            .key(self.full_key(key))
+            .content_type(content_type)
+            .send()
+            .await
+            .map_err(|e| storage("create multipart upload", e))?;
+        out.upload_id()
+            .map(str::to_owned)
+            .ok_or_else(|| TenantError::Storage("create multipart upload: no upload id".into()))
+    }
+
+    /// Sends part `number` (from 1) of a multipart upload; returns its ETag.
+    pub async fn upload_part(
+        &self,
+        key: &ObjectKey,
+        upload_id: &str,
+        number: i32,
+        body: Bytes,
+    ) -> Result<String> {
+        let out = self
+            .store
+            .client
+            .upload_part()
+            .bucket(&self.store.bucket)
+            .key(self.full_key(key))
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| storage("upload part", e))?;
+        Ok(out.e_tag().unwrap_or_default().to_owned())
+    }
+
+    /// Joins the parts (number, ETag) into the object.
+    pub async fn complete_multipart(
+        &self,
+        key: &ObjectKey,
+        upload_id: &str,
+        parts: &[(i32, String)],
+    ) -> Result<()> {
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        let parts = parts
+            .iter()
+            .map(|(n, etag)| CompletedPart::builder().part_number(*n).e_tag(etag).build())
+            .collect();
+        self.store
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.store.bucket)
+            .key(self.full_key(key))
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| storage("complete multipart upload", e))?;
+        Ok(())
+    }
+
+    /// Abandons a multipart upload and frees its parts.
+    pub async fn abort_multipart(&self, key: &ObjectKey, upload_id: &str) -> Result<()> {
+        self.store
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.store.bucket)
+            .key(self.full_key(key))
+            .upload_id(upload_id)
+            .send()
+            .await
+            .map_err(|e| storage("abort multipart upload", e))?;
+        Ok(())
+    }
+
     /// Relative keys of every object of the school (including the marker).
     pub async fn list(&self) -> Result<Vec<String>> {
         let mut keys = Vec::new();

@@ -67,6 +67,12 @@ async fn the_demo_serves_seeded_schools_stops_cleanly_and_restarts_on_its_data()
     );
     assert!(banner.contains("admin API token:   cct_"), "{banner}");
     assert!(banner.contains("2 schools set up now"), "{banner}");
+    // Mail goes to the demo's own sink, kept in the data folder.
+    assert!(
+        banner.contains(&format!("{}", data.join("mail").display())),
+        "{banner}"
+    );
+    assert!(data.join("mail").is_dir());
 
     let http = reqwest::Client::new();
     let page = http

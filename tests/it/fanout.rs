@@ -26,7 +26,7 @@ const PW: &str = "Correct-Horse-9";
 const HOOK_SECRET: &str = "county-provider-secret-0123456789";
 
 /// Guardians `g0..gn` with mail and phone, one per pupil of a fresh school.
-async fn school(app: &TestApp, slug: &str, n: usize) -> Tenant {
+pub(crate) async fn school(app: &TestApp, slug: &str, n: usize) -> Tenant {
     let t = app.onboard(slug, &format!("{slug} 学校")).await.tenant;
     add_pupils(&app.services, &t, slug, n).await;
     let mut tx = app.services.db.school(&t).await.unwrap();
@@ -48,7 +48,7 @@ async fn school(app: &TestApp, slug: &str, n: usize) -> Tenant {
     t
 }
 
-async fn enable(app: &TestApp, t: &Tenant, email: bool, sms: bool, quiet: (&str, &str)) {
+pub(crate) async fn enable(app: &TestApp, t: &Tenant, email: bool, sms: bool, quiet: (&str, &str)) {
     let mut tx = app.services.db.school(t).await.unwrap();
     admin::save_settings(
         &mut tx,
@@ -69,7 +69,7 @@ async fn enable(app: &TestApp, t: &Tenant, email: bool, sms: bool, quiet: (&str,
 }
 
 /// Quiet hours that never hold anything (an empty window).
-const AWAKE: (&str, &str) = ("00:00", "00:00");
+pub(crate) const AWAKE: (&str, &str) = ("00:00", "00:00");
 
 async fn send(app: &TestApp, t: &Tenant, audience: Audience, category: Category, key: &str) -> u64 {
     let mut tx = app.services.db.school(t).await.unwrap();
@@ -172,7 +172,7 @@ impl Provider {
     }
 }
 
-async fn app_with(adjust: impl FnOnce(&mut campus::Config)) -> TestApp {
+pub(crate) async fn app_with(adjust: impl FnOnce(&mut campus::Config)) -> TestApp {
     TestApp::spawn_with(|c| {
         // Workers are driven by the tests (drain / run_once) unless a test asks for the role.
         c.roles = vec![Role::Web];
@@ -247,6 +247,69 @@ async fn mail_reaches_a_real_smtp_server_once_per_recipient() {
     assert!(!mail[30..]
         .iter()
         .any(|m| m.to.contains(&"g0@mail-a.example.cn".to_string())));
+    app.stop().await;
+}
+
+/// A mail server that refuses some mailboxes (550) and one that is down: the refused
+/// deliveries are given up at once with the server's reason, the others sent once; while
+/// the server is down nothing is lost, everything waits for a retry.
+#[tokio::test]
+async fn refused_mailboxes_are_dead_at_once_and_a_server_that_is_down_is_retried() {
+    let sink = SmtpSink::start(0).await.unwrap();
+    sink.refuse("g3@");
+    sink.refuse("g7@");
+    let url = sink.url();
+    let app = app_with(|c| c.smtp_url = Some(url)).await;
+    let a = school(&app, "refused", 10).await;
+    enable(&app, &a, true, false, AWAKE).await;
+    send(&app, &a, Audience::AllGuardians, Category::Notices, "n1").await;
+    app.services.notifier.drain().await.unwrap();
+    assert_eq!(sink.mail().len(), 8);
+    let s = statuses(&app, &a).await;
+    assert_eq!(
+        (s.get("sent"), s.get("dead")),
+        (Some(&8), Some(&2)),
+        "{s:?}"
+    );
+    let mut tx = app.services.db.school(&a).await.unwrap();
+    let reasons: Vec<(String, Option<String>)> = sqlx::query_as(
+        "select address, last_error from notify_deliveries where status = 'dead' order by address",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(reasons.len(), 2);
+    assert!(reasons[0].0.starts_with("g3@"), "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .all(|(_, e)| e.as_deref().is_some_and(|e| e.contains("550"))),
+        "{reasons:?}"
+    );
+
+    // A server that is not there: every delivery waits for a retry, none is given up.
+    let down = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let app2 = app_with(|c| c.smtp_url = Some(format!("smtp://{down}"))).await;
+    let b = school(&app2, "mail-down", 4).await;
+    enable(&app2, &b, true, false, AWAKE).await;
+    send(&app2, &b, Audience::AllGuardians, Category::Notices, "n1").await;
+    app2.services.notifier.run_once().await.unwrap();
+    app2.services.notifier.run_once().await.unwrap();
+    let s = statuses(&app2, &b).await;
+    assert_eq!(s.get("pending"), Some(&4), "{s:?}");
+    assert_eq!(s.get("dead"), None);
+    let mut tx = app2.services.db.school(&b).await.unwrap();
+    let attempts: i64 = sqlx::query_scalar("select min(attempts)::bigint from notify_deliveries")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(attempts >= 1, "tried and rescheduled");
+    app2.stop().await;
     app.stop().await;
 }
 
@@ -802,5 +865,152 @@ async fn people_choose_their_channels_on_their_own_page() {
         .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(prefs_b[0].1, Category::Safety.default_channels().to_vec());
+    app.stop().await;
+}
+
+/// The real `campus serve --roles notify` process, killed with SIGKILL while its batch is
+/// at the provider, and a second process started after it: every recipient ends with one
+/// delivery row, sent, and the provider saw one idempotency key per recipient.
+#[tokio::test]
+async fn a_notify_process_killed_with_sigkill_mid_batch_leaves_one_delivery_per_recipient() {
+    use crate::helpers::{BASE, S3_KEY, S3_SECRET};
+    let provider = Provider::default();
+    let hook = provider.start().await;
+    let app = app_with(|_| {}).await;
+    let a = school(&app, "sigkill", 60).await;
+    enable(&app, &a, false, true, AWAKE).await;
+    send(&app, &a, Audience::AllGuardians, Category::Safety, "alert").await;
+    provider.delay_ms.store(2_000, Ordering::SeqCst);
+
+    let worker = || {
+        let cfg = &app.services.cfg;
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_campus"));
+        cmd.args(["serve", "--roles", "notify"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &app.db.url)
+            .env("CAMPUS_ROLE_PREFIX", &app.db.role_prefix)
+            .env("CAMPUS_BASE_DOMAIN", BASE)
+            .env("CAMPUS_BIND", "127.0.0.1:0")
+            .env("CAMPUS_S3_ENDPOINT", cfg.s3_endpoint.as_deref().unwrap())
+            .env("CAMPUS_S3_ACCESS_KEY", S3_KEY)
+            .env("CAMPUS_S3_SECRET_KEY", S3_SECRET)
+            .env("CAMPUS_NOTIFY_WEBHOOK_URL", &hook)
+            .env("CAMPUS_NOTIFY_WEBHOOK_SECRET", HOOK_SECRET)
+            .env("CAMPUS_NOTIFY_LEASE_SECS", "1")
+            .env("CAMPUS_NOTIFY_BATCH", "50")
+            .env("CAMPUS_NOTIFY_WORKERS", "2")
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true);
+        cmd.spawn().unwrap()
+    };
+    let mut first = worker();
+    let mut in_flight = 0;
+    for _ in 0..300 {
+        in_flight = provider.calls.lock().unwrap().len();
+        if in_flight >= 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(in_flight >= 10, "the batch reached the provider");
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    assert!(
+        statuses(&app, &a).await.get("sent").copied().unwrap_or(0) < 60,
+        "killed before the batch was recorded"
+    );
+
+    provider.delay_ms.store(0, Ordering::SeqCst);
+    let mut second = worker();
+    let mut sent = 0;
+    for _ in 0..500 {
+        sent = statuses(&app, &a).await.get("sent").copied().unwrap_or(0);
+        if sent == 60 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    second.start_kill().unwrap();
+    second.wait().await.unwrap();
+    assert_eq!(sent, 60);
+
+    let calls = provider.calls.lock().unwrap().clone();
+    let mut keys_per_phone: HashMap<String, HashSet<String>> = HashMap::new();
+    for (key, json) in &calls {
+        keys_per_phone
+            .entry(json["to"].as_str().unwrap().to_owned())
+            .or_default()
+            .insert(key.clone());
+    }
+    assert_eq!(keys_per_phone.len(), 60);
+    assert!(
+        keys_per_phone.values().all(|k| k.len() == 1),
+        "a resend after the crash carries the key the provider deduplicates on"
+    );
+    let mut tx = app.services.db.school(&a).await.unwrap();
+    let per_recipient: Vec<i64> = sqlx::query_scalar(
+        "select count(*) from notify_deliveries group by recipient_kind, recipient_id, channel",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(per_recipient.len(), 60);
+    assert!(per_recipient.iter().all(|n| *n == 1));
+    app.stop().await;
+}
+
+/// The county's view of the queues: the schools with work waiting, their lanes and counts
+/// per channel (no names), and nothing of schools with nothing queued.
+#[tokio::test]
+async fn the_county_sees_which_schools_have_notifications_queued() {
+    let sink = SmtpSink::start(0).await.unwrap();
+    let url = sink.url();
+    let app = app_with(|c| c.smtp_url = Some(url)).await;
+    let a = school(&app, "queued-a", 12).await;
+    let _b = school(&app, "idle-b", 3).await;
+    enable(&app, &a, true, false, AWAKE).await;
+    send(&app, &a, Audience::AllGuardians, Category::Notices, "n1").await;
+    send(&app, &a, Audience::AllGuardians, Category::Safety, "s1").await;
+
+    let get = || async {
+        let r = app
+            .admin(Method::GET, "/admin/v1/notify/queues")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::OK);
+        r.json::<serde_json::Value>().await.unwrap()
+    };
+    let q = get().await;
+    let schools = q["schools"].as_array().unwrap();
+    assert_eq!(schools.len(), 1, "{q}");
+    assert_eq!(schools[0]["slug"], "queued-a");
+    let lanes: Vec<i64> = schools[0]["lanes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["lane"].as_i64().unwrap())
+        .collect();
+    assert_eq!(lanes, [0, 3], "safety first: {q}");
+    assert_eq!(schools[0]["jobs_waiting"], 2);
+    assert!(!q.to_string().contains("@queued-a"), "no addresses: {q}");
+
+    app.services.notifier.drain().await.unwrap();
+    assert_eq!(sink.mail().len(), 24);
+    assert_eq!(get().await["schools"].as_array().map(Vec::len), Some(0));
+
+    let r = app
+        .http
+        .get(app.url("/admin/v1/notify/queues"))
+        .header(
+            reqwest::header::HOST,
+            format!("admin.{}", crate::helpers::BASE),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
     app.stop().await;
 }

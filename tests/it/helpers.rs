@@ -142,6 +142,12 @@ pub fn config(db: &TestDb, s3: &EmbeddedS3) -> Config {
         // Scheduled jobs are called directly by the tests that exercise them; a tick in the
         // middle of another test would add inbox items it does not expect.
         schedule_interval_secs: 3600,
+        // Likewise the dashboard's rollup passes: tests run them with `rollup::tick`.
+        metrics_interval_secs: 3600,
+        // One test person may click faster than any real one; the per-person limit has
+        // tests of its own that set it.
+        person_requests_per_second: 10_000,
+        person_burst: 100_000,
         ..Config::default()
     }
 }
@@ -347,6 +353,21 @@ impl<'a> Visitor<'a> {
                 jar.insert(c.name().to_owned(), c.value().to_owned());
             }
         }
+    }
+
+    /// Any request to `host` with this visitor's cookies (for methods and bodies the
+    /// helpers below do not cover: PATCH with a raw body, HEAD…).
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        host: &str,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.app
+            .http
+            .request(method, self.app.url(path))
+            .header(reqwest::header::HOST, host)
+            .header(reqwest::header::COOKIE, self.cookie_header(host))
     }
 
     /// Copies a cookie as an attacker would, e.g. to replay it on another host.

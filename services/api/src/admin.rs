@@ -95,6 +95,11 @@ pub struct PatchTenant {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<i32>)]
     pub burst: Option<Option<i32>>,
+    /// Concurrent database transactions per instance override (1–1000; at most the pool
+    /// size less one is used); `null` returns to the plan's value.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i32>)]
+    pub db_concurrency: Option<Option<i32>>,
     /// `suspended` to suspend, `active` to resume.
     pub status: Option<WantedStatus>,
     pub suspended_reason: Option<String>,
@@ -237,12 +242,14 @@ pub async fn patch_tenant(
         hostnames: body.hostnames.as_deref().map(hostnames).transpose()?,
         requests_per_second: body.requests_per_second,
         burst: body.burst,
+        db_concurrency: body.db_concurrency,
     };
     let has_fields = patch.name.is_some()
         || patch.plan.is_some()
         || patch.hostnames.is_some()
         || patch.requests_per_second.is_some()
-        || patch.burst.is_some();
+        || patch.burst.is_some()
+        || patch.db_concurrency.is_some();
     let mut tenant = if has_fields {
         s.platform.update(&slug, &patch, &actor).await?
     } else {
@@ -337,6 +344,62 @@ pub async fn list_plans(
     Ok(Json(registry::plans(&s.pool).await?))
 }
 
+/// `GET /admin/v1/storage`: every school's storage used against its plan's quota, fullest
+/// first (the files service keeps the figures in `public.storage_usage`).
+#[utoipa::path(get, path = "/admin/v1/storage", tag = "plans",
+    responses((status = 200, body = Vec<campus_files::quota::SchoolUsage>), (status = 401, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn storage(
+    State(s): State<Services>,
+    _actor: AdminActor,
+) -> Result<Json<Vec<campus_files::quota::SchoolUsage>>, ApiError> {
+    Ok(Json(
+        campus_files::quota::usage_all(&s.pool)
+            .await
+            .map_err(TenantError::from)?,
+    ))
+}
+
+/// Body of `PATCH /admin/v1/plans/{code}`: only the limits present change.
+#[derive(Debug, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PatchPlan {
+    /// Requests per second per school per instance (1–100000).
+    pub requests_per_second: Option<i32>,
+    /// Requests allowed at once above that rate (1–100000).
+    pub burst: Option<i32>,
+    /// Concurrent database transactions per school per instance (1–1000).
+    pub db_concurrency: Option<i32>,
+}
+
+#[utoipa::path(patch, path = "/admin/v1/plans/{code}", tag = "plans",
+    params(("code" = String, Path, description = "Plan code, e.g. standard")),
+    request_body = PatchPlan,
+    responses((status = 200, body = Plan), (status = 422, description = "Unknown plan, or a limit that is zero, negative or absurd", body = ErrorBody),
+        (status = 401, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn patch_plan(
+    State(s): State<Services>,
+    AdminActor(actor): AdminActor,
+    Path(code): Path<String>,
+    body: Result<Json<PatchPlan>, JsonRejection>,
+) -> Result<Json<Plan>, ApiError> {
+    let Json(body) = body?;
+    if body.requests_per_second.is_none() && body.burst.is_none() && body.db_concurrency.is_none() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "give at least one of requests_per_second, burst, db_concurrency",
+        ));
+    }
+    let patch = campus_tenant::lifecycle::PlanPatch {
+        requests_per_second: body.requests_per_second,
+        burst: body.burst,
+        db_concurrency: body.db_concurrency,
+    };
+    Ok(Json(s.platform.update_plan(&code, &patch, &actor).await?))
+}
+
 struct SecurityAddon;
 
 impl utoipa::Modify for SecurityAddon {
@@ -360,8 +423,8 @@ impl utoipa::Modify for SecurityAddon {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "County Campus Cloud admin API", description = "Onboard, change, suspend, resume and delete schools. 县域智慧校园云平台管理接口。"),
-    paths(list_tenants, get_tenant, put_tenant, patch_tenant, delete_tenant, suspend_tenant, resume_tenant, invite, list_plans),
-    components(schemas(Tenant, TenantStatus, Onboarded, Invitation, Plan, PutTenant, PatchTenant, WantedStatus, SuspendBody, TenantList, ErrorBody)),
+    paths(list_tenants, get_tenant, put_tenant, patch_tenant, delete_tenant, suspend_tenant, resume_tenant, invite, list_plans, patch_plan, storage),
+    components(schemas(Tenant, TenantStatus, campus_tenant::registry::Limits, Onboarded, Invitation, Plan, PatchPlan, PutTenant, PatchTenant, WantedStatus, SuspendBody, TenantList, ErrorBody)),
     modifiers(&SecurityAddon),
     tags((name = "tenants", description = "Schools on the platform"), (name = "plans", description = "Plans and their limits"))
 )]
@@ -381,9 +444,20 @@ pub fn router() -> Router<Services> {
         .route("/admin/v1/tenants/{slug}/resume", post(resume_tenant))
         .route("/admin/v1/tenants/{slug}/invitations", post(invite))
         .route("/admin/v1/plans", get(list_plans))
+        .merge(crate::county_notices::router())
+        .merge(crate::notify_queues::router())
+        .route("/admin/v1/storage", get(storage))
+        .route("/admin/v1/plans/{code}", axum::routing::patch(patch_plan))
         .route(
             "/api/openapi.json",
-            get(|| async { Json(ApiDoc::openapi()) }),
+            get(|| async {
+                let mut doc = ApiDoc::openapi()
+                    .merge_from(campus_files::FilesApi::openapi())
+                    .merge_from(campus_county::ApiDoc::openapi());
+                doc.merge(crate::county_notices::NoticesDoc::openapi());
+                doc.merge(crate::notify_queues::QueuesDoc::openapi());
+                Json(doc)
+            }),
         )
         // Admin bodies are small; anything larger is a mistake or an attack.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))

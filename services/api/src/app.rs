@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Request, StatusCode};
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -22,7 +23,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Role;
 use crate::runtime::Services;
-use crate::{admin, pages};
+use crate::{admin, metrics, pages};
 
 /// `GET /healthz`: the process is alive.
 async fn healthz() -> &'static str {
@@ -66,6 +67,14 @@ async fn metrics(State(s): State<Services>) -> Response {
     }
 }
 
+fn county_state(s: &Services) -> campus_county::CountyState {
+    campus_county::CountyState {
+        db: s.db.clone(),
+        identity: s.identity.clone(),
+        min_cell: s.cfg.dashboard_min_cell,
+    }
+}
+
 fn with_not_found(router: Router<Services>, site_name: &'static str) -> Router<Services> {
     router.fallback(move || async move { campus_web::not_found_page(site_name) })
 }
@@ -83,6 +92,14 @@ pub fn router(services: Services) -> Router {
         })
         .merge(identity.clone())
         .merge(campus_identity::school_admin_router().with_state(services.identity.clone()))
+        .merge(campus_files::router().with_state(campus_files::FilesState {
+            db: services.db.clone(),
+            store: services.store.clone(),
+            identity: services.identity.clone(),
+            owners: campus_school::file_owners(),
+        }))
+        .merge(campus_county::school_router().with_state(county_state(&services)))
+        .route_layer(from_fn(metrics::record_route))
         .fallback(|req: Request<Body>| async move {
             let name = match req.extensions().get::<Site>() {
                 Some(Site::School(t)) => t.name.clone(),
@@ -97,18 +114,22 @@ pub fn router(services: Services) -> Router {
         campus_web::PLATFORM_NAME,
     )
     .with_state(services.clone())
-    .merge(identity);
+    .merge(campus_county::county_router().with_state(county_state(&services)))
+    .merge(identity)
+    .route_layer(from_fn(metrics::record_route));
     let platform = with_not_found(
         Router::new()
             .route("/", get(pages::platform_home))
             .route("/metrics", get(metrics))
-            .merge(admin::router()),
+            .merge(admin::router())
+            .route_layer(from_fn(metrics::record_route)),
         campus_web::PLATFORM_NAME,
     )
     .with_state(services.clone());
 
     let login = campus_identity::login_host_router()
         .with_state(services.identity.clone())
+        .route_layer(from_fn(metrics::record_route))
         .fallback(|| async { campus_web::not_found_page(campus_web::PLATFORM_NAME) });
 
     let dispatch = tower::service_fn(move |req: Request<Body>| {
@@ -125,6 +146,8 @@ pub fn router(services: Services) -> Router {
             Arc::clone(&services.resolver),
             Arc::new(campus_web::render_rejection),
         ))
+        // After the host is known (limits are per school), before any router runs.
+        .layer(campus_limits::LimitLayer::new(services.limits.clone()))
         .service(dispatch);
 
     // Probes and static assets answer on any host, before routing: load balancers probe by
@@ -133,18 +156,44 @@ pub fn router(services: Services) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(campus_web::static_router())
-        .with_state(services)
+        .merge(campus_county::assets_router())
+        .route_layer(from_fn(metrics::record_route))
+        .with_state(services.clone())
         .fallback_service(sites)
         .layer(
             tower::ServiceBuilder::new()
+                .layer(from_fn_with_state(
+                    services.http_metrics.clone(),
+                    metrics::track,
+                ))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
-                    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    let host = req.headers().get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), host, request_id)
-                }))
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(PropagateRequestIdLayer::x_request_id()),
         )
+}
+
+/// The span every log line of a request is written in. `school` is filled in once the
+/// host is resolved, `route` when a router matches, `person` when the handler learns who
+/// is signed in; sqlx's query events (`RUST_LOG=sqlx=debug`) fall inside it too.
+fn request_span(req: &Request<Body>) -> tracing::Span {
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+    };
+    let request_id = header("x-request-id");
+    let host = header(http::header::HOST.as_str());
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        uri = %req.uri().path(),
+        host,
+        request_id,
+        school = tracing::field::Empty,
+        route = tracing::field::Empty,
+        person = tracing::field::Empty,
+    )
 }
 
 /// Runs the configured roles until `shutdown` resolves, then drains in-flight requests.
@@ -156,10 +205,19 @@ pub async fn serve(
     let listen_pool = services.listen_pool().await?;
     let invalidator = services.resolver.spawn_invalidator(listen_pool);
     let sweeper = services.identity.login_limits.spawn_sweeper();
+    let limit_sweeper = services.limits.spawn_sweeper(Duration::from_secs(60));
+    let sampler = match metrics::spawn_queue_sampler(&services.metrics, services.pool.clone()) {
+        Ok(task) => Some(task),
+        Err(e) => {
+            tracing::warn!(error = %e, "notification queue gauges not registered");
+            None
+        }
+    };
     let maintenance = services.cfg.roles.contains(&Role::Maintenance).then(|| {
         (
             spawn_maintenance(services.clone()),
             spawn_schedule(services.clone()),
+            spawn_rollups(services.clone()),
         )
     });
     let notifier = if services.cfg.roles.contains(&Role::Notify) {
@@ -168,9 +226,20 @@ pub async fn serve(
             "notification delivery: {}",
             services.notifier.describe()
         );
-        services
+        let mut handles = services
             .notifier
-            .spawn(services.cfg.notify_workers, services.listen_pool().await?)
+            .spawn(services.cfg.notify_workers, services.listen_pool().await?);
+        handles.extend(crate::county_notices::spawn(
+            services.clone(),
+            services.cfg.notify_workers.min(2),
+            services.listen_pool().await?,
+        ));
+        handles
+    } else {
+        Vec::new()
+    };
+    let previewers = if services.cfg.roles.contains(&Role::Preview) {
+        spawn_previews(&services).await?
     } else {
         Vec::new()
     };
@@ -189,14 +258,42 @@ pub async fn serve(
     };
     invalidator.abort();
     sweeper.abort();
-    if let Some((purge, schedule)) = maintenance {
+    limit_sweeper.abort();
+    if let Some(s) = sampler {
+        s.abort();
+    }
+    if let Some((purge, schedule, rollups)) = maintenance {
         purge.abort();
         schedule.abort();
+        rollups.abort();
     }
-    for n in notifier {
+    for n in notifier.into_iter().chain(previewers) {
         n.abort();
     }
     result
+}
+
+/// The preview workers, after saying which kinds of file this instance can preview.
+async fn spawn_previews(s: &Services) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    use campus_files::preview::{worker::Previewer, Tools};
+    let tools = Tools::detect();
+    let settings = s.cfg.preview_settings();
+    let line = tools.describe();
+    if tools.can(campus_files::sniff::Kind::Office) {
+        tracing::info!(workers = settings.workers, "{line}");
+    } else {
+        tracing::warn!(
+            workers = settings.workers,
+            "{line} (install poppler-utils and LibreOffice: see README)"
+        );
+    }
+    let previewer = Arc::new(Previewer::new(
+        s.db.clone(),
+        s.store.clone(),
+        tools,
+        settings,
+    )?);
+    Ok(previewer.spawn(s.listen_pool().await?))
 }
 
 fn spawn_maintenance(s: Services) -> tokio::task::JoinHandle<()> {
@@ -230,6 +327,38 @@ fn spawn_schedule(s: Services) -> tokio::task::JoinHandle<()> {
             tick.tick().await;
             if let Err(e) = scheduler.tick(&s.db, chrono::Utc::now()).await {
                 tracing::warn!(error = %e, "reading the school registry for scheduled jobs failed; will retry");
+            }
+        }
+    })
+}
+
+/// The county dashboard's rollups, every `metrics_interval_secs`: each school's days
+/// changed since the last pass are recomputed (see `campus_county::rollup`). Safe on any
+/// number of instances: a school is passed by one of them at a time.
+fn spawn_rollups(s: Services) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let period = Duration::from_secs(s.cfg.metrics_interval_secs.max(1));
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match campus_county::rollup::tick(&s.db).await {
+                Ok(passes) => {
+                    for p in passes {
+                        match p.result {
+                            Ok(pass) if pass.days > 0 => {
+                                tracing::debug!(school = %p.school.slug, days = pass.days, lag_ms = ?pass.lag_ms, "dashboard rollups updated")
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::warn!(school = %p.school.slug, error = %e, "dashboard rollups failed; other schools go on, this one is retried")
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the school registry for the dashboard rollups failed; will retry")
+                }
             }
         }
     })

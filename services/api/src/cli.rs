@@ -44,6 +44,56 @@ pub enum Command {
     /// Run schools' daily jobs by hand (the `maintenance` role runs them every minute).
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// The county dashboard's rollups (the `maintenance` role keeps them current).
+    #[command(subcommand)]
+    Metrics(MetricsCommand),
+    /// Education bureau accounts, which may read the county dashboard.
+    #[command(subcommand, name = "county-user")]
+    CountyUser(CountyUserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MetricsCommand {
+    /// Recompute every day of the dashboard's rollups from the schools' own tables (gives
+    /// the same figures as the incremental updates).
+    Rebuild {
+        /// Only this school (default: every active school).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// One pass of the incremental update over every active school, as the maintenance
+    /// role runs every `metrics_interval_secs`.
+    Update {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CountyUserCommand {
+    /// Create an education bureau account (or give an existing account the bureau role).
+    /// The password is read from standard input with --password-stdin, otherwise a random
+    /// one is printed once.
+    Add {
+        /// Mobile phone number to sign in with.
+        #[arg(long, required_unless_present = "username")]
+        phone: Option<String>,
+        /// User name to sign in with.
+        #[arg(long)]
+        username: Option<String>,
+        /// Display name, e.g. 教育局 李科长.
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Withdraw the bureau role from an account (the account itself stays).
+    Remove {
+        #[arg(long, required_unless_present = "username")]
+        phone: Option<String>,
+        #[arg(long)]
+        username: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -120,8 +170,12 @@ pub enum TenantCommand {
         /// Burst for this school, overriding its plan.
         #[arg(long)]
         burst: Option<i32>,
-        /// Drop rate-limit overrides and use the plan's.
-        #[arg(long, conflicts_with_all = ["requests_per_second", "burst"])]
+        /// Concurrent database transactions for this school per instance, overriding its
+        /// plan (at most the pool size less one is used).
+        #[arg(long)]
+        db_concurrency: Option<i32>,
+        /// Drop every limit override and use the plan's.
+        #[arg(long, conflicts_with_all = ["requests_per_second", "burst", "db_concurrency"])]
         use_plan_limits: bool,
         #[arg(long)]
         json: bool,
@@ -153,6 +207,21 @@ pub enum TenantCommand {
     Invite { slug: String },
     /// List the plans and their limits.
     Plans,
+    /// Change a plan's limits (every school on it without its own override follows).
+    #[command(name = "plan-limits")]
+    PlanLimits {
+        /// Plan code, e.g. standard.
+        plan: String,
+        /// Requests per second per school per instance.
+        #[arg(long)]
+        requests_per_second: Option<i32>,
+        /// Requests allowed at once above that rate.
+        #[arg(long)]
+        burst: Option<i32>,
+        /// Concurrent database transactions per school per instance.
+        #[arg(long)]
+        db_concurrency: Option<i32>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,6 +269,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Tenant(cmd) => tenant(cfg, cmd).await,
         Command::AdminToken(cmd) => token(cfg, cmd).await,
         Command::Jobs(cmd) => jobs(cfg, cmd).await,
+        Command::Metrics(cmd) => metrics(cfg, cmd).await,
+        Command::CountyUser(cmd) => county_user(cfg, cmd).await,
     }
 }
 
@@ -340,12 +411,19 @@ fn print_tenant(t: &Tenant, json: bool) {
             .unwrap_or_default()
     );
     println!("  plan:         {}", t.plan);
-    if t.requests_per_second.is_some() || t.burst.is_some() {
-        println!(
-            "  rate limit:   {:?} req/s, burst {:?} (overrides)",
-            t.requests_per_second, t.burst
-        );
-    }
+    let overridden =
+        t.requests_per_second.is_some() || t.burst.is_some() || t.db_concurrency.is_some();
+    println!(
+        "  limits:       {} req/s, burst {}, {} database transactions at once{}",
+        t.limits.requests_per_second,
+        t.limits.burst,
+        t.limits.db_concurrency,
+        if overridden {
+            " (school's own overrides)"
+        } else {
+            " (plan)"
+        }
+    );
     println!(
         "  hostnames:    {}",
         if t.hostnames.is_empty() {
@@ -454,6 +532,7 @@ async fn tenant(cfg: Config, cmd: TenantCommand) -> anyhow::Result<i32> {
             clear_hostnames,
             requests_per_second,
             burst,
+            db_concurrency,
             use_plan_limits,
             json,
         } => {
@@ -476,6 +555,11 @@ async fn tenant(cfg: Config, cmd: TenantCommand) -> anyhow::Result<i32> {
                     Some(None)
                 } else {
                     burst.map(Some)
+                },
+                db_concurrency: if use_plan_limits {
+                    Some(None)
+                } else {
+                    db_concurrency.map(Some)
                 },
             };
             print_tenant(&p.update(&slug(&s)?, &patch, &actor).await?, json);
@@ -546,17 +630,39 @@ async fn tenant(cfg: Config, cmd: TenantCommand) -> anyhow::Result<i32> {
                 inv.url
             );
         }
+        TenantCommand::PlanLimits {
+            plan,
+            requests_per_second,
+            burst,
+            db_concurrency,
+        } => {
+            anyhow::ensure!(
+                requests_per_second.is_some() || burst.is_some() || db_concurrency.is_some(),
+                "give at least one of --requests-per-second, --burst, --db-concurrency"
+            );
+            let patch = campus_tenant::lifecycle::PlanPatch {
+                requests_per_second,
+                burst,
+                db_concurrency,
+            };
+            let plan = p.update_plan(&plan, &patch, &actor).await?;
+            println!(
+                "{}: {} req/s, burst {}, {} database transactions at once per school",
+                plan.code, plan.requests_per_second, plan.burst, plan.db_concurrency
+            );
+        }
         TenantCommand::Plans => {
             println!(
-                "{:<10} {:>8} {:>6} {:>10} {:>10}  name",
-                "plan", "req/s", "burst", "storage", "upload"
+                "{:<10} {:>8} {:>6} {:>6} {:>10} {:>10}  name",
+                "plan", "req/s", "burst", "db", "storage", "upload"
             );
             for plan in registry::plans(&services.pool).await? {
                 println!(
-                    "{:<10} {:>8} {:>6} {:>8}GB {:>8}MB  {}",
+                    "{:<10} {:>8} {:>6} {:>6} {:>8}GB {:>8}MB  {}",
                     plan.code,
                     plan.requests_per_second,
                     plan.burst,
+                    plan.db_concurrency,
                     plan.storage_quota_bytes >> 30,
                     plan.max_upload_bytes >> 20,
                     plan.name
@@ -655,4 +761,162 @@ async fn jobs(cfg: Config, cmd: JobsCommand) -> anyhow::Result<i32> {
         }
     };
     Ok(if failed > 0 { 1 } else { 0 })
+}
+
+async fn metrics(cfg: Config, cmd: MetricsCommand) -> anyhow::Result<i32> {
+    use campus_county::rollup;
+    let services = Services::connect(cfg).await?;
+    migrate::migrate_public(&services.pool).await?;
+    match cmd {
+        MetricsCommand::Rebuild { tenant } => {
+            let schools: Vec<Tenant> = match tenant {
+                Some(s) => vec![registry::get(&services.pool, &slug(&s)?).await?],
+                None => registry::list(&services.pool)
+                    .await?
+                    .into_iter()
+                    .filter(|t| t.status == TenantStatus::Active)
+                    .collect(),
+            };
+            let mut failed = 0;
+            for school in &schools {
+                let started = Instant::now();
+                match rollup::rebuild(&services.db, school).await {
+                    Ok(days) => println!(
+                        "  {:<24} {days} days recomputed in {} ms",
+                        school.slug,
+                        started.elapsed().as_millis()
+                    ),
+                    Err(e) => {
+                        failed += 1;
+                        println!("  {:<24} FAILED: {e}", school.slug);
+                    }
+                }
+            }
+            println!(
+                "{} schools rebuilt, {failed} failed",
+                schools.len() - failed
+            );
+            Ok(if failed > 0 { 1 } else { 0 })
+        }
+        MetricsCommand::Update { json } => {
+            let passes = rollup::tick(&services.db).await?;
+            let mut failed = 0;
+            for p in &passes {
+                match (&p.result, json) {
+                    (Ok(r), true) => println!(
+                        "{}",
+                        serde_json::json!({"tenant": p.school.slug.as_str(), "pass": r})
+                    ),
+                    (Ok(r), false) => println!(
+                        "  {:<24} {} days, lag {} ms",
+                        p.school.slug,
+                        r.days,
+                        r.lag_ms.map_or("-".into(), |l| l.to_string())
+                    ),
+                    (Err(e), _) => {
+                        failed += 1;
+                        println!("  {:<24} FAILED: {e}", p.school.slug);
+                    }
+                }
+            }
+            Ok(if failed > 0 { 1 } else { 0 })
+        }
+    }
+}
+
+async fn county_user(cfg: Config, cmd: CountyUserCommand) -> anyhow::Result<i32> {
+    use campus_identity::account::{self, NewAccount};
+    use campus_identity::login::Login;
+    let services = Services::connect(cfg).await?;
+    migrate::migrate_public(&services.pool).await?;
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
+    let login_of = |phone: &Option<String>, username: &Option<String>| -> anyhow::Result<Login> {
+        let raw = phone.as_deref().or(username.as_deref()).unwrap_or_default();
+        Login::parse(raw)
+            .map_err(|e| anyhow::anyhow!("{raw:?} is not a phone number or user name: {e}"))
+    };
+    match cmd {
+        CountyUserCommand::Add {
+            phone,
+            username,
+            name,
+            password_stdin,
+        } => {
+            let login = login_of(&phone, &username)?;
+            let mut conn = services.pool.acquire().await?;
+            let existing = account::id_by_login(&mut conn, &login).await?;
+            drop(conn);
+            let id = match existing {
+                Some(id) => {
+                    println!("an account signs in with this already; it gets the bureau role (its password is unchanged)");
+                    id
+                }
+                None => {
+                    let password = if password_stdin {
+                        let mut line = String::new();
+                        std::io::stdin().read_line(&mut line)?;
+                        let p = line.trim_end_matches(['\r', '\n']).to_owned();
+                        anyhow::ensure!(
+                            p.chars().count() >= 8,
+                            "the password must have at least 8 characters"
+                        );
+                        p
+                    } else {
+                        let p: String = {
+                            use rand::Rng;
+                            const CHARS: &[u8] =
+                                b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+                            let mut rng = rand::rng();
+                            (0..14)
+                                .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+                                .collect()
+                        };
+                        println!("password (shown once): {p}");
+                        p
+                    };
+                    let hash = services.identity.hasher.hash(&password).await?;
+                    let (phone, username) = match &login {
+                        Login::Phone(p) => (Some(p.as_str()), None),
+                        Login::Username(u) => (None, Some(u.as_str())),
+                    };
+                    account::ensure(
+                        &services.pool,
+                        &NewAccount {
+                            username,
+                            phone,
+                            display_name: &name,
+                            password_hash: &hash,
+                            county_role: Some(campus_county::access::BUREAU),
+                        },
+                    )
+                    .await?
+                }
+            };
+            account::set_county_role(
+                &services.pool,
+                id,
+                Some(campus_county::access::BUREAU),
+                &actor,
+            )
+            .await?;
+            println!(
+                "account {id} may read the county dashboard at {}/dashboard",
+                services.platform.urls.county()
+            );
+        }
+        CountyUserCommand::Remove { phone, username } => {
+            let login = login_of(&phone, &username)?;
+            let mut conn = services.pool.acquire().await?;
+            let Some(id) = account::id_by_login(&mut conn, &login).await? else {
+                anyhow::bail!("no account signs in with {login:?}");
+            };
+            drop(conn);
+            account::set_county_role(&services.pool, id, None, &actor).await?;
+            println!("account {id} no longer has the bureau role");
+        }
+    }
+    Ok(0)
 }

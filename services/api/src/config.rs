@@ -22,6 +22,9 @@ pub enum Role {
     Maintenance,
     /// Delivers notifications by email, SMS and WeChat from the outbox.
     Notify,
+    /// Makes previews of uploaded files (images, PDF, office documents) in sandboxed
+    /// subprocesses, one conversion per core.
+    Preview,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -80,6 +83,12 @@ pub struct Config {
     /// Seconds between looks for schools' daily jobs that are due (register reminders, gate
     /// absence alerts).
     pub schedule_interval_secs: u64,
+    /// Seconds between the maintenance role's passes that bring the county dashboard's
+    /// rollups up to date (the dashboard is at most about this far behind).
+    pub metrics_interval_secs: u64,
+    /// Pupil counts below this (but above zero) are withheld from the education bureau's
+    /// dashboard; 0 shows everything.
+    pub dashboard_min_cell: i64,
     /// Hours a sign-in lasts.
     pub session_hours: u64,
     /// Password hashes computed at once (each takes ~19 MiB and a core for tens of ms).
@@ -87,8 +96,20 @@ pub struct Config {
     /// Sign-in attempts allowed per client address per minute (half of it, at least 10,
     /// per login name).
     pub login_attempts_per_minute: u32,
-    /// Take client addresses from `X-Forwarded-For` (only behind a trusted load balancer).
+    /// Take client addresses from `X-Forwarded-For` of any peer (only when nothing but the
+    /// load balancer can reach the instance; prefer `trusted_proxies`).
     pub trust_forwarded_for: bool,
+    /// Addresses or networks (`10.0.0.0/8`) of the load balancers whose `X-Forwarded-For`
+    /// is believed; from any other peer the header is ignored.
+    pub trusted_proxies: Vec<String>,
+    /// Requests per second of one signed-in person on one school's site.
+    pub person_requests_per_second: u32,
+    /// Requests one person may send at once above that rate.
+    pub person_burst: u32,
+    /// Sign-in, join and invitation requests per minute from one client address to one site.
+    pub form_requests_per_minute: u32,
+    /// Gate device uploads per second from one client address to one school.
+    pub gate_requests_per_second: u32,
     /// Where email goes: `smtp://host:25`, `smtp://user:pass@host:587?tls=required` or
     /// `smtps://user:pass@host:465`. Unset: no email channel.
     pub smtp_url: Option<String>,
@@ -112,13 +133,21 @@ pub struct Config {
     pub notify_max_attempts: i32,
     /// First retry delay in seconds (doubled per attempt, with jitter, up to an hour).
     pub notify_retry_base_secs: u64,
+    /// Conversions the preview role runs at once (0: one per core).
+    pub preview_workers: usize,
+    /// Seconds one conversion step (LibreOffice, pdftoppm, image decoding) may take.
+    pub preview_timeout_secs: u64,
+    /// Address-space limit of a conversion subprocess, in MB.
+    pub preview_memory_mb: u64,
+    /// Pages of a document rendered at most.
+    pub preview_max_pages: u32,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             bind: "0.0.0.0:8080".parse().expect("valid address"),
-            roles: vec![Role::Web, Role::Maintenance, Role::Notify],
+            roles: vec![Role::Web, Role::Maintenance, Role::Notify, Role::Preview],
             base_domain: "localhost".into(),
             public_scheme: "http".into(),
             public_port: None,
@@ -144,10 +173,17 @@ impl Default for Config {
             log_format: "text".into(),
             maintenance_interval_secs: 3600,
             schedule_interval_secs: 60,
+            metrics_interval_secs: 15,
+            dashboard_min_cell: 5,
             session_hours: 12,
             password_hash_concurrency: 2,
             login_attempts_per_minute: 20,
             trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
+            person_requests_per_second: 10,
+            person_burst: 30,
+            form_requests_per_minute: 60,
+            gate_requests_per_second: 20,
             smtp_url: None,
             smtp_from: "County Campus Cloud <noreply@localhost>".into(),
             smtp_pool_size: 8,
@@ -159,6 +195,10 @@ impl Default for Config {
             notify_lease_secs: 60,
             notify_max_attempts: 8,
             notify_retry_base_secs: 10,
+            preview_workers: 0,
+            preview_timeout_secs: 60,
+            preview_memory_mb: 2048,
+            preview_max_pages: 30,
         }
     }
 }
@@ -217,6 +257,10 @@ impl Config {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (0..=100).contains(&self.dashboard_min_cell),
+            "dashboard_min_cell must be between 0 and 100 (pupil counts below it are withheld from the bureau)"
+        );
         let base = Hostname::parse(&self.base_domain).map_err(|e| {
             anyhow::anyhow!("base_domain {:?} is not a host name: {e}", self.base_domain)
         })?;
@@ -281,6 +325,47 @@ impl Config {
             self.notify_lease_secs >= 1,
             "notify_lease_secs must be at least 1"
         );
+        anyhow::ensure!(
+            self.preview_workers <= 64,
+            "preview_workers must be between 0 (one per core) and 64"
+        );
+        anyhow::ensure!(
+            (1..=3600).contains(&self.preview_timeout_secs),
+            "preview_timeout_secs must be between 1 and 3600"
+        );
+        anyhow::ensure!(
+            self.preview_memory_mb >= 256,
+            "preview_memory_mb must be at least 256 (LibreOffice needs about 1 GB)"
+        );
+        anyhow::ensure!(
+            (1..=500).contains(&self.preview_max_pages),
+            "preview_max_pages must be between 1 and 500"
+        );
+        self.trusted_proxies()
+            .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
+        for (name, v, max) in [
+            (
+                "person_requests_per_second",
+                self.person_requests_per_second,
+                10_000,
+            ),
+            ("person_burst", self.person_burst, 100_000),
+            (
+                "form_requests_per_minute",
+                self.form_requests_per_minute,
+                100_000,
+            ),
+            (
+                "gate_requests_per_second",
+                self.gate_requests_per_second,
+                100_000,
+            ),
+        ] {
+            anyhow::ensure!(
+                (1..=max).contains(&v),
+                "{name} must be between 1 and {max} (got {v})"
+            );
+        }
         if let Some(t) = &self.admin_token {
             anyhow::ensure!(t.len() >= 32, "admin_token must be at least 32 characters");
         }
@@ -302,6 +387,50 @@ impl Config {
 
     pub fn role_prefix(&self) -> RolePrefix {
         RolePrefix::parse(&self.role_prefix).expect("validated")
+    }
+
+    /// The preview workers' limits.
+    pub fn preview_settings(&self) -> campus_files::preview::PreviewSettings {
+        let defaults = campus_files::preview::PreviewSettings::default();
+        campus_files::preview::PreviewSettings {
+            workers: if self.preview_workers == 0 {
+                defaults.workers
+            } else {
+                self.preview_workers
+            },
+            timeout: Duration::from_secs(self.preview_timeout_secs),
+            memory_bytes: self.preview_memory_mb * 1024 * 1024,
+            max_pages: self.preview_max_pages,
+            ..defaults
+        }
+    }
+
+    /// The proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> Result<campus_limits::TrustedProxies, String> {
+        if self.trust_forwarded_for {
+            return Ok(campus_limits::TrustedProxies::any());
+        }
+        campus_limits::TrustedProxies::parse(&self.trusted_proxies)
+    }
+
+    /// The limits that are the same for every school.
+    pub fn limit_settings(&self) -> campus_limits::Settings {
+        use campus_limits::Rate;
+        campus_limits::Settings {
+            person: Rate::per_second(self.person_requests_per_second, self.person_burst),
+            // A burst of half a minute's worth: a family filling in the join form together
+            // is not held up, a script trying tokens soon is.
+            forms: Rate::per_minute(
+                self.form_requests_per_minute,
+                (self.form_requests_per_minute / 2).max(5),
+            ),
+            gate: Rate::per_second(
+                self.gate_requests_per_second,
+                self.gate_requests_per_second * 2,
+            ),
+            proxies: self.trusted_proxies().unwrap_or_default(),
+            session_cookie: campus_identity::session::COOKIE,
+        }
     }
 
     pub fn delete_grace(&self) -> Duration {
@@ -347,6 +476,24 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("s3_secret_key"));
+        let cfg = Config {
+            trusted_proxies: vec!["10.0.0.0/40".into()],
+            ..Config::default()
+        };
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("trusted_proxies"));
+        let cfg = Config {
+            person_requests_per_second: 0,
+            ..Config::default()
+        };
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("person_requests_per_second"));
     }
 
     #[test]

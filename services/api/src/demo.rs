@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use campus_devstack::{EmbeddedS3, PrivatePostgres};
+use campus_devstack::{EmbeddedS3, PrivatePostgres, SmtpSink};
 use campus_school::demo::{self, SCHOOLS};
 use campus_school::join;
 use campus_tenant::lifecycle::SchoolSpec;
@@ -108,9 +108,21 @@ pub async fn run(mut cfg: Config, args: DemoArgs) -> anyhow::Result<i32> {
     )
     .await?;
 
+    // Mail goes to a sink on loopback that keeps every message in <data>/mail as .eml
+    // files, unless a real SMTP server is configured.
+    let mail_dir = data.join("mail");
+    let sink = match cfg.smtp_url {
+        Some(_) => None,
+        None => {
+            let sink = SmtpSink::start_with_spool(0, Some(mail_dir.clone())).await?;
+            cfg.smtp_url = Some(sink.url());
+            Some(sink)
+        }
+    };
+
     cfg.database_url = Some(database_url);
     cfg.bind = addr;
-    cfg.roles = vec![Role::Web, Role::Maintenance];
+    cfg.roles = vec![Role::Web, Role::Maintenance, Role::Notify, Role::Preview];
     cfg.public_port = (args.port != 80).then_some(args.port);
     cfg.s3_endpoint = Some(s3.endpoint());
     cfg.s3_access_key = Some(S3_KEY.into());
@@ -139,6 +151,12 @@ pub async fn run(mut cfg: Config, args: DemoArgs) -> anyhow::Result<i32> {
     }
 
     let created = onboard_demo_schools(&services, usize::from(args.schools), &data).await?;
+    for t in registry::list(&services.pool).await? {
+        if t.status == campus_tenant::TenantStatus::Active {
+            demo::enable_mail(&services.db, &t).await?;
+        }
+    }
+
     let logins = ensure_demo_accounts(&services).await?;
     ensure_demo_join_requests(&services).await?;
     print_banner(
@@ -150,12 +168,21 @@ pub async fn run(mut cfg: Config, args: DemoArgs) -> anyhow::Result<i32> {
     )
     .await?;
     print_logins(&services, &logins);
+    if sink.is_some() {
+        println!(
+            "  email: every message the platform sends is kept as an .eml file in {}",
+            mail_dir.display()
+        );
+        println!("         (quiet hours 21:00–07:00 hold all but safety alerts until morning)");
+        println!();
+    }
 
     println!("Press Ctrl-C to stop.");
     if !args.no_serve {
         crate::app::serve(services, listener, crate::cli::shutdown_signal()).await?;
     }
     drop(s3);
+    drop(sink);
     if let Some(mut pg) = private_pg {
         tokio::task::spawn_blocking(move || pg.stop()).await??;
     }
@@ -462,7 +489,7 @@ async fn print_banner(
     println!();
     println!("县域智慧校园云平台 County Campus Cloud — demo ready in {secs:.1} s ({created} schools set up now, {} in all)", tenants.len());
     println!();
-    println!("  county dashboard:  {}", urls.county());
+    println!("  county dashboard:  {}/dashboard", urls.county());
     println!(
         "  platform & API:    {}://localhost:{}/   (OpenAPI: /api/openapi.json)",
         urls.scheme,

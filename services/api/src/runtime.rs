@@ -28,6 +28,10 @@ pub struct Services {
     pub notifier: Arc<campus_notify::worker::Notifier>,
     /// Every Prometheus instrument of this instance, served on `/metrics`.
     pub metrics: prometheus::Registry,
+    /// Request rate limits per school, person and client address.
+    pub limits: campus_limits::Limits,
+    /// Request counts and latencies per school and route.
+    pub http_metrics: crate::metrics::HttpMetrics,
 }
 
 /// Connection options; behind PgBouncer in transaction mode the statement cache is off,
@@ -44,9 +48,27 @@ pub fn pg_options(url: &str, pgbouncer: bool) -> anyhow::Result<PgConnectOptions
     })
 }
 
+/// Pool options shared by every pool: a connection is checked with a round trip before use
+/// only after it has sat idle for a while (a restarted server or a dropped link shows up
+/// there), not on every check-out, where the check would cost as much as a short query.
+fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_BEFORE_PING {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(10);
+
 pub async fn connect_pool(cfg: &Config) -> anyhow::Result<PgPool> {
     let opts = pg_options(cfg.database_url()?, cfg.database_pgbouncer)?;
-    PgPoolOptions::new()
+    pool_options()
         .max_connections(cfg.database_max_connections)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(cfg.database_acquire_timeout_secs))
@@ -85,13 +107,14 @@ impl Services {
         if cfg.database_pgbouncer {
             let school_pool = connect_pool(&cfg).await?;
             let direct = pg_options(cfg.direct_database_url()?, false)?;
-            let shared_pool = PgPoolOptions::new()
+            let shared_pool = pool_options()
                 .max_connections(cfg.database_direct_max_connections)
                 .acquire_timeout(Duration::from_secs(cfg.database_acquire_timeout_secs))
                 .connect_with(direct)
                 .await
                 .context("connecting to Postgres directly (database_direct_url)")?;
-            let db = Db::behind_pgbouncer(school_pool, shared_pool.clone());
+            let db = Db::behind_pgbouncer(school_pool, shared_pool.clone())
+                .with_school_wait(Duration::from_secs(cfg.database_acquire_timeout_secs));
             return Self::assemble(cfg, shared_pool, db).await;
         }
         let pool = connect_pool(&cfg).await?;
@@ -100,7 +123,8 @@ impl Services {
 
     /// Builds the services on an existing, directly connected pool.
     pub async fn with_pool(cfg: Config, pool: PgPool) -> anyhow::Result<Self> {
-        let db = Db::new(pool.clone());
+        let db = Db::new(pool.clone())
+            .with_school_wait(Duration::from_secs(cfg.database_acquire_timeout_secs));
         Self::assemble(cfg, pool, db).await
     }
 
@@ -133,13 +157,18 @@ impl Services {
             ),
             members: campus_identity::Members::new(pool.clone()),
             login_limits: campus_identity::limits::LoginLimits::new(cfg.login_attempts_per_minute),
-            trust_forwarded_for: cfg.trust_forwarded_for,
+            proxies: cfg.trusted_proxies().map_err(anyhow::Error::msg)?,
             secure_cookies: cfg.public_scheme == "https",
             urls: platform.urls.clone(),
         };
         let metrics = prometheus::Registry::new();
         let notifier = Arc::new(notifier(&cfg, db.clone(), platform.urls.clone(), &metrics)?);
+        let limits = campus_limits::Limits::new(cfg.limit_settings(), &metrics)?;
+        let http_metrics = crate::metrics::HttpMetrics::register(&metrics)?;
+        crate::metrics::register_runtime(&metrics, &db, &resolver, &limits)?;
         Ok(Self {
+            limits,
+            http_metrics,
             identity,
             notifier,
             metrics,

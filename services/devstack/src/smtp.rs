@@ -4,6 +4,7 @@
 //! NOOP, QUIT — over plain TCP, with many connections at once.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -99,6 +100,9 @@ fn quoted_printable(body: &str) -> Vec<u8> {
 pub struct SmtpSink {
     pub addr: SocketAddr,
     mail: Arc<Mutex<Vec<Mail>>>,
+    /// Recipients containing one of these are refused at RCPT TO (550), as a server refuses
+    /// an unknown mailbox.
+    refused: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -111,21 +115,39 @@ impl Drop for SmtpSink {
 impl SmtpSink {
     /// Listens on 127.0.0.1 at `port` (0: any free port).
     pub async fn start(port: u16) -> std::io::Result<Self> {
+        Self::start_with_spool(port, None).await
+    }
+
+    /// Like [`SmtpSink::start`], and also writes each message to `spool` as
+    /// `<unix time>-<n>.eml`, which any mail program opens (the demo's mail folder).
+    pub async fn start_with_spool(port: u16, spool: Option<PathBuf>) -> std::io::Result<Self> {
+        if let Some(dir) = &spool {
+            std::fs::create_dir_all(dir)?;
+        }
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
         let mail = Arc::new(Mutex::new(Vec::new()));
+        let refused = Arc::new(Mutex::new(Vec::new()));
         let store = mail.clone();
+        let refusals = refused.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let store = store.clone();
+                let refusals = refusals.clone();
+                let spool = spool.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = session(stream, store).await {
+                    if let Err(e) = session(stream, store, refusals, spool).await {
                         tracing::debug!(error = %e, "SMTP sink session ended");
                     }
                 });
             }
         });
-        Ok(Self { addr, mail, task })
+        Ok(Self {
+            addr,
+            mail,
+            refused,
+            task,
+        })
     }
 
     /// `smtp://127.0.0.1:<port>` for the platform's `smtp_url`.
@@ -138,13 +160,26 @@ impl SmtpSink {
         self.mail.lock().expect("mail lock").clone()
     }
 
+    /// Refuses, from now on, every recipient address containing `part` (550 at RCPT TO).
+    pub fn refuse(&self, part: &str) {
+        self.refused
+            .lock()
+            .expect("refusal lock")
+            .push(part.to_owned());
+    }
+
     /// A handle on the received mail that outlives borrowing the sink.
     pub fn mailbox(&self) -> Arc<Mutex<Vec<Mail>>> {
         self.mail.clone()
     }
 }
 
-async fn session(stream: TcpStream, store: Arc<Mutex<Vec<Mail>>>) -> std::io::Result<()> {
+async fn session(
+    stream: TcpStream,
+    store: Arc<Mutex<Vec<Mail>>>,
+    refused: Arc<Mutex<Vec<String>>>,
+    spool: Option<PathBuf>,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     write
@@ -169,10 +204,18 @@ async fn session(stream: TcpStream, store: Arc<Mutex<Vec<Mail>>>) -> std::io::Re
             to.clear();
             b"250 OK\r\n"
         } else if upper.starts_with("RCPT TO:") {
+            let rcpt = address(&cmd[8..]);
             if from.is_empty() {
                 b"503 MAIL first\r\n"
+            } else if refused
+                .lock()
+                .expect("refusal lock")
+                .iter()
+                .any(|part| rcpt.contains(part.as_str()))
+            {
+                b"550 5.1.1 mailbox unavailable\r\n"
             } else {
-                to.push(address(&cmd[8..]));
+                to.push(rcpt);
                 b"250 OK\r\n"
             }
         } else if upper == "DATA" {
@@ -193,11 +236,22 @@ async fn session(stream: TcpStream, store: Arc<Mutex<Vec<Mail>>>) -> std::io::Re
                 // Dot-stuffing: a leading dot was doubled by the client.
                 data.push_str(line.strip_prefix('.').unwrap_or(&line));
             }
-            store.lock().expect("mail lock").push(Mail {
+            let mail = Mail {
                 from: std::mem::take(&mut from),
                 to: std::mem::take(&mut to),
                 data,
-            });
+            };
+            if let Some(dir) = &spool {
+                let n = store.lock().expect("mail lock").len();
+                let secs = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let name = format!("{secs}-{n:05}.eml");
+                if let Err(e) = tokio::fs::write(dir.join(name), mail.data.as_bytes()).await {
+                    tracing::warn!(error = %e, "writing a received message to the mail folder failed");
+                }
+            }
+            store.lock().expect("mail lock").push(mail);
             b"250 OK queued\r\n"
         } else if upper == "RSET" {
             from.clear();
@@ -221,5 +275,61 @@ fn address(arg: &str) -> String {
     match (arg.find('<'), arg.find('>')) {
         (Some(s), Some(e)) if s < e => arg[s + 1..e].to_owned(),
         _ => arg.split_whitespace().next().unwrap_or("").to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A client's whole conversation; returns what the server answered.
+    async fn converse(addr: SocketAddr, lines: &[&str]) -> String {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        for line in lines {
+            stream.write_all(line.as_bytes()).await.unwrap();
+            stream.write_all(b"\r\n").await.unwrap();
+        }
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn keeps_mail_spools_it_and_refuses_chosen_mailboxes() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("mail");
+        let sink = SmtpSink::start_with_spool(0, Some(spool.clone()))
+            .await
+            .unwrap();
+        sink.refuse("blocked@");
+        let said = converse(
+            sink.addr,
+            &[
+                "EHLO test",
+                "MAIL FROM:<school@example.cn>",
+                "RCPT TO:<blocked@example.cn>",
+                "RCPT TO:<parent@example.cn>",
+                "DATA",
+                "Subject: hello",
+                "",
+                "..a dotted line",
+                ".",
+                "QUIT",
+            ],
+        )
+        .await;
+        assert!(said.contains("550 5.1.1"), "{said}");
+        let mail = sink.mail();
+        assert_eq!(mail.len(), 1);
+        assert_eq!(mail[0].to, ["parent@example.cn"]);
+        assert_eq!(mail[0].header("Subject").as_deref(), Some("hello"));
+        let files: Vec<_> = std::fs::read_dir(&spool).unwrap().collect();
+        assert_eq!(files.len(), 1);
+        let kept = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
+        assert!(
+            kept.contains("Subject: hello") && kept.contains("\n.a dotted line"),
+            "{kept}"
+        );
     }
 }

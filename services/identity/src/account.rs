@@ -309,3 +309,36 @@ pub async fn school_events(
     .fetch_all(pool)
     .await
 }
+
+/// Grants (or with `None` withdraws) the account's county-level role, e.g. `bureau` for the
+/// education bureau's dashboard, and records it in the identity audit trail. False if no
+/// account has this id.
+pub async fn set_county_role(
+    pool: &PgPool,
+    account_id: i64,
+    role: Option<&str>,
+    actor: &str,
+) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let changed = sqlx::query(
+        "update public.accounts set county_role = $2, updated_at = now() where id = $1",
+    )
+    .bind(account_id)
+    .bind(role)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if changed {
+        sqlx::query(
+            "insert into public.auth_events (account_id, login, event, detail) values ($1, $2, 'county_role_changed', $3)",
+        )
+        .bind(account_id)
+        .bind(actor)
+        .bind(serde_json::json!({ "county_role": role }))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(changed)
+}

@@ -43,8 +43,8 @@ pub struct IdentityState {
     pub members: Members,
     /// Sign-in attempts per client address and per login name.
     pub login_limits: limits::LoginLimits,
-    /// Take the client address from `X-Forwarded-For` (behind a trusted load balancer).
-    pub trust_forwarded_for: bool,
+    /// Whose `X-Forwarded-For` is believed when telling a client's address.
+    pub proxies: campus_limits::TrustedProxies,
     /// Mark cookies `Secure` (the platform is served over TLS).
     pub secure_cookies: bool,
     pub urls: SchoolUrls,
@@ -213,6 +213,9 @@ where
                 AuthRejection::Unavailable
             })?
             .ok_or(AuthRejection::NotSignedIn)?;
+        // Every log line of the rest of the request names the person (the request span
+        // declares the field).
+        tracing::Span::current().record("person", session.account_id);
         let user = |standing: member::Standing, tenant_id| Self {
             account_id: session.account_id,
             display_name: session.display_name.clone(),

@@ -9,7 +9,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -74,8 +74,8 @@ impl LoginLimits {
     }
 }
 
-/// The client's address: the first `X-Forwarded-For` hop when the platform is configured
-/// to sit behind a trusted proxy, otherwise the TCP peer.
+/// The client's address: the TCP peer, or behind a configured trusted proxy the address
+/// it forwarded (`campus_limits::TrustedProxies`, the one rule the whole platform uses).
 #[derive(Clone, Copy, Debug)]
 pub struct ClientIp(pub Option<IpAddr>);
 
@@ -88,18 +88,9 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let st = IdentityState::from_ref(state);
-        let forwarded = st
-            .trust_forwarded_for
-            .then(|| parts.headers.get("x-forwarded-for"))
-            .flatten()
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok());
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip());
-        Ok(Self(forwarded.or(peer)))
+        Ok(Self(
+            st.proxies.client_ip_of(&parts.headers, &parts.extensions),
+        ))
     }
 }
 

@@ -18,4 +18,4 @@ mod send;
 pub mod worker;
 
 pub use model::{Audience, Category, Channel, Lane, Message, Recipient};
-pub use send::{send, unread};
+pub use send::{send, send_each_to_guardians, unread, PupilMessage};

@@ -239,6 +239,15 @@ mod tests {
     #[test]
     fn safety_is_served_first_and_ignores_quiet_hours() {
         assert!(Category::Safety.lane() < Category::Notices.lane());
+    }
+
+    #[test]
+    fn pupil_audience_matches_the_shape_built_in_sql() {
+        // `send_each_to_guardians` writes this JSON with jsonb_build_object.
+        assert_eq!(
+            serde_json::to_value(Audience::GuardiansOfStudents(vec![7])).unwrap(),
+            serde_json::json!({"to": "guardians_of_students", "ids": [7]})
+        );
         assert!(!Category::Safety.respects_quiet_hours());
         assert!(Category::General.respects_quiet_hours());
         assert!(!Category::Notices.default_channels().contains(&Channel::Sms));

@@ -122,6 +122,76 @@ async fn enqueue(tx: &mut SchoolTx, audience: &Audience, msg: &Message<'_>) -> s
     Ok(())
 }
 
+/// One message about one pupil, for that pupil's guardians (see [`send_each_to_guardians`]).
+#[derive(Clone, Debug)]
+pub struct PupilMessage<'a> {
+    pub student_id: i64,
+    pub title: &'a str,
+    pub body: &'a str,
+    pub link: Option<&'a str>,
+    pub source: &'a str,
+    /// Required: a batch is retried as a whole, and the key keeps each message single.
+    pub dedupe_key: &'a str,
+}
+
+/// Many messages of one category, each to the guardians of its own pupil — a gate
+/// device's batch of arrivals — in one statement whatever the batch size: the inbox rows
+/// and, when the school delivers on other channels, one outbox job per message (exactly
+/// what [`send`] with [`Audience::GuardiansOfStudents`] writes for each), then one
+/// doorbell. Returns how many inbox rows were added.
+pub async fn send_each_to_guardians(
+    tx: &mut SchoolTx,
+    category: crate::model::Category,
+    messages: &[PupilMessage<'_>],
+) -> sqlx::Result<u64> {
+    if messages.is_empty() {
+        return Ok(0);
+    }
+    let students: Vec<i64> = messages.iter().map(|m| m.student_id).collect();
+    let titles: Vec<&str> = messages.iter().map(|m| m.title).collect();
+    let bodies: Vec<&str> = messages.iter().map(|m| m.body).collect();
+    let links: Vec<Option<&str>> = messages.iter().map(|m| m.link).collect();
+    let sources: Vec<&str> = messages.iter().map(|m| m.source).collect();
+    let keys: Vec<&str> = messages.iter().map(|m| m.dedupe_key).collect();
+    let lane = category.lane();
+    let (added, queued): (i64, i64) = sqlx::query_as(
+        "with m as (
+           select * from unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+                      as m(sid, title, body, link, source, dedupe)),
+         inbox as (
+           insert into inbox_items (recipient_kind, recipient_id, category, priority, title, body, link, source, dedupe_key)
+           select distinct 'guardian', sg.guardian_id, $1, $2, m.title, m.body, m.link, m.source, m.dedupe
+             from m join student_guardians sg on sg.student_id = m.sid
+           on conflict (recipient_kind, recipient_id, dedupe_key) do nothing
+           returning 1),
+         jobs as (
+           insert into notify_jobs (idempotency_key, category, lane, audience, title, body, link, source)
+           select 'k:' || m.dedupe, $1, $9,
+                  jsonb_build_object('to', 'guardians_of_students', 'ids', jsonb_build_array(m.sid)),
+                  m.title, m.body, m.link, m.source
+             from m join notify_settings ns on ns.id = 1
+            where ns.email_enabled or ns.sms_enabled or ns.wechat_enabled
+           on conflict (idempotency_key) do nothing
+           returning 1)
+         select (select count(*) from inbox), (select count(*) from jobs)",
+    )
+    .bind(category.code())
+    .bind(category.priority())
+    .bind(&students)
+    .bind(&titles)
+    .bind(&bodies)
+    .bind(&links)
+    .bind(&sources)
+    .bind(&keys)
+    .bind(lane.0)
+    .fetch_one(&mut **tx)
+    .await?;
+    if queued > 0 {
+        crate::queue::ring(tx, lane).await?;
+    }
+    Ok(added as u64)
+}
+
 /// Unread inbox rows of these recipients.
 pub async fn unread(tx: &mut SchoolTx, who: &[Recipient]) -> sqlx::Result<i64> {
     let (kinds, ids): (Vec<&str>, Vec<i64>) = who.iter().map(|p| (p.kind(), p.id())).unzip();

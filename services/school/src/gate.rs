@@ -10,7 +10,7 @@
 //! device's secret exactly as shown when the device was created. A device's own event id
 //! makes a resent event a no-op.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use askama::Template;
 use axum::body::Bytes;
@@ -198,84 +198,91 @@ async fn store_batch(
     device_id: i64,
     events: &[EventIn],
 ) -> Result<BatchOut, Refusal> {
+    let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
     let nos: Vec<&str> = events.iter().map(|e| e.student_no.as_str()).collect();
-    let known: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
-        "select student_no, id from students where student_no = any($1) and left_on is null",
-    )
-    .bind(&nos)
-    .fetch_all(&mut **tx)
-    .await?
-    .into_iter()
-    .collect();
-    let mut rejected = Vec::new();
-    let (mut ids, mut students, mut dirs, mut ats) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for e in events {
-        match known.get(&e.student_no) {
-            Some(&sid) => {
-                ids.push(e.id.as_str());
-                students.push(sid);
-                dirs.push(e.direction.code());
-                ats.push(e.at);
-            }
-            None => rejected.push(Rejected {
-                id: e.id.clone(),
-                reason: "unknown_student",
-            }),
-        }
-    }
-    let inserted = sqlx::query(&format!(
-        "with new as (
+    let dirs: Vec<&str> = events.iter().map(|e| e.direction.code()).collect();
+    let ats: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
+    // One statement: match the pupils, store the new events (a device's retry of an event
+    // it already sent changes nothing), and name the events whose pupil is unknown.
+    let rows = sqlx::query(&format!(
+        "with e as (
+           select * from unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[]) as e(id, no, dir, at)),
+         k as (
+           select e.id, e.dir, e.at, s.id as sid
+             from e left join students s on s.student_no = e.no and s.left_on is null),
+         new as (
            insert into gate_events (device_id, device_event_id, student_id, direction, at)
-           select $1, e.id, e.sid, e.dir, e.at
-             from unnest($2::text[], $3::bigint[], $4::text[], $5::timestamptz[]) as e(id, sid, dir, at)
+           select $1, k.id, k.sid, k.dir, k.at from k where k.sid is not null
            on conflict (device_id, device_event_id) do nothing
            returning id, device_event_id, student_id, direction, at)
          select new.id, new.device_event_id, new.student_id, new.direction, s.name,
                 to_char(new.at at time zone {TZ_SQL}, 'HH24:MI') as hm
            from new join students s on s.id = new.student_id
-          order by new.at, new.id"
+         union all
+         select null, k.id, null, null, null, null from k where k.sid is null"
     ))
     .bind(device_id)
     .bind(&ids)
-    .bind(&students)
+    .bind(&nos)
     .bind(&dirs)
     .bind(&ats)
     .fetch_all(&mut **tx)
     .await?;
-    for row in &inserted {
-        let event_id: i64 = row.get("id");
-        let device_event_id: String = row.get("device_event_id");
-        let student_id: i64 = row.get("student_id");
-        let direction: String = row.get("direction");
-        let name: String = row.get("name");
-        let hm: String = row.get("hm");
-        let (verb, title) = if direction == "in" {
-            ("到校", format!("到校 {hm}"))
-        } else {
-            ("离校", format!("离校 {hm}"))
-        };
-        let body = format!("{name} {hm} {verb}。");
-        let source = format!("gate:{event_id}");
-        let dedupe = format!("gate:{device_id}:{device_event_id}");
-        notify::send(
-            tx,
-            &Audience::GuardiansOfStudents(vec![student_id]),
-            &Message {
-                category: Category::Safety,
-                title: &title,
-                body: &body,
+    let (inserted, unknown): (Vec<_>, Vec<_>) = rows
+        .into_iter()
+        .partition(|r| r.get::<Option<i64>, _>("id").is_some());
+    let unknown: HashSet<String> = unknown.iter().map(|r| r.get("device_event_id")).collect();
+    // In the order the device sent them.
+    let rejected: Vec<Rejected> = events
+        .iter()
+        .filter(|e| unknown.contains(&e.id))
+        .map(|e| Rejected {
+            id: e.id.clone(),
+            reason: "unknown_student",
+        })
+        .collect();
+    let known = events.len() - rejected.len();
+    // Guardians hear of every stored event at once, in one statement for the batch.
+    let texts: Vec<(String, String, String, String)> = inserted
+        .iter()
+        .map(|row| {
+            let event_id: i64 = row.get("id");
+            let device_event_id: String = row.get("device_event_id");
+            let direction: String = row.get("direction");
+            let name: String = row.get("name");
+            let hm: String = row.get("hm");
+            let verb = if direction == "in" {
+                "到校"
+            } else {
+                "离校"
+            };
+            (
+                format!("{verb} {hm}"),
+                format!("{name} {hm} {verb}。"),
+                format!("gate:{event_id}"),
+                format!("gate:{device_id}:{device_event_id}"),
+            )
+        })
+        .collect();
+    let messages: Vec<notify::PupilMessage> = inserted
+        .iter()
+        .zip(&texts)
+        .map(
+            |(row, (title, body, source, dedupe))| notify::PupilMessage {
+                student_id: row.get("student_id"),
+                title,
+                body,
                 link: None,
-                source: &source,
-                dedupe_key: Some(&dedupe),
+                source,
+                dedupe_key: dedupe,
             },
         )
-        .await?;
-    }
+        .collect();
+    notify::send_each_to_guardians(tx, Category::Safety, &messages).await?;
     let accepted = inserted.len() as u64;
     Ok(BatchOut {
         accepted,
-        duplicates: ids.len() as u64 - accepted,
+        duplicates: known as u64 - accepted,
         rejected,
     })
 }

@@ -32,6 +32,7 @@ use campus_identity::member::RoleHolders;
 use crate::notify::{self, Audience, Category, Message, Recipient};
 use crate::roster::export::content_disposition;
 
+pub mod county;
 mod picker;
 use crate::SchoolState;
 
@@ -255,7 +256,7 @@ impl Mode {
         }
     }
 
-    fn code(self) -> &'static str {
+    pub fn code(self) -> &'static str {
         match self {
             Self::Read => "read",
             Self::Confirm => "confirm",
@@ -266,7 +267,6 @@ impl Mode {
 
 struct Attachment {
     file_name: String,
-    content_type: String,
     bytes: Bytes,
 }
 
@@ -279,6 +279,8 @@ struct Draft {
     mode: Mode,
     deadline: Option<DateTime<Utc>>,
     files: Vec<Attachment>,
+    /// Files uploaded beforehand through the files service (large ones, resumably).
+    file_ids: Vec<i64>,
 }
 
 fn ids(values: &[String]) -> Result<Vec<i64>, Fail> {
@@ -417,10 +419,6 @@ async fn read_draft(
         let name = field.name().unwrap_or_default().to_owned();
         if name == "file" || name == "files" {
             let file_name = field.file_name().unwrap_or_default().trim().to_owned();
-            let content_type = field
-                .content_type()
-                .unwrap_or("application/octet-stream")
-                .to_owned();
             let mut bytes = Vec::new();
             while let Some(chunk) = field.chunk().await.map_err(field_error)? {
                 if bytes.len() + chunk.len() > FILE_LIMIT {
@@ -443,7 +441,6 @@ async fn read_draft(
                 } else {
                     file_name.chars().take(200).collect()
                 },
-                content_type,
                 bytes: Bytes::from(bytes),
             });
             continue;
@@ -498,6 +495,7 @@ async fn read_draft(
         title,
         body,
         mode,
+        file_ids: ids(fields.get("file_id").map(Vec::as_slice).unwrap_or_default())?,
         files,
     })
 }
@@ -512,7 +510,7 @@ pub fn sanitise(html: &str) -> String {
 
 /// The SQL that lists a target's recipients as (kind, id, class id); `$2` / `$3` bind the
 /// target's ids.
-fn recipient_select(target: &Target) -> &'static str {
+pub(crate) fn recipient_select(target: &Target) -> &'static str {
     match target {
         Target::AllGuardians => {
             "select 'guardian', sg.guardian_id, min(s.class_id) from student_guardians sg
@@ -719,25 +717,6 @@ async fn send_notice(
         },
     )
     .await?;
-    let mut keys = Vec::new();
-    for (i, f) in draft.files.iter().enumerate() {
-        let n = i as i16 + 1;
-        let key = ObjectKey::parse(&format!("notices/{id}/{n}"))
-            .map_err(|e| Fail::Unavailable(e.to_string()))?;
-        sqlx::query(
-            "insert into notice_attachments (notice_id, n, object_key, file_name, content_type, size)
-             values ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(id)
-        .bind(n)
-        .bind(key.as_str())
-        .bind(&f.file_name)
-        .bind(&f.content_type)
-        .bind(f.bytes.len() as i64)
-        .execute(&mut *tx)
-        .await?;
-        keys.push((key, f));
-    }
     crate::audit::record(
         &mut tx,
         user,
@@ -746,23 +725,18 @@ async fn send_notice(
         serde_json::json!({"recipients": recipients, "audience": draft.target.describe()}),
     )
     .await?;
-    // The files are stored last, just before the commit; if storing or committing fails,
-    // the objects already stored are removed again.
-    let store = state.store.for_tenant(school);
+    // Attachments become files of the files service owned by the notice (sniffed, counted
+    // against the school's quota, previewed). They are stored last, just before the
+    // commit; if anything fails, the objects already stored are removed again.
     let mut stored = Vec::new();
-    let mut outcome = Ok(());
-    for (key, f) in &keys {
-        if let Err(e) = store.put(key, f.bytes.clone(), &f.content_type).await {
-            outcome = Err(Fail::from(e));
-            break;
-        }
-        stored.push(key);
-    }
-    if outcome.is_ok() {
-        outcome = tx.commit().await.map_err(Fail::from);
-    }
+    let outcome = attach_files(state, school, user, &mut tx, id, &draft, &mut stored).await;
+    let outcome = match outcome {
+        Ok(()) => tx.commit().await.map_err(Fail::from),
+        Err(e) => Err(e),
+    };
     if let Err(e) = outcome {
-        for key in stored {
+        let store = state.store.for_tenant(school);
+        for key in &stored {
             if let Err(e) = store.delete(key).await {
                 tracing::warn!(error = %e, key = key.as_str(), "attachment of an unsent notice not removed");
             }
@@ -772,8 +746,95 @@ async fn send_notice(
     Ok(Sent {
         id,
         recipients,
-        attachments: draft.files.len(),
+        attachments: draft.files.len() + draft.file_ids.len(),
     })
+}
+
+/// A files-service refusal in the notice's terms.
+fn file_fail(e: campus_files::Fail) -> Fail {
+    let (zh, en) = e.texts();
+    match e.status() {
+        StatusCode::SERVICE_UNAVAILABLE => Fail::Unavailable(en),
+        StatusCode::PAYLOAD_TOO_LARGE => Fail::TooLarge(
+            "附件超过了单个文件上限或学校剩余的存储空间。",
+            "An attachment is over the plan's file size limit or the school's remaining storage.",
+        ),
+        StatusCode::NOT_FOUND => Fail::invalid(
+            "所选附件不存在，或不是您上传的，或已用于其他内容。",
+            "A chosen file does not exist, is not yours, or is already used elsewhere.",
+        ),
+        _ => Fail::Invalid(zh, en),
+    }
+}
+
+/// Stores the form's attachments and attaches already uploaded files to notice `id`,
+/// recording each in `notice_attachments`; keys of objects stored go to `stored`.
+async fn attach_files(
+    state: &SchoolState,
+    school: &Tenant,
+    user: &CurrentUser,
+    tx: &mut SchoolTx,
+    id: i64,
+    draft: &Draft,
+    stored: &mut Vec<ObjectKey>,
+) -> Result<(), Fail> {
+    if draft.files.len() + draft.file_ids.len() > MAX_FILES {
+        return Err(Fail::invalid("附件最多 5 个。", "At most 5 attachments."));
+    }
+    let mut files = Vec::new();
+    for f in &draft.files {
+        let s = campus_files::ingest(
+            &state.db,
+            &state.store,
+            school,
+            tx,
+            campus_files::Incoming {
+                file_name: &f.file_name,
+                bytes: f.bytes.clone(),
+                uploaded_by: user.account_id,
+                owner: ("notice", id),
+            },
+        )
+        .await
+        .map_err(file_fail)?;
+        stored.push(s.key);
+        files.push(s.file);
+    }
+    for fid in &draft.file_ids {
+        let f = campus_files::model::attach(tx, user, *fid, "notice", id)
+            .await
+            .map_err(file_fail)?;
+        files.push(f);
+    }
+    for (i, f) in files.iter().enumerate() {
+        sqlx::query(
+            "insert into notice_attachments (notice_id, n, object_key, file_name, content_type, size, file_id)
+             values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(i as i16 + 1)
+        .bind(&f.object_key)
+        .bind(&f.file_name)
+        .bind(&f.content_type)
+        .bind(f.size)
+        .bind(f.id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Who may see a notice's files: its sender, the school's admins and its recipients.
+pub struct NoticeFiles;
+
+#[async_trait::async_trait]
+impl campus_files::OwnerAccess for NoticeFiles {
+    async fn may_see(&self, tx: &mut SchoolTx, user: &CurrentUser, id: i64) -> sqlx::Result<bool> {
+        let Some(n) = notice(tx, id).await? else {
+            return Ok(false);
+        };
+        Ok(may_see_receipts(&n, user) || is_recipient(tx, user, id).await?)
+    }
 }
 
 struct Choice {
@@ -1070,7 +1131,8 @@ async fn list_page(
 
 struct NoticeRow {
     id: i64,
-    sender_account_id: i64,
+    /// None for a notice from the county.
+    sender_account_id: Option<i64>,
     sender_name: String,
     title: String,
     body_html: String,
@@ -1115,7 +1177,7 @@ async fn is_recipient(tx: &mut SchoolTx, user: &CurrentUser, id: i64) -> sqlx::R
 }
 
 fn is_sender(n: &NoticeRow, user: &CurrentUser) -> bool {
-    n.sender_account_id == user.account_id
+    n.sender_account_id == Some(user.account_id)
 }
 
 /// The sender and the school's admins follow a notice's receipts and signatures.
@@ -1131,7 +1193,7 @@ struct ViewPage<'a> {
     n: &'a NoticeRow,
     created: String,
     deadline: Option<String>,
-    files: Vec<(i16, String, i64)>,
+    files: Vec<(i16, String, i64, Option<i64>)>,
     recipient: bool,
     sender: bool,
     confirmed: Option<String>,
@@ -1180,8 +1242,8 @@ async fn view_page(
             .await?;
             confirmed = Some(row);
         }
-        let files: Vec<(i16, String, i64)> = sqlx::query_as(
-            "select n, file_name, size from notice_attachments where notice_id = $1 order by n",
+        let files: Vec<(i16, String, i64, Option<i64>)> = sqlx::query_as(
+            "select n, file_name, size, file_id from notice_attachments where notice_id = $1 order by n",
         )
         .bind(id)
         .fetch_all(&mut *tx)
@@ -1328,6 +1390,28 @@ pub struct Receipt {
     pub confirmed_at: Option<DateTime<Utc>>,
     pub signature_name: Option<String>,
     pub signed_image: bool,
+    /// The notice's deliveries to this person on other channels (email, SMS, WeChat).
+    pub deliveries: Vec<Delivery>,
+}
+
+/// One delivery of a notice on one channel: `pending`, `sending`, `sent` or `dead`.
+#[derive(Debug, Serialize)]
+pub struct Delivery {
+    pub channel: &'static str,
+    pub status: String,
+}
+
+/// A channel's deliveries of a notice, counted by state.
+#[derive(Debug, Default, Serialize)]
+pub struct ChannelFigures {
+    pub channel: &'static str,
+    pub name_zh: &'static str,
+    pub name_en: &'static str,
+    pub sent: usize,
+    /// Waiting, being sent, or held by quiet hours.
+    pub waiting: usize,
+    /// Given up after every retry (an admin can retry them on the delivery page).
+    pub dead: usize,
 }
 
 /// A class's receipts.
@@ -1350,6 +1434,10 @@ struct Receipts {
     unread: usize,
     signed: usize,
     classes: Vec<ClassReceipts>,
+    /// Per channel other than the inbox; empty when the school delivers only in the app.
+    delivery: Vec<ChannelFigures>,
+    /// Recipients one of whose deliveries was given up: (name, channel names).
+    undelivered: Vec<(String, String)>,
 }
 
 /// The receipts of a notice the user sent or, for admins, any notice (anyone else: not
@@ -1380,10 +1468,24 @@ async fn load_receipts(
     .bind(id)
     .fetch_all(&mut *tx)
     .await?;
+    let mut states =
+        campus_notify::admin::statuses_for_source(&mut tx, &format!("notice:{id}")).await?;
     tx.commit().await?;
     let receipts = rows
         .into_iter()
         .map(|r| Receipt {
+            deliveries: Recipient::parse(
+                &r.get::<String, _>("recipient_kind"),
+                r.get("recipient_id"),
+            )
+            .and_then(|who| states.remove(&who))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(channel, status)| Delivery {
+                channel: channel.code(),
+                status,
+            })
+            .collect(),
             kind: r.get("recipient_kind"),
             id: r.get("recipient_id"),
             name: r.get("name"),
@@ -1429,7 +1531,43 @@ fn summary(n: &NoticeRow, receipts: Vec<Receipt>) -> Receipts {
     let total = receipts.len();
     let read = receipts.iter().filter(|r| r.read_at.is_some()).count();
     let signed = receipts.iter().filter(|r| r.confirmed_at.is_some()).count();
+    let mut delivery: Vec<ChannelFigures> = Vec::new();
+    let mut undelivered = Vec::new();
+    for r in &receipts {
+        let mut given_up = Vec::new();
+        for d in &r.deliveries {
+            let Some(channel) = notify::Channel::parse(d.channel) else {
+                continue;
+            };
+            let i = match delivery.iter().position(|f| f.channel == d.channel) {
+                Some(i) => i,
+                None => {
+                    let (name_zh, name_en) = channel.names();
+                    delivery.push(ChannelFigures {
+                        channel: d.channel,
+                        name_zh,
+                        name_en,
+                        ..Default::default()
+                    });
+                    delivery.len() - 1
+                }
+            };
+            match d.status.as_str() {
+                "sent" => delivery[i].sent += 1,
+                "dead" => {
+                    delivery[i].dead += 1;
+                    given_up.push(channel.names().0);
+                }
+                _ => delivery[i].waiting += 1,
+            }
+        }
+        if !given_up.is_empty() {
+            undelivered.push((r.name.clone(), given_up.join("、")));
+        }
+    }
     Receipts {
+        delivery,
+        undelivered,
         id: n.id,
         title: n.title.clone(),
         mode: n.mode.clone(),

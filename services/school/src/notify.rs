@@ -2,4 +2,7 @@
 //! notification service (`campus-notify`): in-app inbox rows written in the caller's
 //! transaction, and an outbox job for email, SMS and WeChat when the school uses them.
 
-pub use campus_notify::{send, unread, Audience, Category, Message, Recipient};
+pub use campus_notify::{
+    send, send_each_to_guardians, unread, Audience, Category, Channel, Message, PupilMessage,
+    Recipient,
+};

@@ -468,6 +468,27 @@ pub async fn guardian(
     Ok(person)
 }
 
+/// Gives the demo school's staff and guardians a mail address under `demo.invalid` where
+/// they have none and switches email delivery on, so that the demo's mail sink shows what
+/// the platform sends. Running it again changes nothing.
+pub async fn enable_mail(db: &Db, tenant: &Tenant) -> anyhow::Result<()> {
+    let mut tx = db.school(tenant).await?;
+    let domain = format!("{}.demo.invalid", tenant.slug);
+    sqlx::query("update staff set email = 'staff' || id || '@' || $1 where email is null")
+        .bind(&domain)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("update guardians set email = 'parent' || id || '@' || $1 where email is null")
+        .bind(&domain)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("update notify_settings set email_enabled = true where id = 1")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
