@@ -95,6 +95,7 @@ run_bench auth auth
 run_bench home_school home-school
 run_bench fanout fanout
 run_bench files files
+run_bench dashboard dashboard
 
 # Demo start times: `campus demo --no-serve` twice on one fresh data folder. The first
 # start creates the private cluster and seeds 32 schools; the second reuses everything.
@@ -170,7 +171,7 @@ run_date=$(date -u '+%Y-%m-%d %H:%M UTC')
 # FAIL row for each benchmark that did not complete.
 summary() {
     local id
-    for id in routing onboarding migrate demo auth home_school fanout files; do
+    for id in routing onboarding migrate demo auth home_school fanout files dashboard; do
         grep -E '\| (PASS|FAIL) \|$' "$WORK/$id.md" || true
     done
     for id in "${INCOMPLETE[@]}"; do
@@ -211,7 +212,7 @@ build. Before starting them the script waits until the CPU is less than 15 % bus
 other work (at most `BENCH_QUIET_WAIT` seconds, default 300), since a concurrent build or
 test run skews the figures, and records how busy it was below.
 
-One benchmark at a time: `campus-bench routing|onboarding|migrate|auth|home-school|fanout|files [options]` prints
+One benchmark at a time: `campus-bench routing|onboarding|migrate|auth|home-school|fanout|files|dashboard [options]` prints
 its markdown fragment on stdout (`--help` lists the options, e.g. `--seconds`,
 `--schools`, `--sign-ins`).
 
@@ -291,6 +292,16 @@ its markdown fragment on stdout (`--help` lists the options, e.g. `--seconds`,
    worker is driven turn by turn: five 12-megapixel phone photos (target: one-page image
    preview < 300 ms) and three 10-page Word documents through LibreOffice and pdftoppm
    (target: < 10 s, the first run including LibreOffice's first start).
+9. **County dashboard** (`campus-bench dashboard`). The 32 demo schools seeded as `campus
+   demo` seeds them, their morning registers extended to 180 school days. First, every
+   school's rollups rebuilt from source one after another, as `campus metrics rebuild`
+   does (target: < 60 s). Second, the county overview page and its JSON as a bureau
+   account, 200 requests each (target: p95 < 50 ms). Third, every school's gate reports
+   arrivals at 10× the county's morning rate (60,000 pupils in 40 minutes) for 120 s
+   while the maintenance role runs at its default interval; every accepted batch is a
+   probe, met when the dashboard's gate figures reach it (target: every probe within 60 s).
+   Fourth, 968 more schools generated as registry rows with copied rollups, and the
+   overview measured again (target: p95 < 200 ms).
 
 EOF
     printf '## Machine and run\n\n'
@@ -317,6 +328,7 @@ EOF
     section home_school "6. Home–school core: school-wide notices, pages against pgbench, gate ingest"
     section fanout "7. Notification fan-out: inbox, county-wide notice, email, fairness"
     section files "8. Files: upload throughput and memory, preview times"
+    section dashboard "9. County dashboard: rebuild, overview, rollup lag"
     # The load tests' section is written by run-load.sh; keep it.
     sed -n '/^<!-- load:begin -->$/,/^<!-- load:end -->$/p' "$README" 2>/dev/null || true
 } >"$README.tmp"

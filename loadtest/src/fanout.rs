@@ -170,6 +170,7 @@ async fn send(
             link: Some("/notices"),
             source: key,
             dedupe_key: Some(key),
+            en: None,
         },
     )
     .await?;

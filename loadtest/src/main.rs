@@ -4,6 +4,7 @@
 //! and assembles `loadtest/README.md`.
 
 mod auth;
+mod dashboard;
 mod driver;
 mod fanout;
 mod files;
@@ -58,6 +59,9 @@ enum Command {
     Files(files::Args),
     /// Time to onboard schools one after another.
     Onboarding(onboarding::Args),
+    /// County dashboard: full rebuild, the overview for 32 and 1,000 schools, and the
+    /// rollups' lag behind the morning arrival.
+    Dashboard(dashboard::Args),
     /// Time to migrate 1,000 school schemas.
     Migrate(migrations::Args),
     /// Realistic scenarios across every school against a running `campus` (started by
@@ -89,6 +93,7 @@ fn main() -> anyhow::Result<()> {
             Command::HomeSchool(args) => home_school::run(url, args).await?,
             Command::Fanout(args) => fanout::run(url, args).await?,
             Command::Files(args) => files::run(url, args).await?,
+            Command::Dashboard(args) => dashboard::run(url, args).await?,
             Command::Onboarding(args) => onboarding::run(url, args).await?,
             Command::Migrate(args) => migrations::run(url, args).await?,
             Command::Load(args) => load::run(url, args).await?,

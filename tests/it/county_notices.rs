@@ -384,3 +384,221 @@ async fn the_receipts_show_how_each_copy_was_delivered_by_mail() {
     );
     app.stop().await;
 }
+
+/// The value of the hidden form field `name` on a page.
+fn field(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} on {page}"))
+        + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+async fn stored(app: &TestApp) -> i64 {
+    sqlx::query_scalar("select count(*) from public.county_notices")
+        .fetch_one(&app.services.pool)
+        .await
+        .unwrap()
+}
+
+/// The education bureau sends from its page on the county host: bad input comes back as
+/// the form with a message and nothing stored; the form's key makes a resubmitted form send
+/// once; the progress page shows counts per school; nobody else can use the pages.
+#[tokio::test]
+async fn the_bureau_sends_a_county_notice_from_its_page_and_follows_each_school() {
+    let app = TestApp::spawn().await;
+    let a = school(&app, "cpage-a", 8).await;
+    let b = school(&app, "cpage-b", 5).await;
+    let county = format!("county.{}", crate::helpers::BASE);
+    let hash = app.services.identity.hasher.hash(PW).await.unwrap();
+    account::ensure(
+        &app.services.pool,
+        &NewAccount {
+            username: Some("kezhang"),
+            phone: None,
+            display_name: "王科长",
+            password_hash: &hash,
+            county_role: Some("bureau"),
+        },
+    )
+    .await
+    .unwrap();
+
+    // Nobody signed in, and a guardian of school A, get neither the page nor a send.
+    let mut stranger = Visitor::new(&app);
+    assert_ne!(
+        stranger.get(&county, "/notices").await.status(),
+        StatusCode::OK
+    );
+    let mut parent = guardian(&app, &a, "cpage.parent").await;
+    let own = TestApp::school_host(a.slug.as_str());
+    let session = parent.cookie(&own, "campus_session").unwrap();
+    parent.set_cookie(&county, "campus_session", &session);
+    assert_ne!(
+        parent.get(&county, "/notices").await.status(),
+        StatusCode::OK
+    );
+    let r = parent
+        .post(
+            &county,
+            "/notices",
+            &[
+                ("csrf", "x"),
+                ("title", "假通知"),
+                ("body", "x"),
+                ("audience", "guardians"),
+            ],
+        )
+        .await;
+    // Not signed in here: sent to sign in, never to a notice.
+    let to = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert!(
+        r.status().is_client_error() || (r.status().is_redirection() && to.contains("login")),
+        "{} {to}",
+        r.status()
+    );
+    assert_eq!(stored(&app).await, 0);
+
+    let mut v = Visitor::new(&app);
+    assert_eq!(
+        v.sign_in(&county, "kezhang", PW).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let dashboard = v.get(&county, "/dashboard").await.text().await.unwrap();
+    assert!(
+        dashboard.contains("href=\"/notices\""),
+        "the dashboard links to the notices"
+    );
+    let page = v.get(&county, "/notices").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("发布全县通知") && page.contains("id=\"no-notices\""));
+    let (csrf, key) = (field(&page, "csrf"), field(&page, "key"));
+
+    // Bad input: the form again with what was typed, a message, and nothing stored.
+    for (form, says) in [
+        (
+            vec![("title", ""), ("body", "正文"), ("audience", "guardians")],
+            "标题",
+        ),
+        (
+            vec![("title", "通知"), ("body", "  "), ("audience", "guardians")],
+            "正文",
+        ),
+        (
+            vec![("title", "通知"), ("body", "正文"), ("audience", "pupils")],
+            "发送对象",
+        ),
+        (
+            vec![
+                ("title", "通知"),
+                ("body", "正文"),
+                ("audience", "guardians"),
+                ("mode", "confirm"),
+                ("deadline", "2020-01-01T08:00"),
+            ],
+            "截止时间",
+        ),
+        (
+            vec![
+                ("title", "通知"),
+                ("body", "正文"),
+                ("audience", "guardians"),
+                ("school", "no-such-school"),
+            ],
+            "学校不存在",
+        ),
+    ] {
+        let mut fields = vec![("csrf", csrf.as_str()), ("key", key.as_str())];
+        fields.extend(form);
+        let r = v.post(&county, "/notices", &fields).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let text = r.text().await.unwrap();
+        let error = text
+            .split("id=\"form-error\">")
+            .nth(1)
+            .and_then(|e| e.split("</p>").next())
+            .unwrap_or_else(|| panic!("no error on {text}"));
+        assert!(error.contains(says), "{says}: {error}");
+        assert!(
+            text.contains("value=\"通知\"") || text.contains("正文</textarea>"),
+            "what was typed is kept"
+        );
+    }
+    let r = v
+        .post(
+            &county,
+            "/notices",
+            &[
+                ("csrf", "forged"),
+                ("key", &key),
+                ("title", "通知"),
+                ("body", "正文"),
+                ("audience", "guardians"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(stored(&app).await, 0);
+
+    // Sent to school A only; the same form submitted twice sends once.
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("key", key.as_str()),
+        ("title", "寒潮预警"),
+        ("body", "明天降温\r\n注意保暖\r\n\r\n县教育局"),
+        ("audience", "guardians"),
+        ("mode", "confirm"),
+        ("school", a.slug.as_str()),
+    ];
+    let first = v.post(&county, "/notices", &form).await;
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let at = first.headers()["location"].to_str().unwrap().to_owned();
+    assert!(at.starts_with("/notices/"), "{at}");
+    let again = v.post(&county, "/notices", &form).await;
+    assert_eq!(again.headers()["location"].to_str().unwrap(), at);
+    assert_eq!(stored(&app).await, 1);
+
+    deliver_all(&app).await;
+    let body: String = {
+        let mut tx = app.services.db.school(&a).await.unwrap();
+        let body =
+            sqlx::query_scalar("select body_html from notices where county_notice_id is not null")
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+        tx.commit().await.unwrap();
+        body
+    };
+    assert_eq!(body, "<p>明天降温<br>注意保暖</p><p>县教育局</p>");
+    assert_eq!(
+        count(&app, &b, "select count(*) from notices").await,
+        0,
+        "school B was not chosen"
+    );
+    let progress = v.get(&county, &at).await;
+    assert_eq!(progress.status(), StatusCode::OK);
+    let progress = progress.text().await.unwrap();
+    assert!(progress.contains("cpage-a 学校") && !progress.contains("cpage-b 学校"));
+    assert!(progress.contains("已送达") && progress.contains("<td class=\"num\">8</td>"));
+    assert!(
+        progress.contains("已确认"),
+        "a confirm notice shows the confirmed column"
+    );
+    let list = v.get(&county, "/notices").await.text().await.unwrap();
+    assert!(list.contains("寒潮预警") && list.contains("1 / 1"));
+    assert_eq!(
+        v.get(&county, "/notices/999999").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        v.get(&county, "/notices/abc").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}

@@ -16,6 +16,7 @@ use campus::config::Role;
 use campus_devstack::SmtpSink;
 use campus_notify::admin::{self, SettingsChange};
 use campus_notify::channels::webhook_signature;
+use campus_notify::Channel;
 use campus_school::notify::{self, Audience, Category, Message, Recipient};
 use campus_tenant::Tenant;
 use reqwest::Method;
@@ -83,6 +84,7 @@ async fn send(app: &TestApp, t: &Tenant, audience: Audience, category: Category,
             link: Some("/notices/1"),
             source: &format!("test:{key}"),
             dedupe_key: Some(key),
+            en: None,
         },
     )
     .await
@@ -1012,5 +1014,152 @@ async fn the_county_sees_which_schools_have_notifications_queued() {
         .await
         .unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+/// A guardian who reads English chooses it on their own page: the platform's own messages
+/// (a gate arrival) reach them by mail in English and in their inbox when the page is in
+/// English, while another guardian of the same school, and the inbox page in Chinese, get
+/// the Chinese; a teacher's notice goes to both as written. Nonsense languages are refused.
+#[tokio::test]
+async fn guardians_get_the_platforms_messages_in_the_language_they_choose() {
+    let sink = SmtpSink::start(0).await.unwrap();
+    let url = sink.url();
+    let app = app_with(|c| c.smtp_url = Some(url)).await;
+    let a = school(&app, "lang-a", 2).await;
+    enable(&app, &a, true, false, AWAKE).await;
+    let mut tx = app.services.db.school(&a).await.unwrap();
+    let guardians: Vec<i64> = sqlx::query_scalar("select id from guardians order by name")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    for g in &guardians {
+        admin::save_preferences(
+            &mut tx,
+            Recipient::Guardian(*g),
+            &[(Category::Safety, vec![Channel::Email])],
+        )
+        .await
+        .unwrap();
+    }
+    let secret = "0123456789abcdef0123456789abcdef";
+    sqlx::query("insert into gate_devices (name, key_id, secret) values ('东门', 'lang-gate', $1)")
+        .bind(secret)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // g0's parent picks English on the page.
+    let account = person(
+        &app.services,
+        "parent.en",
+        "Parent",
+        PW,
+        &[(&a, &["parent"])],
+    )
+    .await;
+    sqlx::query("update memberships set guardian_id = $1 where account_id = $2")
+        .bind(guardians[0])
+        .bind(account)
+        .execute(&app.services.pool)
+        .await
+        .unwrap();
+    let host = TestApp::school_host("lang-a");
+    let mut v = Visitor::new(&app);
+    v.sign_in(&host, "parent.en", PW).await;
+    let csrf = v.csrf(&host, "/settings/notifications").await;
+    let r = v
+        .post(
+            &host,
+            "/settings/notifications",
+            &[
+                ("csrf", csrf.as_str()),
+                ("safety", "email"),
+                ("language", "en"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("value=\"en\" checked"));
+    let r = v
+        .json(
+            Method::PUT,
+            &host,
+            "/api/v1/notify/preferences",
+            &serde_json::json!({"language": "fr"}),
+            &[("x-csrf-token", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let prefs: serde_json::Value = v
+        .get(&host, "/api/v1/notify/preferences")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(prefs["language"], "en", "a refused change keeps the choice");
+
+    // Both pupils come through the gate at 07:42.
+    let day = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let body = serde_json::json!({"events": [
+        {"id": "e0", "student_no": "lang-a-0", "direction": "in", "at": format!("{day}T07:42:00+08:00")},
+        {"id": "e1", "student_no": "lang-a-1", "direction": "in", "at": format!("{day}T07:42:00+08:00")},
+    ]})
+    .to_string();
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let sig = campus_school::gate::signature(secret, &ts, body.as_bytes());
+    let r = app
+        .http
+        .post(app.url("/api/v1/gate/events"))
+        .header(reqwest::header::HOST, &host)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header("X-Gate-Key", "lang-gate")
+        .header("X-Gate-Timestamp", ts)
+        .header("X-Gate-Signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    app.services.notifier.drain().await.unwrap();
+    let mail = sink.mail();
+    assert_eq!(mail.len(), 2);
+    let to = |who: &str| {
+        mail.iter()
+            .find(|m| m.to.contains(&format!("{who}@lang-a.example.cn")))
+            .unwrap_or_else(|| panic!("no mail to {who}"))
+            .text()
+    };
+    assert!(
+        to("g0").contains("arrived at school at 07:42"),
+        "{}",
+        to("g0")
+    );
+    assert!(to("g1").contains("07:42 到校"), "{}", to("g1"));
+
+    // The inbox follows the page's language.
+    let zh = v.get(&host, "/inbox").await.text().await.unwrap();
+    assert!(zh.contains("到校 07:42"), "{zh}");
+    v.set_cookie(&host, "campus_lang", "en");
+    let en = v.get(&host, "/inbox").await.text().await.unwrap();
+    assert!(
+        en.contains("Arrived at school 07:42") && !en.contains("到校 07:42"),
+        "{en}"
+    );
+
+    // A message written in Chinese only reaches the English reader as written.
+    send(
+        &app,
+        &a,
+        Audience::AllGuardians,
+        Category::Safety,
+        "zh-only",
+    )
+    .await;
+    app.services.notifier.drain().await.unwrap();
+    let mail = sink.mail();
+    assert_eq!(mail.len(), 4);
+    assert!(mail[2..].iter().all(|m| m.text().contains("周五下午三点")));
     app.stop().await;
 }

@@ -1036,3 +1036,114 @@ async fn notice_attachments_are_files_only_the_notices_people_see_with_a_waterma
     assert!(preview.contains("水印"));
     app.stop().await;
 }
+
+/// An upload abandoned past its expiry is swept: its stored part freed in S3, its session
+/// gone; a live session and another school's expired one are left to their own sweeps.
+#[tokio::test]
+async fn abandoned_resumable_uploads_are_swept_after_they_expire() {
+    let app = TestApp::spawn().await;
+    let a = school(&app, "sweep-a", "sa").await;
+    let b = school(&app, "sweep-b", "sb").await;
+    let chunk = 8 * 1024 * 1024;
+    let mut data = pdf(1);
+    data.resize(chunk * 2, b'\n');
+    let mut sessions = Vec::new();
+    for (slug, p) in [("sweep-a", "sa"), ("sweep-a", "sa"), ("sweep-b", "sb")] {
+        let h = host(slug);
+        let mut teacher = signed_in(&app, slug, &format!("{p}.teacher")).await;
+        let csrf = teacher.csrf(&h, "/files").await;
+        let s: serde_json::Value = teacher
+            .json(
+                Method::POST,
+                &h,
+                "/api/v1/files/uploads",
+                &serde_json::json!({"file_name": "半截.pdf", "size": data.len()}),
+                &[("X-CSRF-Token", &csrf)],
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let url = s["url"].as_str().unwrap().to_owned();
+        let r = teacher
+            .request(Method::PATCH, &h, &url)
+            .header("x-csrf-token", &csrf)
+            .header("upload-offset", "0")
+            .body(data[..chunk].to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        sessions.push((s["id"].as_str().unwrap().to_owned(), url, teacher, csrf, h));
+    }
+    // The first session of A and the one of B were abandoned a day ago.
+    for (t, id) in [(&a, &sessions[0].0), (&b, &sessions[2].0)] {
+        let mut tx = app.services.db.school(t).await.unwrap();
+        sqlx::query("update file_uploads set expires_at = now() - interval '1 hour' where id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let upload_of = |t: &Tenant, id: &str| {
+        let (db, t, id) = (app.services.db.clone(), t.clone(), id.to_owned());
+        async move {
+            let mut tx = db.school(&t).await.unwrap();
+            let row: Option<(String, String)> =
+                sqlx::query_as("select s3_upload_id, object_key from file_uploads where id = $1")
+                    .bind(&id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .unwrap();
+            tx.commit().await.unwrap();
+            row
+        }
+    };
+    let (upload_id, key) = upload_of(&a, &sessions[0].0).await.unwrap();
+    let swept = campus_files::sweep_expired(&app.services.db, &app.services.store, &a)
+        .await
+        .unwrap();
+    assert_eq!(swept, 1, "only school A's expired session");
+    assert!(upload_of(&a, &sessions[0].0).await.is_none());
+    assert!(
+        upload_of(&a, &sessions[1].0).await.is_some(),
+        "the live one stays"
+    );
+    assert!(
+        upload_of(&b, &sessions[2].0).await.is_some(),
+        "school B's waits for B's sweep"
+    );
+    // S3 no longer holds the part: completing the aborted upload fails.
+    let key = campus_tenant::ObjectKey::parse(&key).unwrap();
+    let store = app.services.store.for_tenant(&a);
+    assert!(
+        store.abort_multipart(&key, &upload_id).await.is_err(),
+        "the multipart upload was already aborted"
+    );
+    // The client that comes back is told the session is gone, and can start again.
+    let (_, url, teacher, csrf, h) = &sessions[0];
+    let r = teacher
+        .request(Method::PATCH, h, url)
+        .header("x-csrf-token", csrf)
+        .header("upload-offset", chunk.to_string())
+        .body(data[chunk..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        campus_files::sweep_expired(&app.services.db, &app.services.store, &b)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        campus_files::sweep_expired(&app.services.db, &app.services.store, &a)
+            .await
+            .unwrap(),
+        0,
+        "nothing twice"
+    );
+    app.stop().await;
+}

@@ -41,6 +41,7 @@ async fn audiences_expand_to_the_right_people_once() {
         link: Some("/notices/1"),
         source: "notice:1",
         dedupe_key: key,
+        en: None,
     };
     let n = notify::send(
         &mut tx,

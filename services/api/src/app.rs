@@ -110,6 +110,7 @@ pub fn router(services: Services) -> Router {
     let county = with_not_found(
         Router::new()
             .route("/", get(pages::county_home))
+            .merge(crate::county_notice_pages::router())
             .merge(admin::router()),
         campus_web::PLATFORM_NAME,
     )
@@ -309,8 +310,32 @@ fn spawn_maintenance(s: Services) -> tokio::task::JoinHandle<()> {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging deleted schools failed; will retry"),
             }
+            sweep_uploads(&s).await;
         }
     })
+}
+
+/// Abandoned resumable uploads of every active school (see `campus_files::sweep_expired`).
+async fn sweep_uploads(s: &Services) {
+    let schools = match campus_tenant::registry::list(&s.pool).await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "listing schools to sweep abandoned uploads failed; will retry");
+            return;
+        }
+    };
+    for school in schools
+        .iter()
+        .filter(|t| t.status == campus_tenant::TenantStatus::Active)
+    {
+        match campus_files::sweep_expired(&s.db, &s.store, school).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(school = %school.slug, swept = n, "abandoned uploads removed"),
+            Err(e) => {
+                tracing::warn!(school = %school.slug, error = ?e, "sweeping abandoned uploads failed; will retry")
+            }
+        }
+    }
 }
 
 /// Schools' daily jobs, every `schedule_interval_secs`. Safe on any number of instances:

@@ -289,17 +289,36 @@ pub async fn list_notices(
     State(s): State<Services>,
     _actor: AdminActor,
 ) -> Result<Json<CountyNoticeList>, ApiError> {
+    Ok(Json(CountyNoticeList {
+        notices: recent(&s).await?,
+    }))
+}
+
+/// The 100 most recent county notices, newest first, with their overall figures.
+pub async fn recent(s: &Services) -> Result<Vec<CountyNoticeStatus>, ApiError> {
     let ids: Vec<i64> =
         sqlx::query_scalar("select id from public.county_notices order by id desc limit 100")
             .fetch_all(&s.pool)
             .await?;
     let mut notices = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Some(n) = status_of(&s, id, false).await? {
+        if let Some(n) = status_of(s, id, false).await? {
             notices.push(n);
         }
     }
-    Ok(Json(CountyNoticeList { notices }))
+    Ok(notices)
+}
+
+/// Validates and stores a county notice as `POST /admin/v1/notices` does; its id (the
+/// existing notice's for a repeated idempotency key).
+pub async fn submit(s: &Services, body: NewCountyNotice, actor: &str) -> Result<i64, ApiError> {
+    let (id, _, _) = create(&s.pool, validate(body)?, actor).await?;
+    Ok(id)
+}
+
+/// One county notice with every school's progress.
+pub async fn status(s: &Services, id: i64) -> Result<Option<CountyNoticeStatus>, ApiError> {
+    status_of(s, id, true).await
 }
 
 #[utoipa::path(get, path = "/admin/v1/notices/{id}", tag = "notices",

@@ -6,6 +6,7 @@ pub mod admin_tokens;
 pub mod app;
 pub mod cli;
 pub mod config;
+mod county_notice_pages;
 pub mod county_notices;
 pub mod demo;
 pub mod error;

@@ -75,7 +75,7 @@ mod tests {
         let h = header("inline", "a\";b\r\n.txt");
         assert_eq!(
             h,
-            "inline; filename=\"a___b__.txt\"; filename*=UTF-8''a%22%3Bb%0D%0A.txt"
+            "inline; filename=\"a__b__.txt\"; filename*=UTF-8''a%22%3Bb%0D%0A.txt"
         );
         assert_eq!(ascii_fallback("plan 2026.docx"), "plan_2026.docx");
     }

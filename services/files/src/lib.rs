@@ -32,6 +32,7 @@ use campus_tenant::{Db, ObjectStore, SchoolTx, Tenant};
 pub use api_doc::FilesApi;
 pub use error::Fail;
 pub use model::{FileRow, OwnerAccess, Owners};
+pub use resumable::sweep_expired;
 
 /// What the files handlers need.
 #[derive(Clone, Debug)]

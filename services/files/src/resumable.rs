@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use campus_identity::CurrentUser;
-use campus_tenant::{CurrentSchool, ObjectKey};
+use campus_tenant::{CurrentSchool, Db, ObjectKey, ObjectStore, Tenant};
 use serde::Deserialize;
 use sqlx::Row;
 use utoipa::ToSchema;
@@ -378,4 +378,34 @@ pub(crate) async fn cancel(
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.json(),
     }
+}
+
+/// Resumable uploads abandoned past their expiry: the parts already stored in S3 are freed
+/// and the sessions deleted (they were never charged to the quota). Run for every school
+/// by the maintenance role; returns how many were swept. Sessions another instance is
+/// sweeping or a client is writing to are skipped (`SKIP LOCKED`).
+pub async fn sweep_expired(db: &Db, store: &ObjectStore, school: &Tenant) -> Result<usize, Fail> {
+    let mut tx = db.school(school).await?;
+    let expired: Vec<(String, Option<String>, String)> = sqlx::query_as(
+        "select id, s3_upload_id, object_key from file_uploads
+          where expires_at < now() order by expires_at limit 100 for update skip locked",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let store = store.for_tenant(school);
+    for (_, upload_id, key) in &expired {
+        if let (Some(upload_id), Ok(key)) = (upload_id, ObjectKey::parse(key)) {
+            // An upload S3 no longer knows (aborted before a crash) is already freed.
+            if let Err(e) = store.abort_multipart(&key, upload_id).await {
+                tracing::warn!(school = %school.slug, error = %e, "aborting an abandoned upload failed");
+            }
+        }
+    }
+    let ids: Vec<&str> = expired.iter().map(|(id, _, _)| id.as_str()).collect();
+    sqlx::query("delete from file_uploads where id = any($1)")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(expired.len())
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::model::{Category, Channel, Lane, Recipient};
+use crate::model::{Category, Channel, Lane, Language, Recipient};
 use crate::render::check_template;
 use crate::secret::SealingKey;
 
@@ -254,6 +254,34 @@ pub async fn save_preferences(
         .execute(&mut **tx)
         .await?;
     }
+    Ok(())
+}
+
+/// The language a person reads their messages in (Chinese unless they chose English).
+pub async fn language(tx: &mut SchoolTx, who: Recipient) -> sqlx::Result<Language> {
+    let code: Option<String> = sqlx::query_scalar(
+        "select lang from notify_languages where recipient_kind = $1 and recipient_id = $2",
+    )
+    .bind(who.kind())
+    .bind(who.id())
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(code
+        .as_deref()
+        .and_then(Language::parse)
+        .unwrap_or_default())
+}
+
+pub async fn save_language(tx: &mut SchoolTx, who: Recipient, lang: Language) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into notify_languages (recipient_kind, recipient_id, lang) values ($1, $2, $3)
+         on conflict (recipient_kind, recipient_id) do update set lang = excluded.lang, updated_at = now()",
+    )
+    .bind(who.kind())
+    .bind(who.id())
+    .bind(lang.code())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

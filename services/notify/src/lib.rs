@@ -17,5 +17,5 @@ pub mod secret;
 mod send;
 pub mod worker;
 
-pub use model::{Audience, Category, Channel, Lane, Message, Recipient};
+pub use model::{Audience, Category, Channel, Lane, Language, Message, Recipient};
 pub use send::{send, send_each_to_guardians, unread, PupilMessage};

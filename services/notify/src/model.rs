@@ -217,6 +217,35 @@ pub struct Message<'a> {
     pub source: &'a str,
     /// Same key, same recipient: sent once (inbox and every other channel).
     pub dedupe_key: Option<&'a str>,
+    /// English title and body, for people who read in English (see [`Language`]); without
+    /// them everyone gets the Chinese.
+    pub en: Option<(&'a str, &'a str)>,
+}
+
+/// The language a person reads their messages in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    #[default]
+    Zh,
+    En,
+}
+
+impl Language {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Zh => "zh",
+            Self::En => "en",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        match code {
+            "zh" => Some(Self::Zh),
+            "en" => Some(Self::En),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,26 @@ pub fn default_template(channel: Channel) -> (&'static str, &'static str) {
     }
 }
 
+/// The platform's wording for people who read English (school templates are Chinese).
+pub fn english_template(channel: Channel) -> (&'static str, &'static str) {
+    match channel {
+        Channel::Email => ("{title}", "{body}\n\n{link}\n\n{school}"),
+        Channel::Sms => ("", "[{school}] {title}: {body}"),
+        Channel::Wechat => ("{title}", "{title}\n{body}\n{link}"),
+    }
+}
+
+/// (subject, text) of one message in English.
+pub fn render_english(channel: Channel, p: &Parts<'_>) -> (String, String) {
+    let (subject, body) = english_template(channel);
+    let subject = if subject.is_empty() {
+        "{title}"
+    } else {
+        subject
+    };
+    (fill(subject, p), fill(body, p))
+}
+
 pub struct Parts<'a> {
     pub school: &'a str,
     pub title: &'a str,

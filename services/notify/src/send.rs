@@ -65,8 +65,8 @@ pub(crate) fn recipient_binds(audience: &Audience) -> (Vec<i64>, Vec<&'static st
 /// channels, queues it for them; returns how many inbox rows were added.
 pub async fn send(tx: &mut SchoolTx, audience: &Audience, msg: &Message<'_>) -> sqlx::Result<u64> {
     let sql = format!(
-        "insert into inbox_items (recipient_kind, recipient_id, category, priority, title, body, link, source, dedupe_key)
-         select r.k, r.i, $1, $2, $3, $4, $5, $6, $10
+        "insert into inbox_items (recipient_kind, recipient_id, category, priority, title, body, link, source, dedupe_key, title_en, body_en)
+         select r.k, r.i, $1, $2, $3, $4, $5, $6, $10, $11, $12
            from ({}) as r(k, i)
          on conflict (recipient_kind, recipient_id, dedupe_key) do nothing",
         recipients_sql(audience, 7, 8, 9)
@@ -83,6 +83,8 @@ pub async fn send(tx: &mut SchoolTx, audience: &Audience, msg: &Message<'_>) -> 
         .bind(kinds)
         .bind(ids)
         .bind(msg.dedupe_key)
+        .bind(msg.en.map(|e| e.0))
+        .bind(msg.en.map(|e| e.1))
         .execute(&mut **tx)
         .await?
         .rows_affected();
@@ -100,8 +102,8 @@ async fn enqueue(tx: &mut SchoolTx, audience: &Audience, msg: &Message<'_>) -> s
     let lane = msg.category.lane();
     let audience = serde_json::to_value(audience).expect("an audience serialises");
     let queued: Option<i64> = sqlx::query_scalar(
-        "insert into notify_jobs (idempotency_key, category, lane, audience, title, body, link, source)
-         select $1, $2, $3, $4, $5, $6, $7, $8
+        "insert into notify_jobs (idempotency_key, category, lane, audience, title, body, link, source, title_en, body_en)
+         select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
            from notify_settings where id = 1 and (email_enabled or sms_enabled or wechat_enabled)
          on conflict (idempotency_key) do nothing
          returning id",
@@ -114,6 +116,8 @@ async fn enqueue(tx: &mut SchoolTx, audience: &Audience, msg: &Message<'_>) -> s
     .bind(msg.body)
     .bind(msg.link)
     .bind(msg.source)
+    .bind(msg.en.map(|e| e.0))
+    .bind(msg.en.map(|e| e.1))
     .fetch_optional(&mut **tx)
     .await?;
     if queued.is_some() {
@@ -132,6 +136,8 @@ pub struct PupilMessage<'a> {
     pub source: &'a str,
     /// Required: a batch is retried as a whole, and the key keeps each message single.
     pub dedupe_key: &'a str,
+    /// English title and body (see [`Message::en`](crate::Message)).
+    pub en: Option<(&'a str, &'a str)>,
 }
 
 /// Many messages of one category, each to the guardians of its own pupil — a gate
@@ -153,22 +159,24 @@ pub async fn send_each_to_guardians(
     let links: Vec<Option<&str>> = messages.iter().map(|m| m.link).collect();
     let sources: Vec<&str> = messages.iter().map(|m| m.source).collect();
     let keys: Vec<&str> = messages.iter().map(|m| m.dedupe_key).collect();
+    let titles_en: Vec<Option<&str>> = messages.iter().map(|m| m.en.map(|e| e.0)).collect();
+    let bodies_en: Vec<Option<&str>> = messages.iter().map(|m| m.en.map(|e| e.1)).collect();
     let lane = category.lane();
     let (added, queued): (i64, i64) = sqlx::query_as(
         "with m as (
-           select * from unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-                      as m(sid, title, body, link, source, dedupe)),
+           select * from unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $10::text[], $11::text[])
+                      as m(sid, title, body, link, source, dedupe, title_en, body_en)),
          inbox as (
-           insert into inbox_items (recipient_kind, recipient_id, category, priority, title, body, link, source, dedupe_key)
-           select distinct 'guardian', sg.guardian_id, $1, $2, m.title, m.body, m.link, m.source, m.dedupe
+           insert into inbox_items (recipient_kind, recipient_id, category, priority, title, body, link, source, dedupe_key, title_en, body_en)
+           select distinct 'guardian', sg.guardian_id, $1, $2, m.title, m.body, m.link, m.source, m.dedupe, m.title_en, m.body_en
              from m join student_guardians sg on sg.student_id = m.sid
            on conflict (recipient_kind, recipient_id, dedupe_key) do nothing
            returning 1),
          jobs as (
-           insert into notify_jobs (idempotency_key, category, lane, audience, title, body, link, source)
+           insert into notify_jobs (idempotency_key, category, lane, audience, title, body, link, source, title_en, body_en)
            select 'k:' || m.dedupe, $1, $9,
                   jsonb_build_object('to', 'guardians_of_students', 'ids', jsonb_build_array(m.sid)),
-                  m.title, m.body, m.link, m.source
+                  m.title, m.body, m.link, m.source, m.title_en, m.body_en
              from m join notify_settings ns on ns.id = 1
             where ns.email_enabled or ns.sms_enabled or ns.wechat_enabled
            on conflict (idempotency_key) do nothing
@@ -184,6 +192,8 @@ pub async fn send_each_to_guardians(
     .bind(&sources)
     .bind(&keys)
     .bind(lane.0)
+    .bind(&titles_en)
+    .bind(&bodies_en)
     .fetch_one(&mut **tx)
     .await?;
     if queued > 0 {

@@ -91,6 +91,8 @@ struct Claimed {
     body: String,
     link: Option<String>,
     queued_at: DateTime<Utc>,
+    /// The English wording, when the recipient reads English and the message has it.
+    english: Option<(String, String)>,
 }
 
 const CHINA: i32 = 8 * 3600;
@@ -359,8 +361,10 @@ impl Notifier {
                    union all
                    select r.k, r.i, g.email, g.phone from r join guardians g on r.k = 'guardian' and g.id = r.i),
                  ins as (
-                   insert into notify_deliveries (job_id, recipient_kind, recipient_id, channel, address, lane, next_attempt_at)
-                   select $4, a.k, a.i, c.ch, case c.ch when 'email' then a.email else a.phone end, $5, $6
+                   insert into notify_deliveries (job_id, recipient_kind, recipient_id, channel, address, lane, next_attempt_at, lang)
+                   select $4, a.k, a.i, c.ch, case c.ch when 'email' then a.email else a.phone end, $5, $6,
+                          coalesce((select l.lang from notify_languages l
+                                     where l.recipient_kind = a.k and l.recipient_id = a.i), 'zh')
                      from addr a
                      cross join lateral unnest(coalesce(
                          (select p.channels from notify_preferences p
@@ -445,7 +449,8 @@ impl Notifier {
                               order by next_attempt_at, id
                               limit $2
                               for update skip locked)
-          returning d.id, d.channel, d.address, d.attempts, j.category, j.title, j.body, j.link, j.created_at",
+          returning d.id, d.channel, d.address, d.attempts, d.lang, j.category, j.title, j.body, j.link, j.created_at,
+                    j.title_en, j.body_en",
         )
         .bind(lane.0)
         .bind(i64::from(room))
@@ -465,6 +470,14 @@ impl Notifier {
                 body: r.get("body"),
                 link: r.get("link"),
                 queued_at: r.get("created_at"),
+                english: match (
+                    r.get::<&str, _>("lang"),
+                    r.get::<Option<String>, _>("title_en"),
+                    r.get::<Option<String>, _>("body_en"),
+                ) {
+                    ("en", Some(t), Some(b)) => Some((t, b)),
+                    _ => None,
+                },
             })
             .collect())
     }
@@ -534,14 +547,29 @@ impl Notifier {
                             .as_deref()
                             .map(|l| format!("{site}{l}"))
                             .unwrap_or_default();
-                        let parts = Parts {
-                            school: &tenant.name,
-                            title: &c.title,
-                            body: &c.body,
-                            link: &link,
+                        let (subject, text) = match &c.english {
+                            // The school's templates are its Chinese wording.
+                            Some((title, body)) => render::render_english(
+                                c.channel,
+                                &Parts {
+                                    school: &tenant.name,
+                                    title,
+                                    body,
+                                    link: &link,
+                                },
+                            ),
+                            None => render::render(
+                                templates,
+                                c.category,
+                                c.channel,
+                                &Parts {
+                                    school: &tenant.name,
+                                    title: &c.title,
+                                    body: &c.body,
+                                    link: &link,
+                                },
+                            ),
                         };
-                        let (subject, text) =
-                            render::render(templates, c.category, c.channel, &parts);
                         let out = Outgoing {
                             idempotency_key: format!("campus-{}-{}", tenant.id.0, c.id),
                             channel: c.channel,

@@ -902,6 +902,7 @@ async fn send_reminders(
                 link: Some(&format!("/attendance/{}", c.id)),
                 source: &format!("attendance:{day}"),
                 dedupe_key: Some(&key),
+                en: None,
             },
         )
         .await?;

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use campus_identity::{CurrentUser, Permission};
 use campus_notify::admin::{self, Invalid, SettingsChange};
-use campus_notify::{Category, Channel, Recipient};
+use campus_notify::{Category, Channel, Language, Recipient};
 use campus_tenant::{CurrentSchool, Tenant};
 use campus_web::Lang;
 use serde::Deserialize;
@@ -415,6 +415,7 @@ struct PreferencesPage<'a> {
     lang: Lang,
     csrf: &'a str,
     rows: Vec<PrefRow>,
+    english: bool,
     saved: bool,
 }
 
@@ -428,6 +429,7 @@ async fn render_preferences(
     let who = recipient(user)?;
     let mut tx = state.db.school(school).await?;
     let prefs = admin::preferences(&mut tx, who).await?;
+    let language = admin::language(&mut tx, who).await?;
     tx.commit().await?;
     let rows = prefs
         .into_iter()
@@ -450,6 +452,7 @@ async fn render_preferences(
         lang,
         csrf: &user.csrf_token,
         rows,
+        english: language == Language::En,
         saved,
     }
     .render()
@@ -507,8 +510,21 @@ pub(crate) async fn save_preferences(
             .map(|(_, v)| v.as_str());
         check_csrf(&user, csrf)?;
         let who = recipient(&user)?;
+        let language = match fields.iter().find(|(k, _)| k == "language") {
+            None => None,
+            Some((_, v)) => Some(Language::parse(v).ok_or_else(|| {
+                refuse(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "消息语言只能是中文或英文。",
+                    "The language of messages is zh or en.",
+                )
+            })?),
+        };
         let mut tx = state.db.school(&school).await?;
         admin::save_preferences(&mut tx, who, &choices_from(&fields)).await?;
+        if let Some(language) = language {
+            admin::save_language(&mut tx, who, language).await?;
+        }
         tx.commit().await?;
         render_preferences(&state, &school, lang, &user, true).await
     }
@@ -650,31 +666,51 @@ pub(crate) async fn preferences_json(
         let who = recipient(&user)?;
         let mut tx = state.db.school(&school).await?;
         let prefs = admin::preferences(&mut tx, who).await?;
+        let language = admin::language(&mut tx, who).await?;
         tx.commit().await?;
-        let map: serde_json::Map<String, serde_json::Value> = prefs
+        let mut map: serde_json::Map<String, serde_json::Value> = prefs
             .into_iter()
             .map(|(c, ch)| (c.code().to_owned(), serde_json::json!(ch)))
             .collect();
+        map.insert("language".into(), serde_json::json!(language.code()));
         Ok::<_, Refusal>(Json(serde_json::Value::Object(map)).into_response())
     }
     .await;
     result.unwrap_or_else(|r| r.json())
 }
 
-/// `PUT /api/v1/notify/preferences`: `{"notices": ["wechat"], "safety": ["sms", "wechat"]}`;
-/// kinds not named keep their setting.
+/// `PUT /api/v1/notify/preferences`: `{"notices": ["wechat"], "safety": ["sms", "wechat"],
+/// "language": "en"}`; kinds not named keep their setting, as does the language.
 pub(crate) async fn put_preferences_json(
     State(state): State<SchoolState>,
     CurrentSchool(school): CurrentSchool,
     user: CurrentUser,
     headers: HeaderMap,
-    Json(body): Json<std::collections::BTreeMap<String, Vec<String>>>,
+    Json(mut body): Json<std::collections::BTreeMap<String, serde_json::Value>>,
 ) -> Response {
     let result = async {
         csrf_header(&user, &headers)?;
         let who = recipient(&user)?;
+        let language = match body.remove("language") {
+            None => None,
+            Some(v) => Some(v.as_str().and_then(Language::parse).ok_or_else(|| {
+                refuse(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "消息语言只能是 \"zh\" 或 \"en\"。",
+                    "language must be \"zh\" or \"en\".",
+                )
+            })?),
+        };
         let mut choices = Vec::new();
         for (k, v) in &body {
+            let bad_channels = || {
+                refuse(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "渠道应为列表，如 [\"sms\", \"wechat\"]。",
+                    "Channels are a list such as [\"sms\", \"wechat\"].",
+                )
+            };
+            let v: Vec<String> = serde_json::from_value(v.clone()).map_err(|_| bad_channels())?;
             let Some(c) = Category::parse(k) else {
                 return Err(refuse(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -683,7 +719,7 @@ pub(crate) async fn put_preferences_json(
                 ));
             };
             let mut chosen = Vec::new();
-            for ch in v {
+            for ch in &v {
                 chosen.push(Channel::parse(ch).ok_or_else(|| {
                     refuse(
                         StatusCode::UNPROCESSABLE_ENTITY,
@@ -697,6 +733,9 @@ pub(crate) async fn put_preferences_json(
         }
         let mut tx = state.db.school(&school).await?;
         admin::save_preferences(&mut tx, who, &choices).await?;
+        if let Some(language) = language {
+            admin::save_language(&mut tx, who, language).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

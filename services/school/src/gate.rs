@@ -243,7 +243,7 @@ async fn store_batch(
         .collect();
     let known = events.len() - rejected.len();
     // Guardians hear of every stored event at once, in one statement for the batch.
-    let texts: Vec<(String, String, String, String)> = inserted
+    let texts: Vec<[String; 6]> = inserted
         .iter()
         .map(|row| {
             let event_id: i64 = row.get("id");
@@ -251,30 +251,33 @@ async fn store_batch(
             let direction: String = row.get("direction");
             let name: String = row.get("name");
             let hm: String = row.get("hm");
-            let verb = if direction == "in" {
-                "到校"
+            let (verb, verb_en) = if direction == "in" {
+                ("到校", "Arrived at school")
             } else {
-                "离校"
+                ("离校", "Left school")
             };
-            (
+            [
                 format!("{verb} {hm}"),
                 format!("{name} {hm} {verb}。"),
                 format!("gate:{event_id}"),
                 format!("gate:{device_id}:{device_event_id}"),
-            )
+                format!("{verb_en} {hm}"),
+                format!("{name}: {} at {hm}.", verb_en.to_lowercase()),
+            ]
         })
         .collect();
     let messages: Vec<notify::PupilMessage> = inserted
         .iter()
         .zip(&texts)
         .map(
-            |(row, (title, body, source, dedupe))| notify::PupilMessage {
+            |(row, [title, body, source, dedupe, title_en, body_en])| notify::PupilMessage {
                 student_id: row.get("student_id"),
                 title,
                 body,
                 link: None,
                 source,
                 dedupe_key: dedupe,
+                en: Some((title_en, body_en)),
             },
         )
         .collect();
@@ -635,6 +638,10 @@ pub async fn absence_check_at(
         let title = format!("未到校 {name}");
         let body = format!("{name}（{class_name}）截至 {cutoff} 未刷卡到校，也没有已批准的请假。");
         let source = format!("gate-absence:{id}:{day}");
+        let title_en = format!("Not at school: {name}");
+        let body_en = format!(
+            "{name} ({class_name}) had not come through the gate by {cutoff} and has no approved leave."
+        );
         for audience in [
             Audience::GuardiansOfStudents(vec![id]),
             Audience::HeadTeachersOfClasses(vec![class_id]),
@@ -649,6 +656,7 @@ pub async fn absence_check_at(
                     link: None,
                     source: &source,
                     dedupe_key: Some(&source),
+                    en: Some((&title_en, &body_en)),
                 },
             )
             .await?;

@@ -35,6 +35,11 @@ pub struct Item {
     pub link: Option<String>,
     pub created_at: DateTime<Utc>,
     pub read: bool,
+    /// The English wording, for messages the platform writes in both languages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title_en: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_en: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -53,7 +58,8 @@ fn who(user: &CurrentUser) -> (Vec<&'static str>, Vec<i64>) {
 async fn load(tx: &mut SchoolTx, user: &CurrentUser) -> sqlx::Result<Inbox> {
     let (kinds, ids) = who(user);
     let items = sqlx::query(
-        "select i.id, i.category, i.title, i.body, i.link, i.created_at, i.read_at is not null as read
+        "select i.id, i.category, i.title, i.body, i.link, i.created_at, i.read_at is not null as read,
+                i.title_en, i.body_en
            from inbox_items i
            join unnest($1::text[], $2::bigint[]) as me(k, id) on i.recipient_kind = me.k and i.recipient_id = me.id
           order by i.created_at desc, i.priority desc, i.id desc limit 200",
@@ -71,6 +77,8 @@ async fn load(tx: &mut SchoolTx, user: &CurrentUser) -> sqlx::Result<Inbox> {
         link: r.get("link"),
         created_at: r.get("created_at"),
         read: r.get("read"),
+        title_en: r.get("title_en"),
+        body_en: r.get("body_en"),
     })
     .collect();
     let unread = notify::unread(tx, &Recipient::all_of(user.staff_id, user.guardian_id)).await?;
@@ -135,17 +143,24 @@ async fn page(
         items: inbox
             .items
             .into_iter()
-            .map(|i| Line {
-                id: i.id,
-                category: category(lang, &i.category),
-                title: i.title,
-                body: i.body,
-                when: i
-                    .created_at
-                    .with_timezone(&china)
-                    .format("%m-%d %H:%M")
-                    .to_string(),
-                read: i.read,
+            .map(|i| {
+                // The page's language picks the wording when the message has both.
+                let (title, body) = match (lang, i.title_en, i.body_en) {
+                    (Lang::En, Some(t), Some(b)) => (t, b),
+                    _ => (i.title, i.body),
+                };
+                Line {
+                    id: i.id,
+                    category: category(lang, &i.category),
+                    title,
+                    body,
+                    when: i
+                        .created_at
+                        .with_timezone(&china)
+                        .format("%m-%d %H:%M")
+                        .to_string(),
+                    read: i.read,
+                }
             })
             .collect(),
     }

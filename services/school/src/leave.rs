@@ -332,6 +332,7 @@ async fn create(
         link: Some(&link),
         source: &source,
         dedupe_key: Some(&key),
+        en: None,
     };
     notify::send(
         &mut tx,
@@ -980,6 +981,13 @@ async fn tell_parent(tx: &mut SchoolTx, l: &Leave, outcome: &str, what: &str) ->
     let link = format!("/leave/{}", l.id);
     let source = format!("leave:{}", l.id);
     let key = format!("leave:{}:{outcome}", l.id);
+    let what_en = if outcome == "approved" {
+        "approved"
+    } else {
+        "not approved"
+    };
+    let title_en = format!("Leave for {}: {what_en}", l.pupil);
+    let body_en = format!("The leave from {} to {} was {what_en}.", l.starts, l.ends);
     notify::send(
         tx,
         &audience,
@@ -990,6 +998,7 @@ async fn tell_parent(tx: &mut SchoolTx, l: &Leave, outcome: &str, what: &str) ->
             link: Some(&link),
             source: &source,
             dedupe_key: Some(&key),
+            en: Some((&title_en, &body_en)),
         },
     )
     .await
@@ -1076,6 +1085,7 @@ async fn decide(
                     link: Some(&link),
                     source: &source,
                     dedupe_key: Some(&key),
+                    en: None,
                 },
             )
             .await?;
@@ -1189,6 +1199,7 @@ async fn act_on(
                     link: Some(&format!("/leave/{id}")),
                     source: &format!("leave:{id}"),
                     dedupe_key: Some(&format!("leave:{id}:returned")),
+                    en: None,
                 },
             )
             .await?;

@@ -540,6 +540,7 @@ async fn answer(
             link: Some("/mailbox"),
             source: &source,
             dedupe_key: None,
+            en: None,
         },
     )
     .await?;

@@ -455,6 +455,7 @@ async fn post(
             link: Some(&link),
             source: &source,
             dedupe_key: Some(&source),
+            en: None,
         },
     )
     .await?;

@@ -714,6 +714,7 @@ async fn send_notice(
             link: Some(&link),
             source: &source,
             dedupe_key: Some(&source),
+            en: None,
         },
     )
     .await?;
@@ -1761,6 +1762,7 @@ async fn remind(
             link: Some(&link),
             source: &format!("notice:{id}"),
             dedupe_key: Some(&key),
+            en: None,
         },
     )
     .await?;

@@ -151,6 +151,7 @@ pub(crate) async fn apply(
                 link: Some("/visits"),
                 source: &source,
                 dedupe_key: Some(&source),
+                en: None,
             },
         )
         .await?;

@@ -81,6 +81,7 @@ pub async fn seed_notices(
                 link: Some(&link),
                 source: &source,
                 dedupe_key: Some(&source),
+                en: None,
             },
         )
         .await?;

@@ -145,6 +145,7 @@ pub async fn receive(tx: &mut SchoolTx, n: &CountyNotice<'_>) -> sqlx::Result<Re
                 link: Some(&link),
                 source: &source,
                 dedupe_key: Some(&dedupe),
+                en: None,
             },
         )
         .await?;

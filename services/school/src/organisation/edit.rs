@@ -233,6 +233,7 @@ async fn tell(tx: &mut SchoolTx, staff: i64, title: &str, link: &str) -> Result<
             link: Some(link),
             source: "organisation",
             dedupe_key: None,
+            en: None,
         },
     )
     .await?;

@@ -35,13 +35,22 @@ pub async fn known(tx: &mut SchoolTx) -> sqlx::Result<Known> {
         .await?
         .into_iter()
         .collect();
-    let classes =
-        sqlx::query("select g.level, c.number from classes c join grades g on g.id = c.grade_id")
-            .fetch_all(&mut **tx)
-            .await?
-            .into_iter()
-            .map(|r| (r.get::<i16, _>("level"), r.get::<i16, _>("number")))
-            .collect();
+    let mut classes = HashSet::new();
+    let mut retired = HashSet::new();
+    for r in sqlx::query(
+        "select g.level, c.number, c.retired_at is not null as retired
+           from classes c join grades g on g.id = c.grade_id",
+    )
+    .fetch_all(&mut **tx)
+    .await?
+    {
+        let key = (r.get::<i16, _>("level"), r.get::<i16, _>("number"));
+        if r.get::<bool, _>("retired") {
+            retired.insert(key);
+        } else {
+            classes.insert(key);
+        }
+    }
     let students = sqlx::query_scalar::<_, String>("select student_no from students")
         .fetch_all(&mut **tx)
         .await?
@@ -50,6 +59,7 @@ pub async fn known(tx: &mut SchoolTx) -> sqlx::Result<Known> {
     Ok(Known {
         staff,
         classes,
+        retired,
         students,
     })
 }

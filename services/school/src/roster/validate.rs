@@ -27,8 +27,22 @@ pub struct Table {
 #[derive(Debug, Default)]
 pub struct Known {
     pub staff: HashSet<String>,
+    /// Classes in use (grade level, class number).
     pub classes: HashSet<(i16, i16)>,
+    /// Retired classes: they keep their number, and nothing is imported into them.
+    pub retired: HashSet<(i16, i16)>,
     pub students: HashSet<String>,
+}
+
+fn retired_error(t: &Table, row: usize, level: i16, number: i16) -> RowError {
+    let class = default_class_name(level, number);
+    reference_error(
+        t,
+        row,
+        Field::ClassNo,
+        format!("{class}已撤销（撤销的班级保留班号），不能再导入；请换一个班号"),
+        format!("grade {level} class {number} has been retired (its number stays taken); use another class number"),
+    )
 }
 
 /// One problem in one cell (or row) of the file.
@@ -811,6 +825,10 @@ pub fn validate(tables: &[Table], known: &Known) -> Batch {
         let rows = rows
             .into_iter()
             .filter(|r| match &r.head_teacher {
+                _ if known.retired.contains(&(r.level, r.number)) => {
+                    errors.push(retired_error(t, r.row, r.level, r.number));
+                    false
+                }
                 Some(no) if !staff.contains(no.as_str()) => {
                     errors.push(reference_error(
                         t,
@@ -863,6 +881,10 @@ pub fn validate(tables: &[Table], known: &Known) -> Batch {
             .filter(|r| {
                 if classes.contains(&(r.level, r.number)) {
                     return true;
+                }
+                if known.retired.contains(&(r.level, r.number)) {
+                    errors.push(retired_error(t, r.row, r.level, r.number));
+                    return false;
                 }
                 let class = default_class_name(r.level, r.number);
                 errors.push(reference_error(
@@ -1154,5 +1176,43 @@ mod tests {
         assert_eq!(b.students.rows.len(), 1);
         assert_eq!(b.errors.len(), 1);
         assert_eq!(b.errors[0].column, "出生日期");
+    }
+
+    #[test]
+    fn nothing_is_imported_into_a_retired_class() {
+        let classes = table(
+            Kind::Classes,
+            &["年级", "班号", "班级名称"],
+            &[&["6", "1", "六（1）班"], &["6", "3", "六（3）班"]],
+        );
+        let students = table(
+            Kind::Students,
+            &["学号", "姓名", "年级", "班号"],
+            &[
+                &["S1", "张三", "6", "1"],
+                &["S2", "李四", "6", "2"],
+                &["S3", "王五", "6", "3"],
+            ],
+        );
+        let known = Known {
+            classes: [(6, 2)].into(),
+            retired: [(6, 1)].into(),
+            ..Known::default()
+        };
+        let b = validate(&[classes, students], &known);
+        assert_eq!(b.classes.rows.len(), 1, "only the new class 6-3");
+        let kept: Vec<&str> = b
+            .students
+            .rows
+            .iter()
+            .map(|r| r.student_no.as_str())
+            .collect();
+        assert_eq!(kept, ["S2", "S3"]);
+        assert_eq!(b.errors.len(), 2, "{:#?}", b.errors);
+        assert!(
+            b.errors.iter().all(|e| e.message.contains("已撤销")),
+            "{:#?}",
+            b.errors
+        );
     }
 }
