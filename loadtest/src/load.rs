@@ -433,12 +433,12 @@ pub async fn run(database_url: &str, args: Args) -> Result<String> {
         label: "county dashboard".into(),
         rate: 20.0,
         limit: None,
-        make: Arc::new(move |_| c.get(&county, "/").header("cookie", &cookie)),
+        make: Arc::new(move |_| c.get(&county, "/dashboard").header("cookie", &cookie)),
     }];
     eprintln!("scenario 3: county dashboard");
     let (mut county_r, usage) =
         open_loop::run(streams, Duration::from_secs(args.seconds.min(20)), args.pid).await;
-    out.push_str("### County dashboard\n\n20 reads/s by the bureau.\n\n");
+    out.push_str("### County dashboard\n\n20 reads/s of the county overview (`/dashboard`) by the bureau.\n\n");
     out.push_str(&table(&mut county_r));
     out.push('\n');
     out.push_str(&usage_line(usage));

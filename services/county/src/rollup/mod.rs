@@ -102,12 +102,20 @@ pub async fn pass(db: &Db, school: &Tenant) -> Result<Pass, RollupError> {
             .execute(&mut *tx)
             .await?;
     }
-    let marks = sqlx::query("select day, seq, marked_at from metric_dirty order by day limit $1")
-        .bind(DAYS_PER_PASS)
-        .fetch_all(&mut *tx)
-        .await?;
-    let days: Vec<NaiveDate> = marks.iter().map(|r| r.get("day")).collect();
+    // Every shard's mark of the first days (tenant migration 0018).
+    let marks = sqlx::query(
+        "select day, shard, seq, marked_at from metric_dirty
+          where day in (select distinct day from metric_dirty order by day limit $1)
+          order by day, shard",
+    )
+    .bind(DAYS_PER_PASS)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mark_days: Vec<NaiveDate> = marks.iter().map(|r| r.get("day")).collect();
+    let shards: Vec<i16> = marks.iter().map(|r| r.get("shard")).collect();
     let seqs: Vec<i64> = marks.iter().map(|r| r.get("seq")).collect();
+    let mut days = mark_days.clone();
+    days.dedup();
     let oldest: Option<DateTime<Utc>> = marks.iter().map(|r| r.get("marked_at")).min();
 
     let profile = compute::profile(&mut tx).await?;
@@ -116,7 +124,7 @@ pub async fn pass(db: &Db, school: &Tenant) -> Result<Pass, RollupError> {
     let mut values = compute::day_values(&mut tx, &days, &school_days).await?;
     values.extend(compute::chronic_values(&mut tx, &chronic_days).await?);
     let checks = compute::checks(&mut tx, &bound).await?;
-    let remaining: i64 = sqlx::query_scalar("select count(*) from metric_dirty")
+    let remaining: i64 = sqlx::query_scalar("select count(distinct day) from metric_dirty")
         .fetch_one(&mut *tx)
         .await?;
 
@@ -179,10 +187,11 @@ pub async fn pass(db: &Db, school: &Tenant) -> Result<Pass, RollupError> {
     // marked for the next one. Should this fail after the commit above, the days are simply
     // recomputed again (same result).
     sqlx::query(
-        "delete from metric_dirty d using unnest($1::date[], $2::bigint[]) as x(day, seq)
-          where d.day = x.day and d.seq = x.seq",
+        "delete from metric_dirty d using unnest($1::date[], $2::int2[], $3::bigint[]) as x(day, shard, seq)
+          where d.day = x.day and d.shard = x.shard and d.seq = x.seq",
     )
-    .bind(&days)
+    .bind(&mark_days)
+    .bind(&shards)
     .bind(&seqs)
     .execute(&mut *tx)
     .await?;
