@@ -746,3 +746,88 @@ async fn the_daily_count_of_days_is_independent_of_which_day_it_is() {
     assert_eq!(stored.as_deref(), Some(today.as_str()));
     app.stop().await;
 }
+
+/// Terms decide which days owed registers: adding one marks the year for the rollups, so
+/// the next pass takes a day outside every term out of the registers owed; removing it
+/// puts the day back.
+#[tokio::test]
+async fn a_term_added_or_removed_changes_the_registers_owed_on_the_next_pass() {
+    let app = TestApp::spawn().await;
+    let s = school(&app, "cty-term", "ct").await;
+    let c1 = s.classes[0];
+    let mut tx = app.services.db.school(&s.tenant).await.unwrap();
+    sqlx::query("update classes set created_at = now() - interval '30 days'")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    // The most recent weekday before today.
+    let ago: i32 = sqlx::query_scalar(
+        "select min(k) from generate_series(1, 3) k
+          where extract(isodow from metric_local_day(now()) - k) < 6",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    // Nothing happened that day yet: have it computed once.
+    sqlx::query("select metric_mark(array[metric_local_day(now()) - $1])")
+        .bind(ago)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    tick(&app).await;
+    assert_eq!(
+        value(&app, &s, ago, c1, "registers_expected", "").await,
+        1.0
+    );
+
+    let until_no_marks = || async {
+        for _ in 0..10 {
+            tick(&app).await;
+            let mut tx = app.services.db.school(&s.tenant).await.unwrap();
+            let left: i64 = sqlx::query_scalar("select count(*) from metric_dirty")
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            if left == 0 {
+                return;
+            }
+        }
+        panic!("the marks were never all passed");
+    };
+    // A term that ended the day before that weekday.
+    let mut tx = app.services.db.school(&s.tenant).await.unwrap();
+    sqlx::query(
+        "insert into school_terms (name, starts_on, ends_on)
+         values ('上学期', metric_local_day(now()) - 200, metric_local_day(now()) - $1 - 1)",
+    )
+    .bind(ago)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let marked: i64 = sqlx::query_scalar("select count(distinct day) from metric_dirty")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(marked, 367, "the last year and today");
+    until_no_marks().await;
+    assert_eq!(
+        value(&app, &s, ago, c1, "registers_expected", "").await,
+        0.0
+    );
+
+    let mut tx = app.services.db.school(&s.tenant).await.unwrap();
+    sqlx::query("delete from school_terms")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    until_no_marks().await;
+    assert_eq!(
+        value(&app, &s, ago, c1, "registers_expected", "").await,
+        1.0
+    );
+    app.stop().await;
+}
