@@ -831,3 +831,80 @@ async fn a_term_added_or_removed_changes_the_registers_owed_on_the_next_pass() {
     );
     app.stop().await;
 }
+
+/// Other systems read the same dashboard JSON with an admin token: equal to what the bureau
+/// sees, small cells withheld alike; no token, bad filters and unknown schools get clear
+/// errors.
+#[tokio::test]
+async fn an_admin_token_reads_the_dashboard_json_the_bureau_sees() {
+    let app = TestApp::spawn().await;
+    let a = school(&app, "cty-tok", "ck").await;
+    seed(&app, &a).await;
+    tick(&app).await;
+    let mut v = bureau(&app).await;
+    let seen: Value = v
+        .get(&county(), "/api/v1/county/overview?metric=gate_in")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let r = app
+        .admin(
+            reqwest::Method::GET,
+            "/admin/v1/dashboard/overview?metric=gate_in",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let by_token: Value = r.json().await.unwrap();
+    assert_eq!(by_token["schools"], seen["schools"]);
+    assert_eq!(by_token["county"], seen["county"]);
+    let one = app
+        .admin(reqwest::Method::GET, "/admin/v1/dashboard/schools/cty-tok")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one.status(), StatusCode::OK);
+    let one: Value = one.json().await.unwrap();
+    assert!(!one.to_string().contains("ck学生"), "no pupil names");
+
+    let anonymous = app
+        .get(&format!("admin.{BASE}"), "/admin/v1/dashboard/overview")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    for (path, status) in [
+        (
+            "/admin/v1/dashboard/overview?from=2026-05-01&to=2026-04-01",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/admin/v1/dashboard/overview?metric=nope",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/admin/v1/dashboard/schools/no-such-school",
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let r = app.admin(reqwest::Method::GET, path).send().await.unwrap();
+        assert_eq!(r.status(), status, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{path}: {body}"
+        );
+    }
+    let doc: Value = app
+        .get(&county(), "/api/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["paths"]["/admin/v1/dashboard/overview"]["get"].is_object());
+    app.stop().await;
+}

@@ -446,6 +446,7 @@ pub fn router() -> Router<Services> {
         .route("/admin/v1/plans", get(list_plans))
         .merge(crate::county_notices::router())
         .merge(crate::notify_queues::router())
+        .merge(crate::dashboard_api::router())
         .route("/admin/v1/storage", get(storage))
         .route("/admin/v1/plans/{code}", axum::routing::patch(patch_plan))
         .route(
@@ -456,6 +457,7 @@ pub fn router() -> Router<Services> {
                     .merge_from(campus_county::ApiDoc::openapi());
                 doc.merge(crate::county_notices::NoticesDoc::openapi());
                 doc.merge(crate::notify_queues::QueuesDoc::openapi());
+                doc.merge(crate::dashboard_api::DashboardDoc::openapi());
                 Json(doc)
             }),
         )

@@ -67,7 +67,7 @@ async fn metrics(State(s): State<Services>) -> Response {
     }
 }
 
-fn county_state(s: &Services) -> campus_county::CountyState {
+pub(crate) fn county_state(s: &Services) -> campus_county::CountyState {
     campus_county::CountyState {
         db: s.db.clone(),
         identity: s.identity.clone(),

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 mod county_notice_pages;
 pub mod county_notices;
+mod dashboard_api;
 pub mod demo;
 pub mod error;
 pub mod logging;

@@ -65,7 +65,13 @@ pub async fn overview(
     if let Err(r) = access::bureau(user, Answer::Json) {
         return r.into_response();
     }
-    let f = match Filter::parse(&p, today()) {
+    overview_json(&st, &p).await
+}
+
+/// The overview's JSON once the caller may read it (a bureau account here, an admin token
+/// on `/admin/v1/dashboard/overview`).
+pub async fn overview_json(st: &CountyState, p: &FilterParams) -> Response {
+    let f = match Filter::parse(p, today()) {
         Ok(f) => f,
         Err(b) => return bad(b),
     };
@@ -102,11 +108,16 @@ pub async fn school(
     if let Err(r) = access::bureau(user, Answer::Json) {
         return r.into_response();
     }
-    let f = match Filter::parse(&p, today()) {
+    school_json(&st, &slug, &p).await
+}
+
+/// One school's JSON once the caller may read it (see [`overview_json`]).
+pub async fn school_json(st: &CountyState, slug: &str, p: &FilterParams) -> Response {
+    let f = match Filter::parse(p, today()) {
         Ok(f) => f,
         Err(b) => return bad(b),
     };
-    let school = match school_by_slug(&st, &slug).await {
+    let school = match school_by_slug(st, slug).await {
         Ok(Some(s)) => s,
         Ok(None) => {
             return error(
