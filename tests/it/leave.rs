@@ -762,8 +762,9 @@ async fn ask_span(
 async fn leave_objects(app: &TestApp, s: &School) -> Vec<String> {
     let store = app.services.store.for_tenant(&s.tenant);
     let keys = store.list().await.unwrap();
+    // Photos are files of the files service; older ones were stored under leave/.
     keys.into_iter()
-        .filter(|k| k.starts_with("leave/"))
+        .filter(|k| k.starts_with("leave/") || k.starts_with("files/"))
         .collect()
 }
 
@@ -821,16 +822,40 @@ async fn leave_photo_is_stored_with_the_request_and_served_only_to_its_parties()
         .await,
     );
     let mut tx = app.services.db.school(&s.tenant).await.unwrap();
-    let (key, kind): (String, String) =
-        sqlx::query_as("select photo_key, photo_type from leave_requests where id = $1")
-            .bind(id)
+    let (key, kind, file_id): (String, String, i64) = sqlx::query_as(
+        "select photo_key, photo_type, photo_file_id from leave_requests where id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    // A file of the files service, owned by the request and counted in the school's usage.
+    let (owner_kind, owner_id, file_key): (String, i64, String) =
+        sqlx::query_as("select owner_kind, owner_id, object_key from files where id = $1")
+            .bind(file_id)
             .fetch_one(&mut *tx)
             .await
             .unwrap();
     tx.commit().await.unwrap();
-    assert!(key.starts_with(&format!("leave/{id}/")), "{key}");
+    assert!(key.starts_with("files/") && key == file_key, "{key}");
+    assert_eq!((owner_kind.as_str(), owner_id), ("leave", id));
     assert_eq!(kind, "image/png");
     assert_eq!(leave_objects(&app, &s).await.len(), 1);
+    let used: i64 =
+        sqlx::query_scalar("select bytes from public.storage_usage where tenant_id = $1")
+            .bind(s.tenant.id.0)
+            .fetch_one(&app.services.pool)
+            .await
+            .unwrap();
+    assert_eq!(used, PNG.len() as i64);
+    // The files service shows it to the request's parties only.
+    let file = format!("/files/{file_id}/download");
+    assert_eq!(parent.get(&s.host(), &file).await.status(), StatusCode::OK);
+    let mut other_parent = signed_in(&app, &s, "parent2").await;
+    assert_eq!(
+        other_parent.get(&s.host(), &file).await.status(),
+        StatusCode::NOT_FOUND
+    );
 
     let page = parent
         .get(&s.host(), &format!("/leave/{id}"))
@@ -1056,6 +1081,17 @@ async fn leave_photo_must_really_be_a_small_image_and_nothing_is_half_written() 
     jpeg.extend_from_slice(b"JFIF");
     assert_eq!(put(jpeg.clone(), csrf).await.status(), StatusCode::OK);
     assert_eq!(leave_objects(&app, &s).await.len(), 1);
+    let usage: (i64, i64) =
+        sqlx::query_as("select bytes, files from public.storage_usage where tenant_id = $1")
+            .bind(s.tenant.id.0)
+            .fetch_one(&app.services.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        usage,
+        (jpeg.len() as i64, 1),
+        "the replaced photo left the school's usage"
+    );
     let got = parent.get(&s.host(), &format!("/leave/{id}/photo")).await;
     assert_eq!(got.headers()["content-type"], "image/jpeg");
     assert_eq!(got.bytes().await.unwrap().as_ref(), jpeg.as_slice());

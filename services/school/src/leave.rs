@@ -15,6 +15,7 @@ mod api;
 mod photo;
 mod span;
 
+pub use photo::LeaveFiles;
 pub(crate) use span::covers_register;
 
 use askama::Template;
@@ -350,8 +351,9 @@ async fn create(
     }
     match photo {
         Some(p) => {
-            let (key, _) = photo::attach(&mut tx, id, &p).await?;
-            photo::store_and_commit(state, school, tx, &key, &p, None).await?;
+            let (key, replaced) =
+                photo::attach(state, school, user.account_id, &mut tx, id, &p).await?;
+            photo::commit(state, school, tx, &key, replaced).await?;
         }
         None => tx.commit().await?,
     }
@@ -673,6 +675,7 @@ struct Leave {
     reason: String,
     photo_key: Option<String>,
     photo_type: Option<String>,
+    photo_file_id: Option<i64>,
     approvals: Vec<(String, String, String, Option<String>)>,
     is_parent: bool,
     heads: bool,
@@ -750,6 +753,7 @@ impl Leave {
                 .collect(),
             photo_url: self.photo_url(),
             photo_type: self.photo_type.clone(),
+            photo_file_id: self.photo_file_id,
             may_decide: self.may_decide(user),
             may_cancel: self.may_cancel(),
             may_return: self.may_return(),
@@ -777,6 +781,9 @@ pub(crate) struct LeaveJson {
     approvals: Vec<ApprovalJson>,
     photo_url: Option<String>,
     photo_type: Option<String>,
+    /// The photo as a file of the files service (`/files/{id}` previews it), for photos
+    /// added since the files service holds them.
+    photo_file_id: Option<i64>,
     may_decide: bool,
     may_cancel: bool,
     may_return: bool,
@@ -818,6 +825,7 @@ async fn load(
     let row = sqlx::query(&format!(
         "select l.id, l.student_id, s.name as pupil, c.id as class_id, c.name as class_name, l.guardian_id, l.kind,
                 l.span, l.status, l.steps, l.reason, l.starts_at, l.ends_at, l.photo_key, l.photo_type,
+                l.photo_file_id,
                 to_char(l.starts_at at time zone {TZ_SQL}, 'YYYY-MM-DD HH24:MI') as starts,
                 to_char(l.ends_at at time zone {TZ_SQL}, 'YYYY-MM-DD HH24:MI') as ends,
                 l.starts_at <= now() as started, l.ends_at <= now() as ended,
@@ -876,6 +884,7 @@ async fn load(
         reason: row.get("reason"),
         photo_key: row.get("photo_key"),
         photo_type: row.get("photo_type"),
+        photo_file_id: row.get("photo_file_id"),
         approvals,
         is_parent,
         heads,

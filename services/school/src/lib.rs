@@ -59,7 +59,9 @@ impl FromRef<SchoolState> for IdentityState {
 /// The school's kinds of object that own files, and who may see each (for the files
 /// service's downloads and previews).
 pub fn file_owners() -> campus_files::Owners {
-    campus_files::Owners::default().with("notice", std::sync::Arc::new(notices::NoticeFiles))
+    campus_files::Owners::default()
+        .with("notice", std::sync::Arc::new(notices::NoticeFiles))
+        .with("leave", std::sync::Arc::new(leave::LeaveFiles))
 }
 
 /// Routes served on a school's own host.

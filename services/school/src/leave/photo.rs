@@ -3,9 +3,12 @@
 //! under the school's prefix at `leave/<id>/<random>` and served only to the people who may
 //! see the request, with `Cache-Control: private`.
 //!
-//! The object is written after the request's rows and before the commit; when the write or
-//! the commit fails the object is deleted again, so a request and its photo exist together
-//! or not at all. A replaced photo's old object is deleted after the commit.
+//! The photo is a file of the files service owned by the request (`photo_file_id`): the
+//! plan's size limit and the school's quota count it and the preview worker makes its
+//! thumbnail (metadata such as GPS stripped). The object is written after the request's rows
+//! and before the commit; when the write or the commit fails the object is deleted again, so
+//! a request and its photo exist together or not at all. A replaced photo's file row goes in
+//! the same transaction and its old object after the commit.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -81,67 +84,138 @@ pub(crate) fn accept(bytes: Bytes) -> Result<Option<Photo>, Refusal> {
     }))
 }
 
-/// Records a new photo on the request (in `tx`); returns its key and the key it replaces.
+/// What an attached photo replaced: its object (deleted after the commit).
+pub(crate) struct Replaced(Option<String>);
+
+/// Stores the photo as a file of request `id` through the files service in `tx` (the
+/// plan's size limit and the school's quota apply, a preview is queued) and records it on
+/// the request; returns the new object's key and what it replaced. A replaced photo's file
+/// row goes in the same transaction and its bytes leave the school's usage.
 pub(crate) async fn attach(
+    state: &SchoolState,
+    school: &Tenant,
+    uploaded_by: i64,
     tx: &mut SchoolTx,
     id: i64,
     photo: &Photo,
-) -> Result<(ObjectKey, Option<String>), Refusal> {
-    let key = ObjectKey::parse(&format!(
-        "leave/{id}/{}",
-        hex::encode(rand::random::<[u8; 8]>())
-    ))
-    .map_err(|e| {
-        tracing::error!(error = %e, "leave photo key refused");
-        refuse(
+) -> Result<(ObjectKey, Replaced), Refusal> {
+    let ext = match photo.content_type {
+        "image/png" => "png",
+        "image/webp" => "webp",
+        "image/heic" => "heic",
+        _ => "jpg",
+    };
+    let stored = campus_files::ingest(
+        &state.db,
+        &state.store,
+        school,
+        tx,
+        campus_files::Incoming {
+            file_name: &format!("请假照片-{id}.{ext}"),
+            bytes: photo.bytes.clone(),
+            uploaded_by,
+            owner: ("leave", id),
+        },
+    )
+    .await
+    .map_err(file_refusal)?;
+    let written = async {
+        let (old_key, old_file): (Option<String>, Option<i64>) = sqlx::query_as(
+            "with old as (select photo_key, photo_file_id from leave_requests where id = $1)
+             update leave_requests set photo_key = $2, photo_type = $3, photo_file_id = $4, updated_at = now()
+              where id = $1
+             returning (select photo_key from old), (select photo_file_id from old)",
+        )
+        .bind(id)
+        .bind(stored.key.as_str())
+        .bind(photo.content_type)
+        .bind(stored.file.id)
+        .fetch_one(&mut **tx)
+        .await?;
+        if let Some(old) = old_file {
+            let size: Option<i64> =
+                sqlx::query_scalar("delete from files where id = $1 returning size")
+                    .bind(old)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            if let Some(size) = size {
+                campus_files::quota::release(tx, size)
+                    .await
+                    .map_err(file_refusal)?;
+            }
+        }
+        Ok::<_, Refusal>(Replaced(old_key))
+    }
+    .await;
+    match written {
+        Ok(replaced) => Ok((stored.key, replaced)),
+        Err(e) => {
+            remove(state, school, &stored.key).await;
+            Err(e)
+        }
+    }
+}
+
+/// A files-service refusal in the leave request's terms.
+fn file_refusal(e: campus_files::Fail) -> Refusal {
+    match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "学校的存储空间已满或照片超过了单个文件上限，请联系学校管理员。",
+            "The school's storage is full or the photo is over the plan's file size limit.",
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "服务暂时不可用，请稍后重试。",
             "Temporarily unavailable.",
-        )
-    })?;
-    let old: Option<String> = sqlx::query_scalar(
-        "with old as (select photo_key from leave_requests where id = $1)
-         update leave_requests set photo_key = $2, photo_type = $3, updated_at = now() where id = $1
-         returning (select photo_key from old)",
-    )
-    .bind(id)
-    .bind(key.as_str())
-    .bind(photo.content_type)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok((key, old))
+        ),
+        status => {
+            let (zh, en) = e.texts();
+            tracing::warn!(%status, zh, en, "leave photo refused by the files service");
+            refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "照片无法保存，请换一张照片重试。",
+                "The photo could not be stored; try another one.",
+            )
+        }
+    }
 }
 
-/// Writes the object, then commits; deletes the object again if either fails, and the
-/// replaced object once the commit succeeded.
-pub(crate) async fn store_and_commit(
+async fn remove(state: &SchoolState, school: &Tenant, key: &ObjectKey) {
+    if let Err(d) = state.store.for_tenant(school).delete(key).await {
+        tracing::warn!(error = %d, key = key.as_str(), "photo of an unsaved leave request not removed");
+    }
+}
+
+/// Commits; deletes the new object again if the commit fails, and the replaced object once
+/// it succeeded.
+pub(crate) async fn commit(
     state: &SchoolState,
     school: &Tenant,
     tx: SchoolTx,
     key: &ObjectKey,
-    photo: &Photo,
-    replaced: Option<String>,
+    replaced: Replaced,
 ) -> Result<(), Refusal> {
-    let store = state.store.for_tenant(school);
-    if let Err(e) = store
-        .put(key, photo.bytes.clone(), photo.content_type)
-        .await
-    {
-        // Nothing stored: dropping `tx` rolls the rows back.
-        return Err(e.into());
-    }
     if let Err(e) = tx.commit().await {
-        if let Err(d) = store.delete(key).await {
-            tracing::warn!(error = %d, key = key.as_str(), "photo of an unsaved leave request not removed");
-        }
+        remove(state, school, key).await;
         return Err(e.into());
     }
-    if let Some(old) = replaced.and_then(|k| ObjectKey::parse(&k).ok()) {
-        if let Err(e) = store.delete(&old).await {
+    if let Some(old) = replaced.0.and_then(|k| ObjectKey::parse(&k).ok()) {
+        if let Err(e) = state.store.for_tenant(school).delete(&old).await {
             tracing::warn!(error = %e, key = old.as_str(), "replaced leave photo not removed");
         }
     }
     Ok(())
+}
+
+/// Who may see a leave request's files: whoever may open the request.
+pub struct LeaveFiles;
+
+#[async_trait::async_trait]
+impl campus_files::OwnerAccess for LeaveFiles {
+    async fn may_see(&self, tx: &mut SchoolTx, user: &CurrentUser, id: i64) -> sqlx::Result<bool> {
+        Ok(load(tx, user, id, false).await.is_ok())
+    }
 }
 
 /// `GET /leave/{id}/photo`: for the pupil's guardians, the head teacher, the grade leader
@@ -231,8 +305,8 @@ pub(crate) async fn put_json(
                 "This request is closed.",
             ));
         }
-        let (key, old) = attach(&mut tx, id, &photo).await?;
-        store_and_commit(&state, &school, tx, &key, &photo, old).await?;
+        let (key, replaced) = attach(&state, &school, user.account_id, &mut tx, id, &photo).await?;
+        commit(&state, &school, tx, &key, replaced).await?;
         detail_json_of(&state, &school, &user, id).await
     }
     .await;
