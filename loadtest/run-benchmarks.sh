@@ -294,7 +294,7 @@ its markdown fragment on stdout (`--help` lists the options, e.g. `--seconds`,
    (target: < 10 s, the first run including LibreOffice's first start).
 9. **County dashboard** (`campus-bench dashboard`). The 32 demo schools seeded as `campus
    demo` seeds them, their morning registers extended to 180 school days. First, every
-   school's rollups rebuilt from source one after another, as `campus metrics rebuild`
+   school's rollups rebuilt from source four schools at a time, as `campus metrics rebuild`
    does (target: < 60 s). Second, the county overview page and its JSON as a bureau
    account, 200 requests each (target: p95 < 50 ms). Third, every school's gate reports
    arrivals at 10× the county's morning rate (60,000 pupils in 40 minutes) for 120 s

@@ -777,24 +777,26 @@ async fn metrics(cfg: Config, cmd: MetricsCommand) -> anyhow::Result<i32> {
                     .filter(|t| t.status == TenantStatus::Active)
                     .collect(),
             };
+            let total = schools.len();
+            let started = Instant::now();
             let mut failed = 0;
-            for school in &schools {
-                let started = Instant::now();
-                match rollup::rebuild(&services.db, school).await {
+            for r in rollup::rebuild_all(&services.db, schools).await? {
+                match r.result {
                     Ok(days) => println!(
                         "  {:<24} {days} days recomputed in {} ms",
-                        school.slug,
-                        started.elapsed().as_millis()
+                        r.school.slug,
+                        r.took.as_millis()
                     ),
                     Err(e) => {
                         failed += 1;
-                        println!("  {:<24} FAILED: {e}", school.slug);
+                        println!("  {:<24} FAILED: {e}", r.school.slug);
                     }
                 }
             }
             println!(
-                "{} schools rebuilt, {failed} failed",
-                schools.len() - failed
+                "{} schools rebuilt, {failed} failed, in {:.1} s",
+                total - failed,
+                started.elapsed().as_secs_f64()
             );
             Ok(if failed > 0 { 1 } else { 0 })
         }

@@ -301,9 +301,8 @@ pub async fn school_series(
     f: &Filter,
 ) -> sqlx::Result<HashMap<i64, Series>> {
     let rows = sqlx::query(
-        "select tenant_id, day, element, sum(value) as value from public.metric_values
-          where tenant_id = any($1) and day between $2 and $3
-          group by 1, 2, 3",
+        "select tenant_id, day, element, value from public.metric_school_values
+          where tenant_id = any($1) and day between $2 and $3",
     )
     .bind(tenants)
     .bind(f.from)

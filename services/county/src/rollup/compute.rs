@@ -59,8 +59,8 @@ with days as (select unnest($1::date[]) as day),
 settings as (select register_deadline from attendance_settings where id = 1),
 live_classes as (
     select d.day, c.id as class_id from days d join classes c
-        on metric_local_day(c.created_at) <= d.day
-       and (c.retired_at is null or metric_local_day(c.retired_at) > d.day)
+        on metric_day($3, c.created_at) <= d.day
+       and (c.retired_at is null or metric_day($3, c.retired_at) > d.day)
 ),
 regs as (
     select r.* from attendance_registers r where r.day = any($1::date[])
@@ -87,8 +87,8 @@ counts as (
     select l.day, l.class_id, 'registers_on_time', '', 1
       from live_classes l join regs r on r.class_id = l.class_id and r.day = l.day and r.period = 'morning'
      where l.day = any($2::date[])
-       and metric_local_day(r.taken_at) <= r.day
-       and (metric_local_day(r.taken_at) < r.day
+       and metric_day($3, r.taken_at) <= r.day
+       and (metric_day($3, r.taken_at) < r.day
             or (r.taken_at at time zone coalesce((select timezone from school_profile where id = 1), 'Asia/Shanghai'))::time
                <= (select register_deadline from settings))
     union all
@@ -96,26 +96,26 @@ counts as (
       from days d join students s on s.enrolled_on <= d.day and (s.left_on is null or s.left_on > d.day)
      group by 1, 2
     union all
-    select metric_local_day(l.created_at), s.class_id, 'leave_requests', l.kind || ':' || l.status, count(*)::float8
+    select metric_day($3, l.created_at), s.class_id, 'leave_requests', l.kind || ':' || l.status, count(*)::float8
       from leave_requests l join students s on s.id = l.student_id
-     where metric_local_day(l.created_at) = any($1::date[])
+     where metric_day($3, l.created_at) = any($1::date[])
      group by 1, 2, 4
     union all
     select r.day, r.class_id, 'leave_not_returned', '', count(distinct m.student_id)::float8
       from regs r join attendance_marks m on m.register_id = r.id and m.status = 'absent'
      where exists (select 1 from leave_requests l
                     where l.student_id = m.student_id and l.status in ('approved', 'returned')
-                      and metric_local_day(l.ends_at) between r.day - 3 and r.day - 1)
+                      and metric_day($3, l.ends_at) between r.day - 3 and r.day - 1)
        and not exists (select 1 from leave_requests l
                     where l.student_id = m.student_id and l.status = 'approved'
-                      and metric_local_day(l.starts_at) <= r.day and metric_local_day(l.ends_at) >= r.day)
+                      and metric_day($3, l.starts_at) <= r.day and metric_day($3, l.ends_at) >= r.day)
      group by 1, 2
     union all
-    select metric_local_day(g.at), s.class_id, 'gate_' || g.direction, '', count(*)::float8
+    select metric_day($3, g.at), s.class_id, 'gate_' || g.direction, '', count(*)::float8
       from gate_events g join students s on s.id = g.student_id
      where g.at >= (select min(day) from days)::timestamp at time zone coalesce((select timezone from school_profile where id = 1), 'Asia/Shanghai') - interval '1 day'
        and g.at < ((select max(day) from days) + 2)::timestamp at time zone coalesce((select timezone from school_profile where id = 1), 'Asia/Shanghai')
-       and metric_local_day(g.at) = any($1::date[])
+       and metric_day($3, g.at) = any($1::date[])
      group by 1, 2, 3
     union all
     select a.day, s.class_id, 'absence_alerts', '', count(*)::float8
@@ -131,9 +131,9 @@ select k.day, k.class_id, g.level as grade_level, c.name as class_name, k.elemen
 /// Whole-school counts per day: notices and receipts, messages, joins, deliveries.
 const SCHOOL_SQL: &str = r#"
 with n as (
-    select n.id, metric_local_day(n.created_at) as day, n.mode, n.created_at
+    select n.id, metric_day($2, n.created_at) as day, n.mode, n.created_at
       from notices n
-     where metric_local_day(n.created_at) = any($1::date[])
+     where metric_day($2, n.created_at) = any($1::date[])
 ),
 counts as (
     select day, 'notices_sent' as element, mode as category, count(*)::float8 as value from n group by 1, 3
@@ -153,20 +153,20 @@ counts as (
     select n.day, 'sign_minutes', '', sum(extract(epoch from r.confirmed_at - n.created_at) / 60)::float8
       from n join notice_recipients r on r.notice_id = n.id where n.mode <> 'read' and r.confirmed_at is not null group by 1
     union all
-    select metric_local_day(created_at), 'messages', author_kind, count(*)::float8
-      from messages where metric_local_day(created_at) = any($1::date[]) group by 1, 3
+    select metric_day($2, created_at), 'messages', author_kind, count(*)::float8
+      from messages where metric_day($2, created_at) = any($1::date[]) group by 1, 3
     union all
-    select metric_local_day(created_at), 'join_requests', kind, count(*)::float8
-      from join_requests where metric_local_day(created_at) = any($1::date[]) group by 1, 3
+    select metric_day($2, created_at), 'join_requests', kind, count(*)::float8
+      from join_requests where metric_day($2, created_at) = any($1::date[]) group by 1, 3
     union all
-    select metric_local_day(reviewed_at), 'join_approved', kind, count(*)::float8
-      from join_requests where status = 'approved' and metric_local_day(reviewed_at) = any($1::date[]) group by 1, 3
+    select metric_day($2, reviewed_at), 'join_approved', kind, count(*)::float8
+      from join_requests where status = 'approved' and metric_day($2, reviewed_at) = any($1::date[]) group by 1, 3
     union all
-    select metric_local_day(created_at), 'deliveries_failed', channel, count(*)::float8
-      from notify_deliveries where status = 'dead' and metric_local_day(created_at) = any($1::date[]) group by 1, 3
+    select metric_day($2, created_at), 'deliveries_failed', channel, count(*)::float8
+      from notify_deliveries where status = 'dead' and metric_day($2, created_at) = any($1::date[]) group by 1, 3
     union all
-    select metric_local_day(created_at), 'deliveries_sent', channel, count(*)::float8
-      from notify_deliveries where status = 'sent' and metric_local_day(created_at) = any($1::date[]) group by 1, 3
+    select metric_day($2, created_at), 'deliveries_sent', channel, count(*)::float8
+      from notify_deliveries where status = 'sent' and metric_day($2, created_at) = any($1::date[]) group by 1, 3
 )
 select day, element, category, value from counts where value <> 0
 "#;
@@ -207,6 +207,7 @@ pub async fn day_values(
     tx: &mut SchoolTx,
     days: &[NaiveDate],
     school_days: &[NaiveDate],
+    tz: &str,
 ) -> sqlx::Result<Vec<DataValue>> {
     if days.is_empty() {
         return Ok(Vec::new());
@@ -215,6 +216,7 @@ pub async fn day_values(
     for r in sqlx::query(CLASS_SQL)
         .bind(days)
         .bind(school_days)
+        .bind(tz)
         .fetch_all(&mut **tx)
         .await?
     {
@@ -233,6 +235,7 @@ pub async fn day_values(
     }
     for r in sqlx::query(SCHOOL_SQL)
         .bind(days)
+        .bind(tz)
         .fetch_all(&mut **tx)
         .await?
     {
@@ -318,31 +321,33 @@ pub async fn checks(
 }
 
 /// Every day this school has something the dashboard counts (for a rebuild).
-pub async fn event_days(tx: &mut SchoolTx) -> sqlx::Result<Vec<NaiveDate>> {
+pub async fn event_days(tx: &mut SchoolTx, tz: &str) -> sqlx::Result<Vec<NaiveDate>> {
     sqlx::query_scalar(
         "select day from attendance_registers
-         union select metric_local_day(created_at) from leave_requests
-         union select metric_local_day(created_at) from notices
-         union select metric_local_day(at) from gate_events
+         union select metric_day($1, created_at) from leave_requests
+         union select metric_day($1, created_at) from notices
+         union select metric_day($1, at) from gate_events
          union select day from gate_absence_alerts
-         union select metric_local_day(created_at) from join_requests
-         union select metric_local_day(reviewed_at) from join_requests where reviewed_at is not null
-         union select metric_local_day(created_at) from messages
-         union select metric_local_day(created_at) from notify_deliveries
-         union select metric_local_day(now())",
+         union select metric_day($1, created_at) from join_requests
+         union select metric_day($1, reviewed_at) from join_requests where reviewed_at is not null
+         union select metric_day($1, created_at) from messages
+         union select metric_day($1, created_at) from notify_deliveries
+         union select metric_day($1, now())",
     )
+    .bind(tz)
     .fetch_all(&mut **tx)
     .await
 }
 
 /// Leave spans also touch the days after them (pupils not back from leave): the days a
 /// rebuild must recompute for leave, as the incremental marks do.
-pub async fn leave_days(tx: &mut SchoolTx) -> sqlx::Result<Vec<NaiveDate>> {
+pub async fn leave_days(tx: &mut SchoolTx, tz: &str) -> sqlx::Result<Vec<NaiveDate>> {
     sqlx::query_scalar(
-        "select distinct generate_series(metric_local_day(starts_at),
-                    least(metric_local_day(ends_at) + 3, metric_local_day(starts_at) + 62), interval '1 day')::date
+        "select distinct generate_series(metric_day($1, starts_at),
+                    least(metric_day($1, ends_at) + 3, metric_day($1, starts_at) + 62), interval '1 day')::date
            from leave_requests",
     )
+    .bind(tz)
     .fetch_all(&mut **tx)
     .await
 }

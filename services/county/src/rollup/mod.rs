@@ -121,7 +121,7 @@ pub async fn pass(db: &Db, school: &Tenant) -> Result<Pass, RollupError> {
     let profile = compute::profile(&mut tx).await?;
     let school_days = school_days(&mut tx, &days, today).await?;
     let chronic_days = chronic_days(&days, today);
-    let mut values = compute::day_values(&mut tx, &days, &school_days).await?;
+    let mut values = compute::day_values(&mut tx, &days, &school_days, &profile.timezone).await?;
     values.extend(compute::chronic_values(&mut tx, &chronic_days).await?);
     let checks = compute::checks(&mut tx, &bound).await?;
     let remaining: i64 = sqlx::query_scalar("select count(distinct day) from metric_dirty")
@@ -156,6 +156,10 @@ pub async fn pass(db: &Db, school: &Tenant) -> Result<Pass, RollupError> {
     .await?;
     insert_values(&mut out, tenant, &values).await?;
     active_users(&mut out, tenant, &days, &profile.timezone).await?;
+    let mut touched: Vec<NaiveDate> = days.iter().chain(&chronic_days).copied().collect();
+    touched.sort_unstable();
+    touched.dedup();
+    school_totals(&mut out, tenant, &touched).await?;
     for (element, value) in &checks {
         sqlx::query(
             "insert into public.metric_snapshots (tenant_id, element, value, computed_at) values ($1, $2, $3, now())
@@ -286,6 +290,36 @@ async fn insert_values(
     Ok(())
 }
 
+/// Brings `public.metric_school_values` (whole-school totals, what the county overview
+/// reads) in line with the school's `metric_values` of `days`.
+async fn school_totals(
+    out: &mut sqlx::PgConnection,
+    tenant: i64,
+    days: &[NaiveDate],
+) -> sqlx::Result<()> {
+    if days.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "delete from public.metric_school_values where tenant_id = $1 and day = any($2::date[])",
+    )
+    .bind(tenant)
+    .bind(days)
+    .execute(&mut *out)
+    .await?;
+    sqlx::query(
+        "insert into public.metric_school_values (tenant_id, day, element, value)
+         select tenant_id, day, element, sum(value) from public.metric_values
+          where tenant_id = $1 and day = any($2::date[])
+          group by 1, 2, 3",
+    )
+    .bind(tenant)
+    .bind(days)
+    .execute(&mut *out)
+    .await?;
+    Ok(())
+}
+
 /// Active users per role and day: accounts that signed in to the school that (local) day,
 /// counted under each role they hold there. Sign-ins are shared data, so this is computed
 /// from `public` for the days in hand.
@@ -339,6 +373,7 @@ async fn refresh_active_today(db: &Db, tenant: i64) -> sqlx::Result<()> {
         .fetch_one(&mut *out)
         .await?;
     active_users(&mut out, tenant, &[today], &tz).await?;
+    school_totals(&mut out, tenant, &[today]).await?;
     out.commit().await
 }
 
@@ -381,8 +416,12 @@ pub async fn rebuild(db: &Db, school: &Tenant) -> Result<usize, RollupError> {
             .fetch_all(db.shared())
             .await?;
     let mut tx = db.school(school).await?;
-    let mut days: BTreeSet<NaiveDate> = compute::event_days(&mut tx).await?.into_iter().collect();
-    days.extend(compute::leave_days(&mut tx).await?);
+    let tz = compute::profile(&mut tx).await?.timezone;
+    let mut days: BTreeSet<NaiveDate> = compute::event_days(&mut tx, &tz)
+        .await?
+        .into_iter()
+        .collect();
+    days.extend(compute::leave_days(&mut tx, &tz).await?);
     days.extend(known);
     let days: Vec<NaiveDate> = days.into_iter().collect();
     sqlx::query("select metric_mark($1::date[])")
@@ -405,6 +444,37 @@ pub async fn rebuild(db: &Db, school: &Tenant) -> Result<usize, RollupError> {
     }
     refresh_active_today(db, school.id.0).await?;
     Ok(total)
+}
+
+/// One school's outcome in [`rebuild_all`]: days recomputed and how long it took.
+#[derive(Debug)]
+pub struct Rebuilt {
+    pub school: Tenant,
+    pub result: Result<usize, RollupError>,
+    pub took: Duration,
+}
+
+/// Rebuilds every school in `schools`, four at a time (each school is one transaction at
+/// a time, so schools are what runs in parallel), then refreshes the planner's statistics
+/// of the rollup tables: a rebuild rewrites most of their rows at once.
+pub async fn rebuild_all(db: &Db, schools: Vec<Tenant>) -> Result<Vec<Rebuilt>, RollupError> {
+    let done: Vec<Rebuilt> = stream::iter(schools)
+        .map(|school| async move {
+            let started = std::time::Instant::now();
+            let result = rebuild(db, &school).await;
+            Rebuilt {
+                school,
+                result,
+                took: started.elapsed(),
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    sqlx::query("analyze public.metric_values, public.metric_school_values")
+        .execute(db.shared())
+        .await?;
+    Ok(done)
 }
 
 #[cfg(test)]
