@@ -115,7 +115,9 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// The From address of notification mail.
     pub smtp_from: String,
-    /// SMTP connections kept open per instance.
+    /// SMTP connections kept open per instance. Each message waits a round trip or two on
+    /// the server (and its end-of-data on the server's delayed ACK), so throughput grows with
+    /// connections; relays commonly allow 50 per client.
     pub smtp_pool_size: u32,
     /// The county's SMS/WeChat provider webhook (signed POSTs). Unset: schools need their own.
     pub notify_webhook_url: Option<String>,
@@ -186,7 +188,7 @@ impl Default for Config {
             gate_requests_per_second: 20,
             smtp_url: None,
             smtp_from: "County Campus Cloud <noreply@localhost>".into(),
-            smtp_pool_size: 8,
+            smtp_pool_size: 32,
             notify_webhook_url: None,
             notify_webhook_secret: None,
             notify_secret_key: None,
