@@ -3,7 +3,8 @@
 //! incremental passes gave; a register taken through the page reaches the rollups on the
 //! next pass; the bureau sees aggregates with small pupil counts withheld, school leaders
 //! see their own school in full and nobody sees another school's page; exports open in
-//! Excel (BOM CSV, XLSX read back with calamine); the JSON API is in the OpenAPI document.
+//! Excel (BOM CSV, XLSX read back with calamine); the JSON API is in the OpenAPI document;
+//! headless Chromium draws the charts with the API's numbers.
 
 use std::io::Cursor;
 
@@ -906,5 +907,152 @@ async fn an_admin_token_reads_the_dashboard_json_the_bureau_sees() {
         .await
         .unwrap();
     assert!(doc["paths"]["/admin/v1/dashboard/overview"]["get"].is_object());
+    app.stop().await;
+}
+
+/// Waits up to 15 s for an element (ECharts draws after the page's scripts run).
+async fn drawn(c: &fantoccini::Client, css: &str) {
+    for _ in 0..150 {
+        if c.find(fantoccini::Locator::Css(css)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{css} never appeared on {}", c.current_url().await.unwrap());
+}
+
+/// The series ECharts holds for `#trend-chart` (ECharts keeps a gap as "-").
+async fn chart_series(c: &fantoccini::Client) -> Value {
+    c.execute(
+        "var chart = echarts.getInstanceByDom(document.getElementById('trend-chart'));
+         return chart.getOption().series.map(function (s) {
+           return s.data.map(function (v) { return (v === '-' || v === undefined) ? null : v; });
+         });",
+        vec![],
+    )
+    .await
+    .unwrap()
+}
+
+type Lines = Vec<Vec<Option<f64>>>;
+
+/// Series as numbers (JSON from the browser writes 75 where serde wrote 75.0).
+fn lines(v: &Value) -> Lines {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_array().unwrap().iter().map(Value::as_f64).collect())
+        .collect()
+}
+
+fn api_series(report: &Value) -> Lines {
+    report["trends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            t["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(Value::as_f64)
+                .collect()
+        })
+        .collect()
+}
+
+/// Headless Chromium opens the county overview and a school page as the bureau: the trend
+/// charts are drawn by ECharts with exactly the series the JSON API returns, the ranking
+/// shows the API's figures, and each page is saved as a screenshot.
+#[tokio::test]
+async fn the_dashboard_draws_the_apis_numbers_in_a_real_browser() {
+    let app = TestApp::spawn().await;
+    let a = school(&app, "cty-web", "cw").await;
+    let b = school(&app, "cty-web2", "cx").await;
+    seed(&app, &a).await;
+    seed(&app, &b).await;
+    tick(&app).await;
+    let mut v = bureau(&app).await;
+    let overview: Value = v
+        .get(&county(), "/api/v1/county/overview")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let one: Value = v
+        .get(&county(), "/api/v1/county/schools/cty-web")
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    let browser = crate::webdriver::Browser::start(&app).await;
+    let c = &browser.client;
+    let shots = tempfile::tempdir().unwrap();
+    c.goto(&format!("http://{}/login?local=1", county()))
+        .await
+        .unwrap();
+    for (field, value) in [("login", "bureau"), ("password", PW)] {
+        c.find(fantoccini::Locator::Css(&format!("input[name={field}]")))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    c.find(fantoccini::Locator::Css("form.form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    c.goto(&format!("http://{}/dashboard", county()))
+        .await
+        .unwrap();
+    drawn(c, "#trend-chart canvas").await;
+    assert_eq!(lines(&chart_series(c).await), api_series(&overview));
+    assert!(
+        api_series(&overview).iter().flatten().any(Option::is_some),
+        "the chart has figures to draw"
+    );
+    for s in overview["schools"].as_array().unwrap() {
+        let slug = s["school"]["slug"].as_str().unwrap();
+        let shown = c
+            .find(fantoccini::Locator::Css(&format!(
+                "#ranking tr[data-slug=\"{slug}\"] td:nth-child(5)"
+            )))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(
+            shown,
+            s["indicators"]["attendance_rate"]["text"].as_str().unwrap(),
+            "{slug}"
+        );
+    }
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(shots.path().join("county.png"), &png).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
+
+    c.goto(&format!("http://{}/dashboard/schools/cty-web", county()))
+        .await
+        .unwrap();
+    drawn(c, "#trend-chart canvas").await;
+    assert_eq!(lines(&chart_series(c).await), api_series(&one));
+    let classes = c
+        .find(fantoccini::Locator::Css("#classes"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(classes.contains("三年级（1）班"), "{classes}");
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(shots.path().join("school.png"), &png).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
     app.stop().await;
 }

@@ -23,14 +23,14 @@ fn chromedriver() -> PathBuf {
 
 /// A chromedriver process and a headless Chromium session that resolves every
 /// `*.campus.test` name to the test server.
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     _driver: tokio::process::Child,
     _profile: tempfile::TempDir,
 }
 
 impl Browser {
-    async fn start(app: &TestApp) -> Self {
+    pub(crate) async fn start(app: &TestApp) -> Self {
         let port = campus_devstack::free_port().unwrap();
         let driver = tokio::process::Command::new(chromedriver())
             .arg(format!("--port={port}"))
