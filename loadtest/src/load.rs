@@ -163,7 +163,8 @@ async fn parent_logins(
         .map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
     let mut logins = Vec::new();
     for (i, g) in guardians.into_iter().enumerate() {
-        let login = format!("load.{}.parent{i}", t.slug);
+        // Usernames have at most 32 characters; school codes may be 30 long.
+        let login = format!("load.s{}.parent{i}", t.id.0);
         let id = account::ensure(
             pool,
             &NewAccount {
