@@ -162,7 +162,12 @@ impl Services {
             urls: platform.urls.clone(),
         };
         let metrics = prometheus::Registry::new();
-        let notifier = Arc::new(notifier(&cfg, db.clone(), platform.urls.clone(), &metrics)?);
+        let notify_db = if cfg.roles.contains(&crate::config::Role::Notify) {
+            notify_db(&cfg)?
+        } else {
+            db.clone()
+        };
+        let notifier = Arc::new(notifier(&cfg, notify_db, platform.urls.clone(), &metrics)?);
         let limits = campus_limits::Limits::new(cfg.limit_settings(), &metrics)?;
         let http_metrics = crate::metrics::HttpMetrics::register(&metrics)?;
         crate::metrics::register_runtime(&metrics, &db, &resolver, &limits)?;
@@ -197,6 +202,33 @@ impl Services {
             .max_connections(1)
             .connect_lazy_with(opts))
     }
+}
+
+/// The notification workers' own connections and school permits. A turn holds its queue
+/// row's lock on one connection and works in the school on a second, while request
+/// handlers that ring the same row wait for that lock inside their school transactions.
+/// Sharing the request pool (and its per-school permits), a burst of ringers could hold
+/// every connection or permit the turn needs and nothing would move until timeouts.
+fn notify_db(cfg: &Config) -> anyhow::Result<Db> {
+    // Each worker loop uses at most two at once.
+    let size = u32::try_from(cfg.notify_workers)
+        .unwrap_or(u32::MAX)
+        .saturating_mul(2)
+        .saturating_add(2);
+    let timeout = Duration::from_secs(cfg.database_acquire_timeout_secs);
+    let school = pool_options()
+        .max_connections(size)
+        .acquire_timeout(timeout)
+        .connect_lazy_with(pg_options(cfg.database_url()?, cfg.database_pgbouncer)?);
+    Ok(if cfg.database_pgbouncer {
+        let shared = pool_options()
+            .max_connections(size)
+            .acquire_timeout(timeout)
+            .connect_lazy_with(pg_options(cfg.direct_database_url()?, false)?);
+        Db::behind_pgbouncer(school, shared)
+    } else {
+        Db::new(school)
+    })
 }
 
 fn notifier(
