@@ -103,7 +103,8 @@ async fn a_county_notice_reaches_every_schools_guardians_once_with_counts_per_sc
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
     assert_eq!(sent["schools"], 2);
-    assert_eq!(sent["schools_done"], 0);
+    // The server's own workers may already have copied it into a school or two.
+    assert!(sent["schools_done"].as_i64().unwrap() <= 2, "{sent}");
     let id = sent["id"].as_i64().unwrap();
 
     // The same key again: the same notice, nothing new.
