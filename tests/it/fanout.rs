@@ -642,6 +642,84 @@ async fn a_worker_killed_mid_batch_leaves_one_delivery_per_recipient() {
     app.stop().await;
 }
 
+/// A school's transaction that sends while a worker is in the middle of that school's turn
+/// never waits for the worker: under the county's morning load such waits once formed a
+/// cycle across connections (the turn waiting on the request, the request on the turn)
+/// that stopped the server. The message sent mid-turn is not lost either: it goes out
+/// after the turn, and the doorbell is empty once everything is delivered.
+#[tokio::test]
+async fn sending_during_a_turn_waits_for_nothing_and_is_delivered_after_it() {
+    let provider = Provider::default();
+    let hook = provider.start().await;
+    let app = app_with(|c| {
+        c.notify_webhook_url = Some(hook);
+        c.notify_webhook_secret = Some(HOOK_SECRET.into());
+    })
+    .await;
+    let a = school(&app, "midturn", 5).await;
+    enable(&app, &a, false, true, AWAKE).await;
+    send(&app, &a, Audience::AllGuardians, Category::Safety, "first").await;
+
+    provider.delay_ms.store(1_500, Ordering::SeqCst);
+    let notifier = app.services.notifier.clone();
+    let worker = tokio::spawn(async move { notifier.run_once().await });
+    for _ in 0..200 {
+        if !provider.calls.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        !provider.calls.lock().unwrap().is_empty(),
+        "the turn is sending"
+    );
+
+    // Any lock wait at all fails this transaction (SQLSTATE 55P03) instead of waiting.
+    let mut tx = app.services.db.school(&a).await.unwrap();
+    sqlx::query("set local lock_timeout = '100ms'")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    notify::send(
+        &mut tx,
+        &Audience::AllGuardians,
+        &Message {
+            category: Category::Safety,
+            title: "第二条",
+            body: "放学时间调整。",
+            link: None,
+            source: "test:second",
+            dedupe_key: Some("second"),
+            en: None,
+        },
+    )
+    .await
+    .expect("ringing during a turn waits for no lock");
+    tx.commit().await.unwrap();
+
+    assert!(worker.await.unwrap().unwrap(), "the turn finished");
+    provider.delay_ms.store(0, Ordering::SeqCst);
+    app.services.notifier.drain().await.unwrap();
+    for i in 0..5 {
+        let phone = format!("139{i:08}");
+        assert_eq!(
+            provider.calls_to(&phone).len(),
+            2,
+            "both alerts reached {phone}"
+        );
+    }
+    let left: i64 = sqlx::query_scalar(
+        "select (select count(*) from public.notify_queue where tenant_id = $1)
+              + (select count(*) from public.notify_rings where tenant_id = $1)",
+    )
+    .bind(a.id.0)
+    .fetch_one(&app.services.pool)
+    .await
+    .unwrap();
+    assert_eq!(left, 0, "nothing left on the doorbell");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn the_notify_role_delivers_by_itself_and_counts_it() {
     let sink = SmtpSink::start(0).await.unwrap();

@@ -308,8 +308,13 @@ pub fn spawn_queue_sampler(
         loop {
             tick.tick().await;
             let rows: Result<Vec<(i16, i64, f64)>, _> = sqlx::query_as(
-                "select lane, count(*), coalesce(extract(epoch from now() - min(due_at))::float8, 0)
-                 from public.notify_queue where due_at <= now() group by lane",
+                // Rings not yet folded count too: with no worker running, they are all
+                // there is.
+                "select lane, count(distinct tenant_id), coalesce(extract(epoch from now() - min(due_at))::float8, 0)
+                   from (select tenant_id, lane, due_at from public.notify_queue
+                         union all
+                         select tenant_id, lane, due_at from public.notify_rings) q
+                  where due_at <= now() group by lane",
             )
             .fetch_all(&pool)
             .await;

@@ -204,13 +204,11 @@ impl Services {
     }
 }
 
-/// The notification workers' own connections and school permits. A turn holds its queue
-/// row's lock on one connection and works in the school on a second, while request
-/// handlers that ring the same row wait for that lock inside their school transactions.
-/// Sharing the request pool (and its per-school permits), a burst of ringers could hold
-/// every connection or permit the turn needs and nothing would move until timeouts.
+/// The notification workers' own connections and school permits, so that a burst of
+/// requests at a school can never take the connections or permits its delivery turns
+/// need: a gate alert goes out however busy the web side is.
 fn notify_db(cfg: &Config) -> anyhow::Result<Db> {
-    // Each worker loop uses at most two at once.
+    // Each worker loop uses one at a time; the spare ones serve folds and the listener.
     let size = u32::try_from(cfg.notify_workers)
         .unwrap_or(u32::MAX)
         .saturating_mul(2)

@@ -5,7 +5,8 @@
 //! channel.
 //!
 //! Like the school crate, everything school-side runs inside a [`campus_tenant::SchoolTx`];
-//! the only shared table is the workers' doorbell, `public.notify_queue`.
+//! the only shared tables are the workers' doorbell, `public.notify_rings` (appended by the
+//! schools' transactions) and `public.notify_queue` (kept by the workers).
 
 pub mod admin;
 pub mod channels;

@@ -1,13 +1,19 @@
 //! The doorbell in `public.notify_queue`: which school has work due in which lane.
 //!
-//! A school's transaction rings through `public.notify_ring`, which waits for the row
-//! lock a worker holds while it serves that school and lane. That ordering is what makes
-//! clearing the row safe: a worker checks the school for remaining work and clears the row
-//! while holding the lock, so a job committed after the check rings again afterwards.
+//! A school's transaction rings through `public.notify_ring`, which only appends a row to
+//! `public.notify_rings`: ringing never waits for anything a worker holds. Workers fold the
+//! rings into `notify_queue` in short transactions of their own ([`fold`]), and a turn holds
+//! its `(school, lane)` row by a lease, not a lock, so no transaction of a school ever waits
+//! on a worker.
+//!
+//! Clearing a row stays safe: every fold bumps the row's `rung`, and a turn removes its row
+//! only if the rung is the one it claimed, after folding once more. A job committed before
+//! that last fold has bumped the rung (the row stays); one committed after it leaves a ring
+//! that the next fold turns into a new row.
 
 use campus_tenant::{SchoolTx, TenantId};
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgPool, Postgres};
 
 use crate::model::Lane;
 
@@ -30,64 +36,110 @@ pub(crate) async fn ring_at(tx: &mut SchoolTx, lane: Lane, due: DateTime<Utc>) -
     Ok(())
 }
 
-/// One school's lane, claimed by a worker: the row stays locked until [`Turn::finish`].
+/// Moves the committed rings into `notify_queue`: one row per school and lane, due at the
+/// earliest ring, its rung bumped. Rings another worker is folding are skipped, so two
+/// workers never wait for each other here.
+pub(crate) async fn fold<'e, E: sqlx::Executor<'e, Database = Postgres>>(
+    e: E,
+) -> sqlx::Result<u64> {
+    let r = sqlx::query(
+        "with r as (
+           delete from public.notify_rings
+            where ctid = any(array(select ctid from public.notify_rings for update skip locked))
+           returning tenant_id, lane, due_at),
+         g as (
+           select r.tenant_id, r.lane, min(r.due_at) as due from r
+            where exists (select 1 from public.tenants t where t.id = r.tenant_id)
+            group by 1, 2)
+         insert into public.notify_queue as q (tenant_id, lane, due_at)
+         select tenant_id, lane, due from g order by tenant_id, lane
+         on conflict (tenant_id, lane) do update
+            set due_at = least(q.due_at, excluded.due_at), rung = q.rung + 1",
+    )
+    .execute(e)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// One school's lane, claimed by a worker until [`Turn::finish`] or until the lease runs
+/// out (the worker crashed), when another worker may claim it again.
 pub(crate) struct Turn {
     pub tenant: TenantId,
     pub lane: Lane,
     rung: i64,
-    tx: Transaction<'static, Postgres>,
+    lease: i64,
+    pool: PgPool,
 }
 
-/// Claims the least recently served school with work due in `lane`, skipping those other
-/// workers hold.
-pub(crate) async fn claim(pool: &PgPool, lane: Lane) -> sqlx::Result<Option<Turn>> {
-    let mut tx = pool.begin().await?;
-    let row: Option<(i64, i64)> = sqlx::query_as(
-        "select tenant_id, rung from public.notify_queue
-          where lane = $1 and due_at <= now()
-          order by served_at, tenant_id
-          limit 1
-          for update skip locked",
+/// Claims the least recently served school with work due in `lane` whose row no other
+/// worker holds, for `lease_secs` (call [`fold`] first to see the latest rings).
+pub(crate) async fn claim(
+    pool: &PgPool,
+    lane: Lane,
+    lease_secs: u64,
+) -> sqlx::Result<Option<Turn>> {
+    let row: Option<(i64, i64, i64)> = sqlx::query_as(
+        "update public.notify_queue q
+            set leased_until = now() + make_interval(secs => $2), lease = q.lease + 1, served_at = now()
+          where (q.tenant_id, q.lane) = (
+                 select tenant_id, lane from public.notify_queue
+                  where lane = $1 and due_at <= now() and leased_until < now()
+                  order by served_at, tenant_id
+                  limit 1
+                  for update skip locked)
+          returning q.tenant_id, q.rung, q.lease",
     )
     .bind(lane.0)
-    .fetch_optional(&mut *tx)
+    .bind(lease_secs as f64)
+    .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(tenant, rung)| Turn {
+    Ok(row.map(|(tenant, rung, lease)| Turn {
         tenant: TenantId(tenant),
         lane,
         rung,
-        tx,
+        lease,
+        pool: pool.clone(),
     }))
 }
 
 impl Turn {
     /// Ends the turn: `next` is when the school's lane next has work (None: nothing left,
     /// the row is removed unless something rang meanwhile).
-    pub async fn finish(mut self, next: Option<DateTime<Utc>>) -> sqlx::Result<()> {
-        match next {
-            Some(at) => {
-                sqlx::query(
-                    "update public.notify_queue set due_at = $3, served_at = now()
-                      where tenant_id = $1 and lane = $2",
-                )
-                .bind(self.tenant.0)
-                .bind(self.lane.0)
-                .bind(at)
-                .execute(&mut *self.tx)
-                .await?;
-            }
-            None => {
-                sqlx::query(
-                    "delete from public.notify_queue where tenant_id = $1 and lane = $2 and rung = $3",
-                )
-                .bind(self.tenant.0)
-                .bind(self.lane.0)
-                .bind(self.rung)
-                .execute(&mut *self.tx)
-                .await?;
-            }
+    pub async fn finish(self, next: Option<DateTime<Utc>>) -> sqlx::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        fold(&mut *tx).await?;
+        let removed = match next {
+            Some(_) => 0,
+            None => sqlx::query(
+                "delete from public.notify_queue
+                  where tenant_id = $1 and lane = $2 and lease = $3 and rung = $4",
+            )
+            .bind(self.tenant.0)
+            .bind(self.lane.0)
+            .bind(self.lease)
+            .bind(self.rung)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+        };
+        if removed == 0 {
+            // Something rang during the turn (the rung moved): that work is due now, not
+            // at the turn's own next time.
+            sqlx::query(
+                "update public.notify_queue
+                    set due_at = case when rung = $4 then coalesce($5, due_at) else least($5, due_at) end,
+                        leased_until = '-infinity'
+                  where tenant_id = $1 and lane = $2 and lease = $3",
+            )
+            .bind(self.tenant.0)
+            .bind(self.lane.0)
+            .bind(self.lease)
+            .bind(self.rung)
+            .bind(next)
+            .execute(&mut *tx)
+            .await?;
         }
-        self.tx.commit().await
+        tx.commit().await
     }
 
     /// Puts the school back for later without looking at its work (e.g. it is over its
@@ -109,8 +161,14 @@ pub struct QueuedSchool {
 pub async fn queued(pool: &PgPool) -> sqlx::Result<Vec<QueuedSchool>> {
     use sqlx::Row;
     let rows = sqlx::query(
-        "select tenant_id, lane, due_at, case when served_at = '-infinity' then null else served_at end as served_at
-           from public.notify_queue order by lane, due_at",
+        "select tenant_id, lane, min(due_at) as due_at, max(served_at) as served_at from (
+           select tenant_id, lane, due_at, case when served_at = '-infinity' then null else served_at end as served_at
+             from public.notify_queue
+           union all
+           -- Rung, not yet folded by a worker.
+           select tenant_id, lane, due_at, null from public.notify_rings) q
+          group by tenant_id, lane
+          order by lane, due_at",
     )
     .fetch_all(pool)
     .await?;

@@ -195,8 +195,11 @@ impl Notifier {
     /// Serves one school's lane: the first lane (safety first) with a school due. Returns
     /// whether there was one.
     pub async fn run_once(&self) -> anyhow::Result<bool> {
+        queue::fold(self.db.shared()).await?;
         for lane in Lane::ALL {
-            if let Some(turn) = queue::claim(self.db.shared(), lane).await? {
+            if let Some(turn) =
+                queue::claim(self.db.shared(), lane, self.settings.lease_secs).await?
+            {
                 self.serve(turn).await?;
                 return Ok(true);
             }

@@ -1,0 +1,27 @@
+-- Ringing never waits. A school's transaction used to upsert its row of notify_queue, and
+-- so waited for the lock a worker's turn held on that row while the turn, on another
+-- connection, could be waiting for a lock the ringing transaction held: a cycle Postgres
+-- cannot see, which stopped the county's morning load. Now a ring only appends to
+-- notify_rings (no unique index, nothing to wait for); workers fold the rings into
+-- notify_queue in short transactions of their own, and a turn holds its row by a lease
+-- (leased_until, lease) instead of a lock, so no transaction of a school ever waits on a
+-- worker.
+
+create table notify_rings (
+    -- No foreign key: a ring must not lock the school's registry row. The fold drops rings
+    -- of schools that are gone.
+    tenant_id   bigint not null,
+    lane        smallint not null check (lane between 0 and 3),
+    due_at      timestamptz not null
+);
+
+alter table notify_queue
+    add column leased_until timestamptz not null default '-infinity',
+    -- Bumped by every claim, so a turn whose lease ran out cannot finish another's.
+    add column lease bigint not null default 0;
+
+create or replace function notify_ring(p_tenant bigint, p_lane smallint, p_due timestamptz) returns void
+language sql security definer set search_path = pg_catalog, public as $$
+    insert into public.notify_rings (tenant_id, lane, due_at) values (p_tenant, p_lane, p_due);
+    select pg_notify('campus_notify', p_lane::text);
+$$;
