@@ -20,8 +20,12 @@ alter table notify_queue
     -- Bumped by every claim, so a turn whose lease ran out cannot finish another's.
     add column lease bigint not null default 0;
 
-create or replace function notify_ring(p_tenant bigint, p_lane smallint, p_due timestamptz) returns void
+-- Returns 1, so that a school's statement can ring as a column of its own result (one
+-- round trip for the outbox row and the ring).
+drop function notify_ring(bigint, smallint, timestamptz);
+create function notify_ring(p_tenant bigint, p_lane smallint, p_due timestamptz) returns integer
 language sql security definer set search_path = pg_catalog, public as $$
     insert into public.notify_rings (tenant_id, lane, due_at) values (p_tenant, p_lane, p_due);
     select pg_notify('campus_notify', p_lane::text);
+    select 1;
 $$;

@@ -105,12 +105,15 @@ impl Db {
     /// the whole pool and make every other school wait.
     pub async fn school(&self, tenant: &Tenant) -> Result<SchoolTx> {
         let permit = self.gate.acquire(tenant).await?;
-        let mut tx = self.school_pool.begin().await?;
-        sqlx::Executor::execute(
-            &mut *tx,
-            scope_sql(&tenant.schema, &tenant.role, self.pgbouncer).as_str(),
-        )
-        .await?;
+        // BEGIN and the scope in one simple-protocol query: one round trip, not two, on
+        // every request that touches a school.
+        let tx = self
+            .school_pool
+            .begin_with(format!(
+                "begin; {}",
+                scope_sql(&tenant.schema, &tenant.role, self.pgbouncer)
+            ))
+            .await?;
         Ok(SchoolTx {
             tx,
             tenant: tenant.id,

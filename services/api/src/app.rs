@@ -89,6 +89,7 @@ pub fn router(services: Services) -> Router {
             store: services.store.clone(),
             identity: services.identity.clone(),
             sealing: services.sealing_key(),
+            gate_devices: Default::default(),
         })
         .merge(identity.clone())
         .merge(campus_identity::school_admin_router().with_state(services.identity.clone()))

@@ -101,12 +101,15 @@ async fn enqueue(tx: &mut SchoolTx, audience: &Audience, msg: &Message<'_>) -> s
     };
     let lane = msg.category.lane();
     let audience = serde_json::to_value(audience).expect("an audience serialises");
-    let queued: Option<i64> = sqlx::query_scalar(
-        "insert into notify_jobs (idempotency_key, category, lane, audience, title, body, link, source, title_en, body_en)
-         select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
-           from notify_settings where id = 1 and (email_enabled or sms_enabled or wechat_enabled)
-         on conflict (idempotency_key) do nothing
-         returning id",
+    // The job and, if one was written, the workers' doorbell: one statement.
+    sqlx::query(
+        "with j as (
+           insert into notify_jobs (idempotency_key, category, lane, audience, title, body, link, source, title_en, body_en)
+           select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+             from notify_settings where id = 1 and (email_enabled or sms_enabled or wechat_enabled)
+           on conflict (idempotency_key) do nothing
+           returning id)
+         select public.notify_ring($11, $3, now()) from (select 1 from j limit 1) rung",
     )
     .bind(&key)
     .bind(msg.category.code())
@@ -118,11 +121,9 @@ async fn enqueue(tx: &mut SchoolTx, audience: &Audience, msg: &Message<'_>) -> s
     .bind(msg.source)
     .bind(msg.en.map(|e| e.0))
     .bind(msg.en.map(|e| e.1))
-    .fetch_optional(&mut **tx)
+    .bind(tx.tenant_id().0)
+    .execute(&mut **tx)
     .await?;
-    if queued.is_some() {
-        crate::queue::ring(tx, lane).await?;
-    }
     Ok(())
 }
 
@@ -144,7 +145,7 @@ pub struct PupilMessage<'a> {
 /// device's batch of arrivals — in one statement whatever the batch size: the inbox rows
 /// and, when the school delivers on other channels, one outbox job per message (exactly
 /// what [`send`] with [`Audience::GuardiansOfStudents`] writes for each), then one
-/// doorbell. Returns how many inbox rows were added.
+/// doorbell, rung by the same statement. Returns how many inbox rows were added.
 pub async fn send_each_to_guardians(
     tx: &mut SchoolTx,
     category: crate::model::Category,
@@ -162,7 +163,7 @@ pub async fn send_each_to_guardians(
     let titles_en: Vec<Option<&str>> = messages.iter().map(|m| m.en.map(|e| e.0)).collect();
     let bodies_en: Vec<Option<&str>> = messages.iter().map(|m| m.en.map(|e| e.1)).collect();
     let lane = category.lane();
-    let (added, queued): (i64, i64) = sqlx::query_as(
+    let (added, _rang): (i64, Option<i32>) = sqlx::query_as(
         "with m as (
            select * from unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $10::text[], $11::text[])
                       as m(sid, title, body, link, source, dedupe, title_en, body_en)),
@@ -181,7 +182,8 @@ pub async fn send_each_to_guardians(
             where ns.email_enabled or ns.sms_enabled or ns.wechat_enabled
            on conflict (idempotency_key) do nothing
            returning 1)
-         select (select count(*) from inbox), (select count(*) from jobs)",
+         select (select count(*) from inbox),
+                (select public.notify_ring($12, $9, now()) from (select 1 from jobs limit 1) rung)",
     )
     .bind(category.code())
     .bind(category.priority())
@@ -194,11 +196,9 @@ pub async fn send_each_to_guardians(
     .bind(lane.0)
     .bind(&titles_en)
     .bind(&bodies_en)
+    .bind(tx.tenant_id().0)
     .fetch_one(&mut **tx)
     .await?;
-    if queued > 0 {
-        crate::queue::ring(tx, lane).await?;
-    }
     Ok(added as u64)
 }
 

@@ -33,6 +33,32 @@ use crate::notify::{self, Audience, Category, Message};
 use crate::ui::page;
 use crate::SchoolState;
 
+/// Gate devices' ids and secrets by (school, key id), so a device's request needs no
+/// lookup round trip of its own before its events are stored. A key's secret never
+/// changes; whether the device is still active is checked by the statement that stores
+/// the events, so a revoked device is refused at once whatever the cache holds.
+#[derive(Clone)]
+pub struct DeviceCache(moka::sync::Cache<(i64, String), (i64, std::sync::Arc<str>)>);
+
+impl Default for DeviceCache {
+    fn default() -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(std::time::Duration::from_secs(600))
+                .build(),
+        )
+    }
+}
+
+impl std::fmt::Debug for DeviceCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceCache")
+            .field("entries", &self.0.entry_count())
+            .finish()
+    }
+}
+
 /// How far a request's timestamp may be from the server's clock.
 pub const REPLAY_WINDOW_SECS: i64 = 300;
 /// Most events in one batch.
@@ -159,14 +185,23 @@ pub(crate) async fn ingest(
     }
     let result = async {
         let mut tx = state.db.school(&school).await?;
-        let device: Option<(i64, String)> = sqlx::query_as(
-            "select id, secret from gate_devices where key_id = $1 and active and revoked_at is null",
-        )
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((device_id, secret)) = device else {
-            return Ok(unauthorized("unknown or revoked device"));
+        let cache_key = (school.id.0, key.to_owned());
+        let (device_id, secret) = match state.gate_devices.0.get(&cache_key) {
+            Some(known) => known,
+            None => {
+                let device: Option<(i64, String)> = sqlx::query_as(
+                    "select id, secret from gate_devices where key_id = $1 and active and revoked_at is null",
+                )
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((id, secret)) = device else {
+                    return Ok(unauthorized("unknown or revoked device"));
+                };
+                let known = (id, std::sync::Arc::<str>::from(secret));
+                state.gate_devices.0.insert(cache_key.clone(), known.clone());
+                known
+            }
         };
         if !signature_ok(&secret, ts, &body, sig) {
             return Ok(unauthorized("bad signature"));
@@ -185,7 +220,10 @@ pub(crate) async fn ingest(
         {
             return Ok(invalid("event ids must have 1 to 100 characters".into()));
         }
-        let out = store_batch(&mut tx, device_id, &batch.events).await?;
+        let Some(out) = store_batch(&mut tx, device_id, &batch.events).await? else {
+            state.gate_devices.0.invalidate(&cache_key);
+            return Ok(unauthorized("unknown or revoked device"));
+        };
         tx.commit().await?;
         Ok::<_, Refusal>(Json(out).into_response())
     }
@@ -193,20 +231,26 @@ pub(crate) async fn ingest(
     result.unwrap_or_else(|r| r.json())
 }
 
+/// Stores the batch and tells the guardians; None if the device is no longer active
+/// (nothing is stored then).
 async fn store_batch(
     tx: &mut SchoolTx,
     device_id: i64,
     events: &[EventIn],
-) -> Result<BatchOut, Refusal> {
+) -> Result<Option<BatchOut>, Refusal> {
     let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
     let nos: Vec<&str> = events.iter().map(|e| e.student_no.as_str()).collect();
     let dirs: Vec<&str> = events.iter().map(|e| e.direction.code()).collect();
     let ats: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
-    // One statement: match the pupils, store the new events (a device's retry of an event
-    // it already sent changes nothing), and name the events whose pupil is unknown.
+    // One statement: check that the device is still active, match the pupils, store the
+    // new events (a device's retry of an event it already sent changes nothing), and name
+    // the events whose pupil is unknown — or, for a revoked device, one row saying so.
     let rows = sqlx::query(&format!(
-        "with e as (
-           select * from unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[]) as e(id, no, dir, at)),
+        "with dev as (
+           select id from gate_devices where id = $1 and active and revoked_at is null),
+         e as (
+           select * from unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[]) as e(id, no, dir, at)
+            where exists (select 1 from dev)),
          k as (
            select e.id, e.dir, e.at, s.id as sid
              from e left join students s on s.student_no = e.no and s.left_on is null),
@@ -216,10 +260,12 @@ async fn store_batch(
            on conflict (device_id, device_event_id) do nothing
            returning id, device_event_id, student_id, direction, at)
          select new.id, new.device_event_id, new.student_id, new.direction, s.name,
-                to_char(new.at at time zone {TZ_SQL}, 'HH24:MI') as hm
+                to_char(new.at at time zone {TZ_SQL}, 'HH24:MI') as hm, true as active
            from new join students s on s.id = new.student_id
          union all
-         select null, k.id, null, null, null, null from k where k.sid is null"
+         select null, k.id, null, null, null, null, true from k where k.sid is null
+         union all
+         select null, null, null, null, null, null, false where not exists (select 1 from dev)"
     ))
     .bind(device_id)
     .bind(&ids)
@@ -228,6 +274,9 @@ async fn store_batch(
     .bind(&ats)
     .fetch_all(&mut **tx)
     .await?;
+    if rows.iter().any(|r| !r.get::<bool, _>("active")) {
+        return Ok(None);
+    }
     let (inserted, unknown): (Vec<_>, Vec<_>) = rows
         .into_iter()
         .partition(|r| r.get::<Option<i64>, _>("id").is_some());
@@ -283,11 +332,11 @@ async fn store_batch(
         .collect();
     notify::send_each_to_guardians(tx, Category::Safety, &messages).await?;
     let accepted = inserted.len() as u64;
-    Ok(BatchOut {
+    Ok(Some(BatchOut {
         accepted,
         duplicates: known as u64 - accepted,
         rejected,
-    })
+    }))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ pub struct SchoolState {
     pub identity: IdentityState,
     /// Seals a school's own SMS/WeChat provider secret (None: not configured).
     pub sealing: Option<campus_notify::secret::SealingKey>,
+    /// Gate devices' keys, so a device's request skips a lookup.
+    pub gate_devices: gate::DeviceCache,
 }
 
 impl FromRef<SchoolState> for IdentityState {

@@ -8,6 +8,7 @@ locals {
   tags = merge({ Project = "county-campus-cloud", Environment = var.name }, var.tags)
   # Bucket names are global: the account id keeps the default unique.
   bucket_name = coalesce(var.bucket_name, "${var.name}-files-${data.aws_caller_identity.current.account_id}")
+  smtp_from   = var.enable_ses ? one(module.email[*].smtp_from) : coalesce(var.smtp_from, "县域智慧校园云平台 <noreply@${var.domain}>")
 
   # Secret settings that exist only when configured (an empty setting stops `campus`).
   secret_settings = merge(
@@ -25,6 +26,7 @@ module "secrets" {
   name             = var.name
   database_address = module.database.address
   database_port    = module.database.port
+  database_name    = module.database.database_name
   settings         = local.secret_settings
   tags             = local.tags
 }
@@ -56,6 +58,7 @@ module "database" {
   kms_key_arn                = module.secrets.kms_key_arn
   offsite_backups            = var.offsite_database_backups
   offsite_backup_kms_key_arn = module.storage.replica_kms_key_arn
+  citus_coordinator          = var.citus_coordinator
   tags                       = local.tags
 }
 
@@ -72,17 +75,18 @@ module "storage" {
 }
 
 module "edge" {
-  source            = "../../modules/edge"
-  name              = var.name
-  domain            = var.domain
-  create_zone       = var.create_dns_zone
-  certificate_arn   = var.certificate_arn
-  vpc_id            = module.network.vpc_id
-  vpc_cidr_block    = module.network.vpc_cidr_block
-  public_subnet_ids = module.network.public_subnet_ids
-  access_log_bucket = module.storage.access_log_bucket_name
-  kms_key_arn       = module.secrets.kms_key_arn
-  tags              = local.tags
+  source                      = "../../modules/edge"
+  name                        = var.name
+  domain                      = var.domain
+  create_zone                 = var.create_dns_zone
+  certificate_arn             = var.certificate_arn
+  additional_certificate_arns = var.school_certificate_arns
+  vpc_id                      = module.network.vpc_id
+  vpc_cidr_block              = module.network.vpc_cidr_block
+  public_subnet_ids           = module.network.public_subnet_ids
+  access_log_bucket           = module.storage.access_log_bucket_name
+  kms_key_arn                 = module.secrets.kms_key_arn
+  tags                        = local.tags
 }
 
 module "email" {
@@ -96,27 +100,30 @@ module "email" {
 }
 
 module "compute" {
-  source                  = "../../modules/compute"
-  name                    = var.name
-  image_tag               = var.image_tag
-  base_domain             = var.domain
-  bucket_name             = module.storage.bucket_name
-  bucket_arn              = module.storage.bucket_arn
-  smtp_from               = var.enable_ses ? one(module.email[*].smtp_from) : var.smtp_from
-  secret_arns             = module.secrets.secret_arns
-  kms_key_arn             = module.secrets.kms_key_arn
-  log_group_names         = module.observability.log_group_names
-  vpc_id                  = module.network.vpc_id
-  vpc_cidr_block          = module.network.vpc_cidr_block
-  private_subnet_ids      = module.network.private_subnet_ids
-  alb_security_group_id   = module.edge.alb_security_group_id
-  target_group_arn        = module.edge.target_group_arn
-  alb_arn_suffix          = module.edge.alb_arn_suffix
-  target_group_arn_suffix = module.edge.target_group_arn_suffix
-  web_min                 = var.web_min_tasks
-  web_max                 = var.web_max_tasks
-  preview_enabled         = var.preview_enabled
-  tags                    = local.tags
+  source                             = "../../modules/compute"
+  name                               = var.name
+  image_tag                          = var.image_tag
+  base_domain                        = var.domain
+  bucket_name                        = module.storage.bucket_name
+  bucket_arn                         = module.storage.bucket_arn
+  smtp_from                          = local.smtp_from
+  secret_arns                        = module.secrets.secret_arns
+  kms_key_arn                        = module.secrets.kms_key_arn
+  log_group_names                    = module.observability.log_group_names
+  vpc_id                             = module.network.vpc_id
+  vpc_cidr_block                     = module.network.vpc_cidr_block
+  private_subnet_ids                 = module.network.private_subnet_ids
+  alb_security_group_id              = module.edge.alb_security_group_id
+  target_group_arn                   = module.edge.target_group_arn
+  alb_arn_suffix                     = module.edge.alb_arn_suffix
+  target_group_arn_suffix            = module.edge.target_group_arn_suffix
+  web_min                            = var.web_min_tasks
+  web_max                            = var.web_max_tasks
+  worker_max                         = var.worker_max_tasks
+  preview_max                        = var.preview_max_tasks
+  preview_enabled                    = var.preview_enabled
+  metrics_scraper_security_group_ids = var.prometheus_security_group_ids
+  tags                               = local.tags
 }
 
 module "observability" {

@@ -38,6 +38,21 @@ output "database_instance_id" {
   value       = module.database.instance_id
 }
 
+output "database_subnet_group" {
+  description = "DB subnet group (`--db-subnet-group-name` of a point-in-time restore beside the live instance)."
+  value       = module.database.subnet_group_name
+}
+
+output "database_security_group_id" {
+  description = "Security group of the database (`--vpc-security-group-ids` of such a restore)."
+  value       = module.database.security_group_id
+}
+
+output "database_parameter_group" {
+  description = "Parameter group of the database (`--db-parameter-group-name` of such a restore)."
+  value       = module.database.parameter_group_name
+}
+
 output "bucket_name" {
   description = "The files bucket (`s3_bucket`)."
   value       = module.storage.bucket_name

@@ -76,6 +76,16 @@ variable "db_storage_gb" {
   default     = 50
 }
 
+variable "citus_coordinator" {
+  description = "Only when one Postgres server is outgrown: the Citus coordinator (`{ host, port, database_name }`) the platform moves to; null keeps it on RDS. See modules/database/README.md and infra/RUNBOOK.md, \"Scale out\"."
+  type = object({
+    host          = string
+    port          = optional(number, 5432)
+    database_name = optional(string, "campus")
+  })
+  default = null
+}
+
 variable "offsite_database_backups" {
   description = "Copy the database's automated backups to the replica region as well (needs RDS cross-region backup replication in that region pair)."
   type        = bool
@@ -92,6 +102,30 @@ variable "web_max_tasks" {
   description = "Most web tasks at the morning peak."
   type        = number
   default     = 6
+}
+
+variable "worker_max_tasks" {
+  description = "Most worker tasks (maintenance and notification delivery; one runs normally, more while a county-wide notice goes out)."
+  type        = number
+  default     = 3
+}
+
+variable "preview_max_tasks" {
+  description = "Most preview tasks (document conversions after a burst of attachments)."
+  type        = number
+  default     = 4
+}
+
+variable "school_certificate_arns" {
+  description = "ACM certificates for schools' own domains (`hostnames` in schools.auto.tfvars) that `*.domain` does not cover; the load balancer presents them by SNI."
+  type        = list(string)
+  default     = []
+}
+
+variable "prometheus_security_group_ids" {
+  description = "Security groups of a Prometheus inside the VPC allowed to scrape `/metrics` on the web tasks (port 8080); empty when only the CloudWatch alarms are used."
+  type        = list(string)
+  default     = []
 }
 
 variable "preview_enabled" {
@@ -114,9 +148,9 @@ variable "smtp_relay_url" {
 }
 
 variable "smtp_from" {
-  description = "From address of notification mail when SES is off."
+  description = "From address of notification mail when SES is off, e.g. `县域智慧校园云平台 <noreply@edu.example.cn>`; null for `县域智慧校园云平台 <noreply@<domain>>` (the relay must accept that sender)."
   type        = string
-  default     = "County Campus Cloud <noreply@localhost>"
+  default     = null
 }
 
 variable "dmarc_report_address" {

@@ -35,8 +35,9 @@ locals {
       image   = "${aws_ecr_repository.campus.repository_url}:${var.image_tag}"
       cpu     = var.web_cpu
       memory  = var.web_memory
-      # The balancer sets X-Forwarded-For; the tasks accept traffic only from it.
-      env     = { CAMPUS_TRUST_FORWARDED_FOR = "true" }
+      # The balancer (inside the VPC) appends the client's address to X-Forwarded-For;
+      # only peers in the VPC's range are believed, so nothing else can pick an address.
+      env     = { CAMPUS_TRUSTED_PROXIES = jsonencode([var.vpc_cidr_block]) }
       enabled = true
     }
     worker = {
@@ -52,7 +53,9 @@ locals {
       image   = "${aws_ecr_repository.campus.repository_url}:${var.image_tag}-preview"
       cpu     = var.preview_cpu
       memory  = var.preview_memory
-      env     = {}
+      # One conversion per vCPU the task is given: the task may see more cores than it
+      # pays for, and conversions sharing a core run into `preview_timeout_secs`.
+      env     = { CAMPUS_PREVIEW_WORKERS = tostring(max(1, floor(var.preview_cpu / 1024))) }
       enabled = var.preview_enabled
     }
     cli = {
@@ -116,6 +119,18 @@ resource "aws_vpc_security_group_ingress_rule" "from_alb" {
   from_port                    = 8080
   to_port                      = 8080
   description                  = "HTTP from the load balancer"
+}
+
+# Prometheus (or another scraper) inside the VPC reads `/metrics` of each web task on its
+# address; the load balancer hides that path from the internet.
+resource "aws_vpc_security_group_ingress_rule" "metrics" {
+  count                        = length(var.metrics_scraper_security_group_ids)
+  security_group_id            = aws_security_group.tasks.id
+  referenced_security_group_id = var.metrics_scraper_security_group_ids[count.index]
+  ip_protocol                  = "tcp"
+  from_port                    = 8080
+  to_port                      = 8080
+  description                  = "Prometheus scraping /metrics"
 }
 
 # Outbound: Postgres in the VPC, S3 through the gateway endpoint, and HTTPS/SMTP to SES,

@@ -40,9 +40,8 @@ variable "bucket_arn" {
 }
 
 variable "smtp_from" {
-  description = "From address of notification mail (`smtp_from`)."
+  description = "From address of notification mail (`smtp_from`), e.g. `县域智慧校园云平台 <noreply@edu.example.cn>`; relays and SES refuse mail from the compiled-in `noreply@localhost`."
   type        = string
-  default     = "County Campus Cloud <noreply@localhost>"
 }
 
 variable "delete_grace_days" {
@@ -58,9 +57,9 @@ variable "database_max_connections" {
 }
 
 variable "rust_log" {
-  description = "Log filter (`RUST_LOG`)."
+  description = "Log filter (`RUST_LOG`); the default is the platform's own (plain `info` would let the S3 client and HTTP libraries log every connection)."
   type        = string
-  default     = "info"
+  default     = "info,sqlx=warn,aws=warn,hyper=warn"
 }
 
 variable "extra_environment" {
@@ -102,6 +101,12 @@ variable "private_subnet_ids" {
 variable "alb_security_group_id" {
   description = "Security group of the load balancer (the only source of HTTP traffic)."
   type        = string
+}
+
+variable "metrics_scraper_security_group_ids" {
+  description = "Security groups (e.g. the Prometheus server's) allowed to reach the web tasks on 8080 to scrape `http://<task address>:8080/metrics`. Empty: only the load balancer reaches the tasks."
+  type        = list(string)
+  default     = []
 }
 
 variable "target_group_arn" {
@@ -180,7 +185,7 @@ variable "preview_enabled" {
 }
 
 variable "preview_cpu" {
-  description = "CPU units of a preview task (one conversion per core)."
+  description = "CPU units of a preview task; the task runs one conversion per whole vCPU (`preview_workers`), at least one."
   type        = number
   default     = 1024
 }

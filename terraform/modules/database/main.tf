@@ -2,6 +2,20 @@
 # school. Encrypted, backed up daily with point-in-time recovery, Multi-AZ by default,
 # deletion-protected, reachable only from the platform's tasks.
 
+locals {
+  # Where the platform connects: RDS, or a Citus coordinator once one server is outgrown
+  # (variable citus_coordinator, README "When one server is outgrown: Citus").
+  endpoint = var.citus_coordinator == null ? {
+    host          = aws_db_instance.this.address
+    port          = aws_db_instance.this.port
+    database_name = aws_db_instance.this.db_name
+    } : {
+    host          = var.citus_coordinator.host
+    port          = var.citus_coordinator.port
+    database_name = var.citus_coordinator.database_name
+  }
+}
+
 resource "aws_db_subnet_group" "this" {
   name_prefix = "${var.name}-"
   subnet_ids  = var.subnet_ids

@@ -118,6 +118,21 @@ variable "force_ssl" {
   default     = false
 }
 
+variable "citus_coordinator" {
+  description = "When one Postgres server is outgrown: the coordinator of a Citus 12+ cluster (schema-based sharding; see this module's README) that the platform should use instead of the RDS instance, as `{ host, port, database_name }`. null (the default) means RDS. Setting it moves the `address`, `port` and `database_name` outputs, so `DATABASE_URL` follows on the next apply; the RDS instance stays (and keeps its backups and alarms) until it is removed on purpose. The coordinator must be reachable inside the VPC on its port and accept the platform user with the generated password: `campus` has no TLS for Postgres yet."
+  type = object({
+    host          = string
+    port          = optional(number, 5432)
+    database_name = optional(string, "campus")
+  })
+  default = null
+
+  validation {
+    condition     = var.citus_coordinator == null || try(length(var.citus_coordinator.host) > 0 && !strcontains(var.citus_coordinator.host, "/") && !strcontains(var.citus_coordinator.host, ":"), false)
+    error_message = "citus_coordinator.host must be a bare host name or address (no scheme, port or path)."
+  }
+}
+
 variable "kms_key_arn" {
   description = "KMS key for storage, snapshots and Performance Insights."
   type        = string

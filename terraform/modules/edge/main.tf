@@ -173,6 +173,14 @@ resource "aws_lb_listener" "https" {
   }
 }
 
+# Schools' own domains (`hostnames` in the schools map): one certificate each, or a few
+# with several names, chosen by SNI. The wildcard certificate stays the default.
+resource "aws_lb_listener_certificate" "school" {
+  for_each        = toset(var.additional_certificate_arns)
+  listener_arn    = aws_lb_listener.https.arn
+  certificate_arn = each.value
+}
+
 # `/metrics` is for the monitoring system inside the VPC, not for the internet.
 resource "aws_lb_listener_rule" "hide_metrics" {
   listener_arn = aws_lb_listener.https.arn

@@ -13,18 +13,23 @@ output "alb_security_group_id" {
   value       = aws_security_group.alb.id
 }
 
+# ECS refuses a service whose target group is not yet attached to a load balancer, and
+# the HTTPS listener waits for the certificate's validation: consumers of the target group
+# (the web service, request-count autoscaling) must wait for the listener too.
 output "target_group_arn" {
-  description = "Target group the web service registers its tasks in."
+  description = "Target group the web service registers its tasks in (available once the HTTPS listener forwards to it)."
   value       = aws_lb_target_group.web.arn
+  depends_on  = [aws_lb_listener.https]
 }
 
 output "target_group_arn_suffix" {
-  description = "Target group's ARN suffix (dimension of its CloudWatch metrics)."
+  description = "Target group's ARN suffix (dimension of its CloudWatch metrics and of request-count autoscaling)."
   value       = aws_lb_target_group.web.arn_suffix
+  depends_on  = [aws_lb_listener.https]
 }
 
 output "https_listener_arn" {
-  description = "ARN of the HTTPS listener (web tasks depend on it)."
+  description = "ARN of the HTTPS listener."
   value       = aws_lb_listener.https.arn
 }
 

@@ -20,6 +20,12 @@ variable "certificate_arn" {
   default     = null
 }
 
+variable "additional_certificate_arns" {
+  description = "Further certificates (ACM ARNs) the HTTPS listener presents by SNI, for schools' own domains in the schools map (`hostnames`, e.g. `www.xinyi-school.cn`) that the wildcard certificate does not cover. Empty: only `domain` and `*.domain`."
+  type        = list(string)
+  default     = []
+}
+
 variable "vpc_id" {
   description = "VPC of the load balancer."
   type        = string

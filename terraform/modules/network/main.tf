@@ -132,9 +132,16 @@ resource "aws_route_table_association" "database" {
 
 # S3 traffic (every file upload and download, exports) bypasses the NAT gateway: the
 # gateway endpoint is free, NAT data processing is not.
+# The service's name is looked up rather than spelled out: it differs between partitions
+# (the China regions name some endpoint services `cn.com.amazonaws.…`).
+data "aws_vpc_endpoint_service" "s3" {
+  service      = "s3"
+  service_type = "Gateway"
+}
+
 resource "aws_vpc_endpoint" "s3" {
   vpc_id            = aws_vpc.this.id
-  service_name      = "com.amazonaws.${data.aws_region.current.name}.s3"
+  service_name      = data.aws_vpc_endpoint_service.s3.service_name
   vpc_endpoint_type = "Gateway"
   route_table_ids   = aws_route_table.private[*].id
   tags              = merge(var.tags, { Name = "${var.name}-s3" })

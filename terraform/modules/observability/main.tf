@@ -63,6 +63,38 @@ resource "aws_cloudwatch_metric_alarm" "error_logs" {
   tags                = var.tags
 }
 
+# A notification that gave up after `notify_max_attempts` (the worker logs "delivery dead"
+# with the school, channel and error). Only the web role serves /metrics, so the worker's
+# own counters never reach Prometheus; its log does reach CloudWatch.
+resource "aws_cloudwatch_log_metric_filter" "dead_deliveries" {
+  name           = "${var.name}-notify-dead-deliveries"
+  log_group_name = aws_cloudwatch_log_group.this["worker"].name
+  pattern        = "{ $.message = \"delivery dead\" }"
+
+  metric_transformation {
+    name          = "DeadDeliveries"
+    namespace     = "Campus/${var.name}"
+    value         = "1"
+    default_value = "0"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "dead_deliveries" {
+  alarm_name          = "${var.name}-notify-dead-deliveries"
+  alarm_description   = "More than ${var.dead_deliveries_per_15min} notifications gave up in 15 minutes (parents not reached). Runbook: infra/RUNBOOK.md#notify-dead-deliveries"
+  namespace           = "Campus/${var.name}"
+  metric_name         = "DeadDeliveries"
+  statistic           = "Sum"
+  period              = 900
+  evaluation_periods  = 1
+  threshold           = var.dead_deliveries_per_15min
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm
+  ok_actions          = local.alarm
+  tags                = var.tags
+}
+
 # ---------------------------------------------------------------- load balancer
 
 resource "aws_cloudwatch_metric_alarm" "http_5xx" {
@@ -121,7 +153,7 @@ resource "aws_cloudwatch_metric_alarm" "unhealthy_targets" {
 resource "aws_cloudwatch_metric_alarm" "service_cpu" {
   for_each            = var.service_names
   alarm_name          = "${var.name}-${each.key}-cpu"
-  alarm_description   = "${each.key} tasks above ${var.cpu_alarm_percent}% CPU for 15 minutes although autoscaling should have added tasks (at its maximum?). Runbook: infra/RUNBOOK.md#scale-out"
+  alarm_description   = "${each.key} tasks above ${var.cpu_alarm_percent}% CPU for 15 minutes although autoscaling should have added tasks (at its maximum?). Runbook: infra/RUNBOOK.md#service-hot"
   namespace           = "AWS/ECS"
   metric_name         = "CPUUtilization"
   dimensions          = { ClusterName = var.cluster_name, ServiceName = each.value }
@@ -139,7 +171,7 @@ resource "aws_cloudwatch_metric_alarm" "service_cpu" {
 resource "aws_cloudwatch_metric_alarm" "service_memory" {
   for_each            = var.service_names
   alarm_name          = "${var.name}-${each.key}-memory"
-  alarm_description   = "${each.key} tasks above ${var.memory_alarm_percent}% memory. Runbook: infra/RUNBOOK.md#scale-out"
+  alarm_description   = "${each.key} tasks above ${var.memory_alarm_percent}% memory. Runbook: infra/RUNBOOK.md#service-hot"
   namespace           = "AWS/ECS"
   metric_name         = "MemoryUtilization"
   dimensions          = { ClusterName = var.cluster_name, ServiceName = each.value }

@@ -61,6 +61,12 @@ variable "error_log_lines_per_5min" {
   default     = 20
 }
 
+variable "dead_deliveries_per_15min" {
+  description = "Notifications that gave up (dead deliveries, from the worker's log) in fifteen minutes that raise an alarm."
+  type        = number
+  default     = 10
+}
+
 variable "http_5xx_per_5min" {
   description = "Server errors (5xx from the tasks) in five minutes that raise an alarm."
   type        = number

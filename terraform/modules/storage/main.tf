@@ -14,7 +14,7 @@ locals {
 
 resource "aws_s3_bucket" "primary" {
   #checkov:skip=CKV2_AWS_62:the platform learns of uploads from its own requests; event notifications would have no consumer
-  #checkov:skip=CKV_AWS_144:replication is configured below in aws_s3_bucket_replication_configuration (checkov does not follow it through the count)
+  #checkov:skip=CKV_AWS_144:replication to the off-site bucket is configured below in aws_s3_bucket_replication_configuration.primary; this check only looks for the deprecated inline replication_configuration block
   bucket        = var.bucket_name
   force_destroy = false
   tags          = var.tags
