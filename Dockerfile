@@ -35,12 +35,17 @@ FROM debian:bookworm-slim AS base
 ARG PG_MAJOR
 # ca-certificates: TLS to S3, SES and providers. postgresql-client-$PG_MAJOR from the
 # PostgreSQL project's repository: Debian 12 ships pg_dump 15, too old for a 16 server.
+# postgresql-common only brings the repository's script and keyring; purging it deletes
+# the keyring, so the repository's source entry goes too (otherwise every later
+# `apt-get update`, as in the preview stage, fails on an unsigned repository).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates postgresql-common \
  && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
  && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" tini \
  && apt-get purge -y --auto-remove postgresql-common \
- && rm -rf /var/lib/apt/lists/*
+ && rm -f /etc/apt/sources.list.d/pgdg.sources /etc/apt/sources.list.d/pgdg.list \
+ && rm -rf /var/lib/apt/lists/* \
+ && pg_dump --version
 RUN groupadd --system --gid 10001 campus \
  && useradd --system --uid 10001 --gid campus --home-dir /home/campus --create-home --shell /usr/sbin/nologin campus
 COPY --from=builder /usr/local/bin/campus /usr/local/bin/campus
@@ -54,7 +59,8 @@ EXPOSE 8080
 # roles serve no HTTP, so one image-wide HEALTHCHECK would be wrong for them.
 #checkov:skip=CKV_DOCKER_2:the web role is probed by the load balancer on /readyz; worker roles serve no HTTP, so an image-wide HEALTHCHECK would mark them unhealthy
 # tini reaps LibreOffice's children and forwards SIGTERM, so `campus` drains cleanly.
-ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/campus"]
+# `-s` (subreaper): under ECS's own init (initProcessEnabled) tini is not PID 1.
+ENTRYPOINT ["/usr/bin/tini", "-s", "--", "/usr/local/bin/campus"]
 CMD ["serve"]
 
 # ------------------------------------------------------------------ preview worker

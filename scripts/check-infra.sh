@@ -4,7 +4,11 @@
 #      module's README documents its inputs and outputs (infra/checks/check_terraform.py);
 #   2. checkov passes on terraform/ (and on the Dockerfile); skipped rules must be inline
 #      `#checkov:skip=CKV_…:reason` comments, which step 1 checks for a reason;
-#   3. the systemd units in infra/systemd/ pass `systemd-analyze verify` without a warning
+#   3. the operations files agree with the platform and the runbook
+#      (infra/checks/check_ops.py): every CAMPUS_* variable they set is a real setting,
+#      the Prometheus rules parse and use only metrics the platform exports (so do the
+#      Grafana dashboards), every alert and alarm names an existing runbook section;
+#   4. the systemd units in infra/systemd/ pass `systemd-analyze verify` without a warning
 #      (where systemd-analyze exists).
 # The Python tools live in virtual environments under $INFRA_CHECK_VENV
 # (default ~/.cache/campus-infra-venv), created on first use and reused afterwards.
@@ -50,6 +54,9 @@ fi
 checkov=("$venvs/checkov/bin/checkov" --quiet --compact --skip-download)
 "${checkov[@]}" -d terraform --framework terraform
 "${checkov[@]}" -f Dockerfile --framework dockerfile
+
+# PyYAML comes with checkov, so its environment runs this one.
+"$venvs/checkov/bin/python" infra/checks/check_ops.py
 
 if command -v systemd-analyze >/dev/null 2>&1; then
   # verify insists that ExecStart's program exists: point the units at a placeholder.

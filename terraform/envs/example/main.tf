@@ -53,6 +53,7 @@ module "database" {
   client_security_group_ids  = [module.compute.task_security_group_id]
   instance_class             = var.db_instance_class
   multi_az                   = var.db_multi_az
+  apply_immediately          = var.db_apply_immediately
   allocated_storage_gb       = var.db_storage_gb
   password                   = module.secrets.database_password
   kms_key_arn                = module.secrets.kms_key_arn

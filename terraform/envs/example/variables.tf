@@ -64,6 +64,12 @@ variable "db_instance_class" {
   default     = "db.t4g.large"
 }
 
+variable "db_apply_immediately" {
+  description = "Apply a change of `db_instance_class` (a failover of under a minute with Multi-AZ) in this apply rather than in the Saturday-night maintenance window."
+  type        = bool
+  default     = false
+}
+
 variable "db_multi_az" {
   description = "Keep a standby in a second zone with automatic failover. Turning it off halves the database bill; recovery is then a point-in-time restore (about 30 minutes)."
   type        = bool

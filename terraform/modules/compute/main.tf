@@ -293,8 +293,9 @@ resource "aws_ecs_task_definition" "this" {
       stopTimeout            = 30
       portMappings           = each.key == "web" ? [{ containerPort = 8080, protocol = "tcp" }] : []
       mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
+      # extra_environment last: a county's own value wins over the role's default.
       environment = [
-        for k, v in merge(local.environment, each.value.env) : { name = k, value = v }
+        for k, v in merge(local.environment, each.value.env, var.extra_environment) : { name = k, value = v }
       ]
       secrets = [
         for k, arn in var.secret_arns : { name = k, valueFrom = arn }

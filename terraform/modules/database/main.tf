@@ -143,6 +143,7 @@ resource "aws_db_instance" "this" {
   backup_retention_period   = var.backup_retention_days
   backup_window             = var.backup_window
   maintenance_window        = var.maintenance_window
+  apply_immediately         = var.apply_immediately
   copy_tags_to_snapshot     = true
   delete_automated_backups  = false
   deletion_protection       = var.deletion_protection

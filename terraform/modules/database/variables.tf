@@ -100,6 +100,12 @@ variable "maintenance_window" {
   default     = "sat:19:30-sat:20:30"
 }
 
+variable "apply_immediately" {
+  description = "Apply changes that need a restart or failover (instance class, storage type, engine version) at once instead of in `maintenance_window`. Turn on for the apply of a planned resize, then off again."
+  type        = bool
+  default     = false
+}
+
 variable "deletion_protection" {
   description = "Refuse to delete the instance (turn off only to tear an environment down on purpose)."
   type        = bool
