@@ -962,7 +962,14 @@ async fn a_notify_process_killed_with_sigkill_mid_batch_leaves_one_delivery_per_
     send(&app, &a, Audience::AllGuardians, Category::Safety, "alert").await;
     provider.delay_ms.store(2_000, Ordering::SeqCst);
 
-    let worker = || {
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let worker = |port: u16| {
         let cfg = &app.services.cfg;
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_campus"));
         cmd.args(["serve", "--roles", "notify"])
@@ -971,7 +978,7 @@ async fn a_notify_process_killed_with_sigkill_mid_batch_leaves_one_delivery_per_
             .env("DATABASE_URL", &app.db.url)
             .env("CAMPUS_ROLE_PREFIX", &app.db.role_prefix)
             .env("CAMPUS_BASE_DOMAIN", BASE)
-            .env("CAMPUS_BIND", "127.0.0.1:0")
+            .env("CAMPUS_BIND", format!("127.0.0.1:{port}"))
             .env("CAMPUS_S3_ENDPOINT", cfg.s3_endpoint.as_deref().unwrap())
             .env("CAMPUS_S3_ACCESS_KEY", S3_KEY)
             .env("CAMPUS_S3_SECRET_KEY", S3_SECRET)
@@ -984,7 +991,7 @@ async fn a_notify_process_killed_with_sigkill_mid_batch_leaves_one_delivery_per_
             .kill_on_drop(true);
         cmd.spawn().unwrap()
     };
-    let mut first = worker();
+    let mut first = worker(free_port());
     let mut in_flight = 0;
     for _ in 0..300 {
         in_flight = provider.calls.lock().unwrap().len();
@@ -1002,7 +1009,8 @@ async fn a_notify_process_killed_with_sigkill_mid_batch_leaves_one_delivery_per_
     );
 
     provider.delay_ms.store(0, Ordering::SeqCst);
-    let mut second = worker();
+    let port = free_port();
+    let mut second = worker(port);
     let mut sent = 0;
     for _ in 0..500 {
         sent = statuses(&app, &a).await.get("sent").copied().unwrap_or(0);
@@ -1011,6 +1019,33 @@ async fn a_notify_process_killed_with_sigkill_mid_batch_leaves_one_delivery_per_
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // A worker without the web role still answers its probes and shows its own counters
+    // (the web instances' /metrics cannot count deliveries made here), and nothing else.
+    let worker_get = |path: &'static str| {
+        let http = app.http.clone();
+        async move {
+            http.get(format!("http://127.0.0.1:{port}{path}"))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(worker_get("/healthz").await.status(), StatusCode::OK);
+    let metrics = worker_get("/metrics").await.text().await.unwrap();
+    let sent_here = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("campus_notify_sent_total")
+                && l.contains("school=\"sigkill\"")
+                && l.contains("channel=\"sms\"")
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<f64>().ok());
+    assert!(
+        sent_here.is_some_and(|n| n >= 1.0),
+        "the second worker counts what it sent: {metrics}"
+    );
+    assert_eq!(worker_get("/").await.status(), StatusCode::NOT_FOUND);
     second.start_kill().unwrap();
     second.wait().await.unwrap();
     assert_eq!(sent, 60);

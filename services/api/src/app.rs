@@ -90,6 +90,7 @@ pub fn router(services: Services) -> Router {
             identity: services.identity.clone(),
             sealing: services.sealing_key(),
             gate_devices: Default::default(),
+            profiles: Default::default(),
         })
         .merge(identity.clone())
         .merge(campus_identity::school_admin_router().with_state(services.identity.clone()))
@@ -174,6 +175,17 @@ pub fn router(services: Services) -> Router {
         )
 }
 
+/// What an instance without the `web` role serves on its address: the probes and the
+/// Prometheus metrics of the roles it runs (notification counters, preview and rollup
+/// figures), which a web instance would otherwise be the only one to show.
+pub fn worker_router(services: Services) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(services)
+}
+
 /// The span every log line of a request is written in. `school` is filled in once the
 /// host is resolved, `route` when a router matches, `person` when the handler learns who
 /// is signed in; sqlx's query events (`RUST_LOG=sqlx=debug`) fall inside it too.
@@ -255,8 +267,14 @@ pub async fn serve(
         .await
         .map_err(Into::into)
     } else {
-        shutdown.await;
-        Ok(())
+        tracing::info!(
+            address = %listener.local_addr()?,
+            "no web role: serving /healthz, /readyz and /metrics only"
+        );
+        axum::serve(listener, worker_router(services.clone()))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(Into::into)
     };
     invalidator.abort();
     sweeper.abort();

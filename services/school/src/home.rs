@@ -10,11 +10,16 @@ use campus_tenant::{CurrentSchool, ObjectKey, SchoolTx, Tenant, TenantError};
 use serde::Serialize;
 use sqlx::Row;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use campus_tenant::TenantId;
+
 use crate::SchoolState;
 
 pub(crate) const BADGE_KEY: &str = "branding/badge.svg";
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 pub(crate) struct GradeRow {
     name: String,
     classes: i64,
@@ -200,12 +205,50 @@ async fn load_profile(tx: &mut SchoolTx, fallback_name: &str) -> Result<Profile,
     })
 }
 
-/// The profile in one school-scoped transaction.
-async fn fetch_profile(state: &SchoolState, school: &Tenant) -> Result<Profile, TenantError> {
-    let mut tx = state.db.school(school).await?;
-    let profile = load_profile(&mut tx, &school.name).await?;
-    tx.commit().await?;
-    Ok(profile)
+/// Schools' profiles and figures, kept for [`PROFILE_TTL`]: every visitor of a school's
+/// home page sees them, and the attendance rate adds up six weeks of registers, which is
+/// far too much work to repeat for each page view of a busy morning.
+#[derive(Clone)]
+pub struct ProfileCache(moka::future::Cache<TenantId, Arc<Profile>>);
+
+/// How stale the home page's figures may be.
+pub const PROFILE_TTL: Duration = Duration::from_secs(30);
+
+impl Default for ProfileCache {
+    fn default() -> Self {
+        Self(
+            moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(PROFILE_TTL)
+                .build(),
+        )
+    }
+}
+
+impl std::fmt::Debug for ProfileCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProfileCache")
+            .field("entries", &self.0.entry_count())
+            .finish()
+    }
+}
+
+/// The profile, from the cache or in one school-scoped transaction; concurrent requests
+/// of one school wait for a single load.
+async fn fetch_profile(
+    state: &SchoolState,
+    school: &Tenant,
+) -> Result<Arc<Profile>, Arc<TenantError>> {
+    state
+        .profiles
+        .0
+        .try_get_with(school.id, async {
+            let mut tx = state.db.school(school).await?;
+            let profile = load_profile(&mut tx, &school.name).await?;
+            tx.commit().await?;
+            Ok::<_, TenantError>(Arc::new(profile))
+        })
+        .await
 }
 
 async fn unread_count(
@@ -253,7 +296,7 @@ pub(crate) async fn home(
         attendance: profile
             .attendance_rate
             .map_or_else(|| "—".into(), |r| format!("{:.1}%", r * 100.0)),
-        grades: profile.grades,
+        grades: profile.grades.clone(),
     }
     .render()
     .unwrap_or_default();

@@ -18,6 +18,7 @@ mod delivery;
 pub mod demo;
 pub mod gate;
 mod home;
+pub use home::ProfileCache;
 mod inbox;
 pub mod join;
 mod leave;
@@ -50,6 +51,8 @@ pub struct SchoolState {
     pub sealing: Option<campus_notify::secret::SealingKey>,
     /// Gate devices' keys, so a device's request skips a lookup.
     pub gate_devices: gate::DeviceCache,
+    /// Schools' home-page profiles and figures, kept for half a minute.
+    pub profiles: ProfileCache,
 }
 
 impl FromRef<SchoolState> for IdentityState {

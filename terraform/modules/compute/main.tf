@@ -121,8 +121,8 @@ resource "aws_vpc_security_group_ingress_rule" "from_alb" {
   description                  = "HTTP from the load balancer"
 }
 
-# Prometheus (or another scraper) inside the VPC reads `/metrics` of each web task on its
-# address; the load balancer hides that path from the internet.
+# Prometheus (or another scraper) inside the VPC reads `/metrics` of each task on its
+# address (web, worker and preview); the load balancer hides that path from the internet.
 resource "aws_vpc_security_group_ingress_rule" "metrics" {
   count                        = length(var.metrics_scraper_security_group_ids)
   security_group_id            = aws_security_group.tasks.id
@@ -287,11 +287,12 @@ resource "aws_ecs_task_definition" "this" {
       command   = each.value.command
       essential = true
       # The cli task also serves as the operator's shell (ECS Exec), whose agent needs a
-      # writable root filesystem; the services' root filesystems are read-only.
+      # writable root filesystem; the services' root filesystems are read-only. Every
+      # service listens on 8080: workers answer only /healthz, /readyz and /metrics there.
       readonlyRootFilesystem = each.key != "cli"
       user                   = "10001:10001"
       stopTimeout            = 30
-      portMappings           = each.key == "web" ? [{ containerPort = 8080, protocol = "tcp" }] : []
+      portMappings           = each.key == "cli" ? [] : [{ containerPort = 8080, protocol = "tcp" }]
       mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
       # extra_environment last: a county's own value wins over the role's default.
       environment = [
