@@ -642,6 +642,64 @@ async fn a_worker_killed_mid_batch_leaves_one_delivery_per_recipient() {
     app.stop().await;
 }
 
+/// The next doorbell notification's payload (the lane), or None if none comes. NOTIFY is
+/// delivered at commit, so once a send has returned its notification is on its way or
+/// was never sent.
+async fn next_ring(listener: &mut sqlx::postgres::PgListener) -> Option<String> {
+    tokio::time::timeout(Duration::from_millis(700), listener.recv())
+        .await
+        .ok()
+        .map(|n| n.unwrap().payload().to_owned())
+}
+
+/// A ring sends NOTIFY only when the workers may not know of the work yet (each notifying
+/// commit takes a database-wide lock, so a notify per gate batch queued every school's
+/// commits): the first ring of a school's lane wakes them, further rings of that lane
+/// before the workers fold it do not, another lane does, and once the lane is served and
+/// cleared the next ring wakes them again.
+#[tokio::test]
+async fn a_ring_notifies_only_when_the_workers_may_not_know() {
+    let sink = SmtpSink::start(0).await.unwrap();
+    let url = sink.url();
+    let app = app_with(|c| c.smtp_url = Some(url)).await;
+    let a = school(&app, "bell", 3).await;
+    enable(&app, &a, true, false, AWAKE).await;
+    let mut listener = sqlx::postgres::PgListener::connect(&app.db.url)
+        .await
+        .unwrap();
+    listener.listen("campus_notify").await.unwrap();
+    send(&app, &a, Audience::AllGuardians, Category::Notices, "n1").await;
+    assert_eq!(
+        next_ring(&mut listener).await.as_deref(),
+        Some("3"),
+        "first ring wakes"
+    );
+    send(&app, &a, Audience::AllGuardians, Category::Notices, "n2").await;
+    assert_eq!(
+        next_ring(&mut listener).await,
+        None,
+        "the lane is known already"
+    );
+    send(&app, &a, Audience::AllGuardians, Category::Safety, "s1").await;
+    assert_eq!(
+        next_ring(&mut listener).await.as_deref(),
+        Some("0"),
+        "another lane wakes"
+    );
+
+    app.services.notifier.drain().await.unwrap();
+    assert_eq!(sink.mail().len(), 9, "every ring's job was delivered");
+    send(&app, &a, Audience::AllGuardians, Category::Notices, "n3").await;
+    assert_eq!(
+        next_ring(&mut listener).await.as_deref(),
+        Some("3"),
+        "a cleared lane wakes again"
+    );
+    app.services.notifier.drain().await.unwrap();
+    assert_eq!(sink.mail().len(), 12);
+    app.stop().await;
+}
+
 /// A school's transaction that sends while a worker is in the middle of that school's turn
 /// never waits for the worker: under the county's morning load such waits once formed a
 /// cycle across connections (the turn waiting on the request, the request on the turn)

@@ -50,7 +50,9 @@ impl Default for WorkerSettings {
             retry_base_secs: 10,
             retry_max_secs: 3600,
             send_concurrency: 32,
-            poll: Duration::from_secs(1),
+            // Also the bound on a ring's wait in the rare case where it did not wake the
+            // workers (see `notify_ring` in public migration 0012).
+            poll: Duration::from_millis(500),
         }
     }
 }
