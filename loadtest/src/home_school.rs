@@ -832,7 +832,9 @@ fn pages_report(pages: &[&Comparison], args: &Args) -> String {
          with the values it bound: `BEGIN`, the school scope (`set_config` of the schema \
          path and role), the page's queries, `COMMIT`, with {c} clients on one thread and \
          prepared statements (`-M prepared`, as the platform's client prepares and caches \
-         them). {r} rounds × {s} s per variant, alternating which goes first, after {w} s of \
+         them). The platform sends `BEGIN` and the scope in one simple query (one round \
+         trip); pgbench's prepared mode cannot combine commands, so it sends them as two. \
+         {r} rounds × {s} s per variant, alternating which goes first, after {w} s of \
          warm-up each; HTTP and pgbench share the same two cores with Postgres, so the ratio \
          is what the platform's own work (HTTP, session, rendering) costs on top of the SQL.\n\n",
         c = args.connections,

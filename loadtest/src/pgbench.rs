@@ -95,18 +95,24 @@ fn pgbench_sql(sql: &str, query: usize) -> String {
 /// as recorded, in the transaction `Db::school` begins) with `params[i]` the values bound to query `i`'s `$1, $2, …`.
 pub fn script(statements: &[String], params: &[Vec<String>]) -> Result<Script> {
     let listing = || statements.join("\n---\n");
-    // `Db::school` opens the transaction (sqlx sends its BEGIN without a statement event)
-    // and sets the scope as its first statement; the COMMIT is recorded.
+    // `Db::school` opens the transaction and sets the scope in one query, `begin; select
+    // set_config(…)`, recorded as one statement (older builds: the scope alone after an
+    // unrecorded BEGIN); the COMMIT is recorded. pgbench gets them as two commands, since
+    // its prepared mode cannot send two in one.
     let scope_at = statements
         .iter()
-        .position(|s| s.starts_with("select set_config("))
+        .position(|s| {
+            s.starts_with("select set_config(") || s.starts_with("begin; select set_config(")
+        })
         .with_context(|| format!("no school scope among the statements:\n{}", listing()))?;
     let commit = statements
         .iter()
         .rposition(|s| s.eq_ignore_ascii_case("commit"))
         .filter(|c| *c > scope_at)
         .with_context(|| format!("no COMMIT after the scope:\n{}", listing()))?;
-    let scope = &statements[scope_at];
+    let scope = statements[scope_at]
+        .strip_prefix("begin; ")
+        .unwrap_or(&statements[scope_at]);
     let queries = &statements[scope_at + 1..commit];
     anyhow::ensure!(
         queries.len() == params.len(),
@@ -216,6 +222,23 @@ mod tests {
         );
         assert_eq!(max_param("select $1, $3, $2"), 3);
         assert_eq!(max_param("select 1"), 0);
+    }
+
+    #[test]
+    fn a_script_splits_the_recorded_begin_and_scope() {
+        let statements: Vec<String> = [
+            "begin; select set_config('path', '\"s\"', true), set_config('who', 'r', true)",
+            "select 1",
+            "COMMIT",
+        ]
+        .map(String::from)
+        .to_vec();
+        let s = script(&statements, &[vec![]]).unwrap();
+        assert_eq!(
+            s.text,
+            "BEGIN;\nselect set_config('path', '\"s\"', true), set_config('who', 'r', true);\n\
+             select 1;\nCOMMIT;\n"
+        );
     }
 
     #[test]

@@ -107,13 +107,15 @@ impl Db {
         let permit = self.gate.acquire(tenant).await?;
         // BEGIN and the scope in one simple-protocol query: one round trip, not two, on
         // every request that touches a school.
-        let tx = self
-            .school_pool
-            .begin_with(format!(
-                "begin; {}",
-                scope_sql(&tenant.schema, &tenant.role, self.pgbouncer)
-            ))
-            .await?;
+        let begin = format!(
+            "begin; {}",
+            scope_sql(&tenant.schema, &tenant.role, self.pgbouncer)
+        );
+        // sqlx logs no event for the statement that opens a transaction; this one goes
+        // with its statement events (`RUST_LOG=sqlx=debug`), so a trace of a request
+        // shows which school each transaction entered.
+        tracing::debug!(target: "sqlx::query", summary = "begin", db.statement = begin.as_str(), "school transaction");
+        let tx = self.school_pool.begin_with(begin).await?;
         Ok(SchoolTx {
             tx,
             tenant: tenant.id,
