@@ -52,11 +52,8 @@ def ops_files() -> list[Path]:
     return files
 
 
-def check_env_names(problems: list[str]) -> int:
-    known = settings(problems)
-    if not known:
-        return 0
-    seen = 0
+def ops_lines():
+    """(file, line number, line) of every text file of ops_files() but this checker."""
     for path in ops_files():
         if path.name == "check_ops.py":
             continue
@@ -65,13 +62,22 @@ def check_env_names(problems: list[str]) -> int:
         except UnicodeDecodeError:
             continue
         for n, line in enumerate(text.splitlines(), 1):
-            for name in ENV_NAME.findall(line):
-                seen += 1
-                if name not in HELPERS and name.lower() not in known:
-                    problems.append(
-                        f"{path.relative_to(ROOT)}:{n}: CAMPUS_{name} is not a setting of campus "
-                        "(services/api/src/config.rs); campus would ignore it"
-                    )
+            yield path, n, line
+
+
+def check_env_names(problems: list[str]) -> int:
+    known = settings(problems)
+    if not known:
+        return 0
+    seen = 0
+    for path, n, line in ops_lines():
+        for name in ENV_NAME.findall(line):
+            seen += 1
+            if name not in HELPERS and name.lower() not in known:
+                problems.append(
+                    f"{path.relative_to(ROOT)}:{n}: CAMPUS_{name} is not a setting of campus "
+                    "(services/api/src/config.rs); campus would ignore it"
+                )
     return seen
 
 
@@ -147,17 +153,10 @@ def check_dashboards(problems: list[str], metrics: set[str]) -> None:
 
 
 def check_links(problems: list[str], anchors: set[str]) -> None:
-    for path in ops_files():
-        if path.name == "check_ops.py":
-            continue
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            continue
-        for n, line in enumerate(text.splitlines(), 1):
-            for anchor in ANCHOR_LINK.findall(line):
-                if anchor not in anchors:
-                    problems.append(f"{path.relative_to(ROOT)}:{n}: infra/RUNBOOK.md has no section #{anchor}")
+    for path, n, line in ops_lines():
+        for anchor in ANCHOR_LINK.findall(line):
+            if anchor not in anchors:
+                problems.append(f"{path.relative_to(ROOT)}:{n}: infra/RUNBOOK.md has no section #{anchor}")
     runbook = (ROOT / "infra/RUNBOOK.md").read_text(encoding="utf-8")
     for n, line in enumerate(runbook.splitlines(), 1):
         for anchor in re.findall(r"\]\(#([^)]+)\)", line):
