@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The load tests in one command: builds release binaries, starts `campus demo` (32 demo
 # schools) on a fresh database of the local Postgres server, runs `campus-bench load`
-# against it — the county's morning at 10×, roll call, the county dashboard and the
-# noisy-neighbour test — and writes the figures into loadtest/README.md between the
-# `load:begin` and `load:end` markers (the rest of the file is left alone).
+# against it — the county's morning at 10×, roll call, the county dashboard, the
+# noisy-neighbour test, then 1,000 schools registered (the missing ones onboarded) — and
+# writes the figures into loadtest/README.md between the `load:begin` and `load:end`
+# markers (the rest of the file is left alone).
 #
 #   bash loadtest/run-load.sh                 # defaults: 32 schools, 60 s per scenario
 #   LOAD_SCHOOLS=8 LOAD_SECONDS=20 bash loadtest/run-load.sh

@@ -8,6 +8,10 @@
 //! 3. The county dashboard, read by the bureau.
 //! 4. Noisy neighbour: school A floods at 20× its limit while the other schools run a
 //!    normal load; their p99 with and without the flood, in alternating rounds of one run.
+//! 5. A thousand schools registered: schools are onboarded through the admin API until
+//!    the registry holds `--registered` of them, then every school's home page is read in
+//!    turn while the demo schools' parents read as in the morning; the server's peak
+//!    resident memory is the figure (target < 200 MB).
 //!
 //! Setup (accounts for parents, gate devices, a lower limit for school A) uses the demo's
 //! database and the admin API; the measured phases use only HTTP.
@@ -56,7 +60,14 @@ pub struct Args {
     /// Replay speed of the county's morning.
     #[arg(long, default_value_t = 10.0)]
     speedup: f64,
+    /// Schools registered for the last scenario (onboarded until the registry holds this
+    /// many; 0 skips it).
+    #[arg(long, default_value_t = 1000)]
+    registered: usize,
 }
+
+/// The memory target of scenario 5.
+const TARGET_RSS_MB: f64 = 200.0;
 
 #[derive(Clone)]
 struct Session {
@@ -250,7 +261,7 @@ async fn setup(ctx: &Ctx, database_url: &str, args: &Args) -> Result<Vec<School>
             classes,
         });
     }
-    pool.close().await;
+    db.close().await;
     Ok(schools)
 }
 
@@ -448,6 +459,16 @@ pub async fn run(database_url: &str, args: Args) -> Result<String> {
     eprintln!("{out}");
     out.push_str(&noisy(&ctx, &schools, &token, &args).await?);
 
+    let thousand = if args.registered > schools.len() {
+        eprintln!("{out}");
+        Some(registered(&ctx, &schools, &token, &args).await?)
+    } else {
+        None
+    };
+    if let Some((text, _)) = &thousand {
+        out.push_str(text);
+    }
+
     let _ = writeln!(
         out,
         "\n| target | measured | result |\n|---|---|---|\n| county morning at {}×: p99 < 100 ms, no errors | p99 {:.1} ms, {} errors | {} |",
@@ -456,7 +477,123 @@ pub async fn run(database_url: &str, args: Args) -> Result<String> {
         all.errors,
         verdict(morning_p99 < 100_000 && all.errors == 0)
     );
+    if let Some((_, row)) = thousand {
+        out.push_str(&row);
+    }
     Ok(out)
+}
+
+/// Scenario 5: onboards schools until `args.registered` exist, then reads every school's
+/// home page in turn beside the parents' morning reads. Returns the section and its
+/// target row.
+async fn registered(
+    ctx: &Arc<Ctx>,
+    schools: &Arc<Vec<School>>,
+    token: &str,
+    args: &Args,
+) -> Result<(String, String)> {
+    use futures::StreamExt;
+    let admin_host = format!("admin.{}", args.base_domain);
+    let existing: serde_json::Value = ctx
+        .get(&admin_host, "/admin/v1/tenants")
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let mut slugs: Vec<String> = existing["tenants"]
+        .as_array()
+        .context("the tenant list holds `tenants`")?
+        .iter()
+        .filter_map(|t| t["slug"].as_str().map(str::to_owned))
+        .collect();
+    let missing = args.registered.saturating_sub(slugs.len());
+    eprintln!("scenario 5: onboarding {missing} schools");
+    let started = std::time::Instant::now();
+    let new: Vec<String> = (0..missing).map(|i| format!("extra-{i:04}")).collect();
+    let results: Vec<Result<()>> = futures::stream::iter(new.clone())
+        .map(|slug| {
+            let (ctx, host) = (Arc::clone(ctx), admin_host.clone());
+            async move {
+                ctx.put(&host, &format!("/admin/v1/tenants/{slug}"))
+                    .bearer_auth(token)
+                    .json(&serde_json::json!({"name": format!("负载测试学校 {slug}")}))
+                    .send()
+                    .await?
+                    .error_for_status()?;
+                Ok(())
+            }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    for r in results {
+        r.context("onboarding a school for scenario 5")?;
+    }
+    let onboarding = started.elapsed();
+    slugs.extend(new);
+    let hosts: Arc<Vec<String>> = Arc::new(
+        slugs
+            .iter()
+            .map(|s| format!("{s}.{}", args.base_domain))
+            .collect(),
+    );
+    let total_pupils: usize = schools.iter().map(|s| s.students.len()).sum();
+    let reads_per_s = 10_000.0 / 300.0 * args.speedup;
+    let home_rate = 100.0;
+    let mut streams = Vec::new();
+    let (c, h) = (Arc::clone(ctx), Arc::clone(&hosts));
+    streams.push(Stream {
+        label: "every school's home page in turn".into(),
+        rate: home_rate,
+        limit: None,
+        make: Arc::new(move |n| c.get(&h[n as usize % h.len()], "/")),
+    });
+    for (i, s) in schools.iter().enumerate() {
+        let share = s.students.len() as f64 / total_pupils.max(1) as f64;
+        let (c, sc) = (Arc::clone(ctx), Arc::clone(schools));
+        streams.push(Stream {
+            label: "parents: today page and notices".into(),
+            rate: reads_per_s * share,
+            limit: None,
+            make: Arc::new(move |n| {
+                let school = &sc[i];
+                let p = &school.parents[n as usize % school.parents.len().max(1)];
+                let path = if n % 2 == 0 { "/today" } else { "/notices" };
+                c.get(&school.host, path).header("cookie", &p.cookie)
+            }),
+        });
+    }
+    let seconds = Duration::from_secs(args.seconds);
+    let (mut res, usage) = open_loop::run(streams, seconds, args.pid).await;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "### {} schools registered
+
+{missing} schools onboarded through the admin API ({:.0} s, four at a time) so that the registry holds {}; then for {} s every school's home page in turn at {home_rate:.0}/s (each school's host resolved, limited, and its page rendered) beside the parents' {reads_per_s:.0} reads/s of the morning.
+",
+        slugs.len(),
+        onboarding.as_secs_f64(),
+        slugs.len(),
+        args.seconds
+    );
+    out.push_str(&table(&mut res));
+    out.push('\n');
+    out.push_str(&usage_line(usage));
+    let mut all = Outcome::default();
+    for o in res.values() {
+        all.merge(o);
+    }
+    let peak_mb = usage.peak_rss_bytes as f64 / 1048576.0;
+    let row = format!(
+        "| `campus` RSS < {TARGET_RSS_MB:.0} MB with {} schools registered under load | peak {peak_mb:.0} MB, {} errors | {} |\n",
+        slugs.len(),
+        all.errors,
+        verdict(peak_mb < TARGET_RSS_MB && all.errors == 0)
+    );
+    Ok((out, row))
 }
 
 async fn noisy(

@@ -5,11 +5,13 @@
 //! - [`migrate`]: versioned, checksummed migrations for `public` and every school schema;
 //! - [`lifecycle`]: onboarding, suspension, soft deletion, purge, invitations;
 //! - [`scope`]: the school-scoped transaction, the only door to a school's tables;
+//! - [`affinity`]: connections kept for the school they last served;
 //! - [`routing`]: host → school resolution as a tower layer, cached and invalidated by
 //!   Postgres notifications;
 //! - [`store`]: per-school object storage that refuses keys outside the school's prefix;
 //! - [`export`]: a school's schema dump and files, written to a folder.
 
+pub mod affinity;
 pub mod error;
 pub mod export;
 pub mod lifecycle;

@@ -12,9 +12,11 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, PgPool, Postgres, TransactionManager};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::affinity::{Parking, Source};
 use crate::error::Result;
 use crate::registry::{Tenant, TenantId};
 use crate::slug::Ident;
@@ -51,19 +53,38 @@ pub struct Db {
     pgbouncer: bool,
     /// Each school's fair share of `school_pool` (see [`SchoolGate`]).
     gate: Arc<SchoolGate>,
+    /// Connections kept for the school they last served (see [`crate::affinity`]).
+    parking: Arc<Parking>,
 }
+
+type PgTransactions = <Postgres as sqlx::Database>::TransactionManager;
 
 /// How long a school transaction waits for its school's share of the pool before the
 /// request is answered "busy" (the same error as an exhausted pool).
 pub const DEFAULT_SCHOOL_WAIT: Duration = Duration::from_secs(5);
 
 impl Db {
-    /// Both school and shared work on one directly connected pool.
+    /// Both school and shared work on one directly connected pool; no connection is kept
+    /// for its school (tools, tests, short-lived handles).
     pub fn new(pool: PgPool) -> Self {
         Self {
             gate: SchoolGate::for_pool(&pool),
+            parking: Arc::new(Parking::new(0)),
             school_pool: pool.clone(),
             shared_pool: pool,
+            pgbouncer: false,
+        }
+    }
+
+    /// School transactions on `school_pool`, which nothing else may use, with connections
+    /// kept for the school they last served (see [`crate::affinity`]); shared queries on
+    /// `shared_pool`.
+    pub fn with_affinity(school_pool: PgPool, shared_pool: PgPool) -> Self {
+        Self {
+            gate: SchoolGate::for_pool(&school_pool),
+            parking: Parking::for_pool(&school_pool),
+            school_pool,
+            shared_pool,
             pgbouncer: false,
         }
     }
@@ -75,6 +96,9 @@ impl Db {
     pub fn behind_pgbouncer(school_pool: PgPool, shared_pool: PgPool) -> Self {
         Self {
             gate: SchoolGate::for_pool(&school_pool),
+            // Through the pooler, the next transaction may get any server connection:
+            // nothing to keep.
+            parking: Arc::new(Parking::new(0)),
             school_pool,
             shared_pool,
             pgbouncer: true,
@@ -97,6 +121,30 @@ impl Db {
         &self.school_pool
     }
 
+    /// Connections idle but kept for the school they last served (not counted idle by
+    /// the pool).
+    pub fn parked(&self) -> usize {
+        self.parking.len()
+    }
+
+    /// School transactions waiting for a connection of the pool right now.
+    pub fn waiting_for_connection(&self) -> usize {
+        self.parking.waiting()
+    }
+
+    /// School transactions so far by where their connection came from.
+    pub fn connection_sources(&self) -> [(Source, u64); 3] {
+        self.parking.sources()
+    }
+
+    /// Hands the parked connections back and closes the pools. (`PgPool::close` alone
+    /// also works: the parking's sweeper notices and hands them back within a moment.)
+    pub async fn close(&self) {
+        self.parking.release_all();
+        self.school_pool.close().await;
+        self.shared_pool.close().await;
+    }
+
     /// Opens a transaction scoped to `tenant`: its schema first (and only) on the
     /// search_path and its role as the current role, both undone when the transaction ends.
     ///
@@ -115,9 +163,14 @@ impl Db {
         // with its statement events (`RUST_LOG=sqlx=debug`), so a trace of a request
         // shows which school each transaction entered.
         tracing::debug!(target: "sqlx::query", summary = "begin", db.statement = begin.as_str(), "school transaction");
-        let tx = self.school_pool.begin_with(begin).await?;
+        let (mut conn, source) = self.parking.take(tenant.id, &self.school_pool).await?;
+        // If BEGIN fails the connection goes back to the pool, which tests it.
+        PgTransactions::begin(&mut conn, Some(begin.into())).await?;
         Ok(SchoolTx {
-            tx,
+            conn: Some(conn),
+            open: true,
+            source,
+            parking: Arc::clone(&self.parking),
             tenant: tenant.id,
             _permit: permit,
         })
@@ -132,13 +185,29 @@ impl Db {
 
 /// A transaction inside one school's schema, as that school's role. Dereferences to the
 /// connection so it can be used as an executor: `query(..).fetch_all(&mut *tx)`.
-#[derive(Debug)]
+///
+/// Dropped without [`SchoolTx::commit`], it rolls back (sent before the connection's next
+/// use, as `sqlx::Transaction` does) and the connection goes back to the pool. Committed
+/// or rolled back, the connection is parked for the school's next transaction.
 pub struct SchoolTx {
     // Declared before the permit: fields drop in order, so the connection goes back to the
-    // pool before the school's next transaction is let in.
-    tx: Transaction<'static, Postgres>,
+    // pool before the school's next transaction is let in. `None` only once finished.
+    conn: Option<PoolConnection<Postgres>>,
+    open: bool,
+    source: Source,
+    parking: Arc<Parking>,
     tenant: TenantId,
     _permit: OwnedSemaphorePermit,
+}
+
+impl std::fmt::Debug for SchoolTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchoolTx")
+            .field("tenant", &self.tenant)
+            .field("open", &self.open)
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SchoolTx {
@@ -146,14 +215,44 @@ impl SchoolTx {
         self.tenant
     }
 
-    pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await?;
+    /// Where this transaction's connection came from.
+    pub fn connection_source(&self) -> Source {
+        self.source
+    }
+
+    pub async fn commit(mut self) -> Result<()> {
+        PgTransactions::commit(self.conn_mut()).await?;
+        self.finish();
         Ok(())
     }
 
-    pub async fn rollback(self) -> Result<()> {
-        self.tx.rollback().await?;
+    pub async fn rollback(mut self) -> Result<()> {
+        PgTransactions::rollback(self.conn_mut()).await?;
+        self.finish();
         Ok(())
+    }
+
+    fn conn_mut(&mut self) -> &mut PgConnection {
+        self.conn
+            .as_mut()
+            .expect("a school transaction's connection")
+    }
+
+    fn finish(&mut self) {
+        self.open = false;
+        if let Some(conn) = self.conn.take() {
+            self.parking.park(self.tenant, conn);
+        }
+    }
+}
+
+impl Drop for SchoolTx {
+    fn drop(&mut self) {
+        if self.open {
+            if let Some(conn) = self.conn.as_mut() {
+                PgTransactions::start_rollback(conn);
+            }
+        }
     }
 }
 
@@ -161,13 +260,15 @@ impl Deref for SchoolTx {
     type Target = PgConnection;
 
     fn deref(&self) -> &PgConnection {
-        &self.tx
+        self.conn
+            .as_ref()
+            .expect("a school transaction's connection")
     }
 }
 
 impl DerefMut for SchoolTx {
     fn deref_mut(&mut self) -> &mut PgConnection {
-        &mut self.tx
+        self.conn_mut()
     }
 }
 

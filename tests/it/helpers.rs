@@ -262,7 +262,7 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
         }
-        self.services.pool.close().await;
+        self.services.db.close().await;
         self.db.drop_all().await;
     }
 }

@@ -83,6 +83,142 @@ async fn a_pooled_connection_never_carries_a_schools_scope_into_the_next_use() {
     app.stop().await;
 }
 
+/// A connection kept for the school it last served (so that school's plans stay valid)
+/// may be handed to another school when nothing else is free: that school sees only its
+/// own scope and its own rows, even through a statement the connection prepared for the
+/// first school.
+#[tokio::test]
+async fn a_connection_parked_by_one_school_serves_another_with_only_its_own_scope() {
+    use campus_tenant::affinity::Source;
+    let app = TestApp::spawn().await;
+    let a = app.onboard("school-a", "甲校").await.tenant;
+    let b = app.onboard("school-b", "乙校").await.tenant;
+    add_pupils(&app.services, &a, "a", 3).await;
+    add_pupils(&app.services, &b, "b", 5).await;
+    // School transactions on a pool of two connections: one may be parked.
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&app.db.url)
+        .await
+        .unwrap();
+    let db = Db::with_affinity(pool.clone(), app.services.pool.clone());
+    let count = "select count(*) from students";
+
+    let mut tx = db.school(&a).await.unwrap();
+    let n: i64 = sqlx::query_scalar(count).fetch_one(&mut *tx).await.unwrap();
+    assert_eq!(n, 3);
+    tx.commit().await.unwrap();
+    assert_eq!(
+        db.parked(),
+        1,
+        "a committed transaction parks its connection"
+    );
+
+    let mut tx = db.school(&a).await.unwrap();
+    assert_eq!(tx.connection_source(), Source::Same);
+    let n: i64 = sqlx::query_scalar(count).fetch_one(&mut *tx).await.unwrap();
+    assert_eq!(n, 3);
+    tx.commit().await.unwrap();
+
+    // The other connection is busy: school B can only get the one A parked.
+    let held = pool.acquire().await.unwrap();
+    assert_eq!(pool.num_idle(), 0);
+    let mut tx = db.school(&b).await.unwrap();
+    assert_eq!(tx.connection_source(), Source::Stolen);
+    let (schema, user): (String, String) =
+        sqlx::query_as("select current_schema(), current_user::text")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(schema, "school_school_b");
+    assert_eq!(user, b.role_name());
+    let n: i64 = sqlx::query_scalar(count).fetch_one(&mut *tx).await.unwrap();
+    assert_eq!(
+        n, 5,
+        "a statement prepared for school A must read school B's rows"
+    );
+    sqlx::query("insert into grades (level, name) values (9, '九年级')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    // Dropped without commit: rolled back, and the connection is not kept for B.
+    drop(tx);
+    assert_eq!(db.parked(), 0);
+    drop(held);
+
+    let mut tx = db.school(&b).await.unwrap();
+    assert_eq!(tx.connection_source(), Source::Pool);
+    let grades: i64 = sqlx::query_scalar("select count(*) from grades where level = 9")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(grades, 0, "the dropped transaction's write was rolled back");
+    let n: i64 = sqlx::query_scalar(count).fetch_one(&mut *tx).await.unwrap();
+    assert_eq!(n, 5);
+    tx.commit().await.unwrap();
+    // `PgPool::close` waits for every connection: the parking hands its one back.
+    assert_eq!(db.parked(), 1);
+    tokio::time::timeout(std::time::Duration::from_secs(10), pool.close())
+        .await
+        .expect("closing the pool gets the parked connection back");
+    app.stop().await;
+}
+
+/// While a school transaction waits for a connection, a finishing one hands its
+/// connection to the pool instead of keeping it for its school.
+#[tokio::test]
+async fn a_waiting_transaction_gets_a_finishing_ones_connection_instead_of_it_being_parked() {
+    use campus_tenant::affinity::Source;
+    let app = TestApp::spawn().await;
+    let a = app.onboard("school-a", "甲校").await.tenant;
+    let b = app.onboard("school-b", "乙校").await.tenant;
+    let c = app.onboard("school-c", "丙校").await.tenant;
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&app.db.url)
+        .await
+        .unwrap();
+    let db = Db::with_affinity(pool.clone(), app.services.pool.clone());
+    let tx_a = db.school(&a).await.unwrap();
+    let tx_b = db.school(&b).await.unwrap();
+    let waiter = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let mut tx = db.school(&c).await.unwrap();
+            let schema: String = sqlx::query_scalar("select current_schema()")
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+            let source = tx.connection_source();
+            tx.commit().await.unwrap();
+            (schema, source)
+        })
+    };
+    for _ in 0..200 {
+        if db.waiting_for_connection() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(db.waiting_for_connection(), 1, "school C waits on the pool");
+    tx_a.commit().await.unwrap();
+    assert_eq!(
+        db.parked(),
+        0,
+        "the connection went to the waiting transaction"
+    );
+    let (schema, source) = tokio::time::timeout(std::time::Duration::from_secs(30), waiter)
+        .await
+        .expect("school C got a connection")
+        .unwrap();
+    assert_eq!(schema, "school_school_c");
+    assert_eq!(source, Source::Pool);
+    assert_eq!(db.waiting_for_connection(), 0);
+    tx_b.rollback().await.unwrap();
+    db.close().await;
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn school_a_cannot_read_or_change_school_b_even_with_schema_qualified_sql() {
     let app = TestApp::spawn().await;

@@ -148,7 +148,7 @@ async fn the_platform_serves_schools_through_pgbouncer() {
     }
     let _ = stop.send(());
     let _ = server.await;
-    services.pool.close().await;
+    services.db.close().await;
     drop(bouncer);
     app.stop().await;
 }

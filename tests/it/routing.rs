@@ -200,7 +200,7 @@ async fn a_change_made_by_one_instance_reaches_another_through_notify() {
     assert!(routed, "instance B never routed the new hostname");
     let _ = stop.send(());
     let _ = server.await;
-    services_b.pool.close().await;
+    services_b.db.close().await;
     app.stop().await;
 }
 

@@ -115,6 +115,7 @@ struct Runtime {
     timeouts: IntGaugeVec,
     wait_seconds: GaugeVec,
     host_cache: IntGaugeVec,
+    connection_sources: IntGaugeVec,
     limiter_keys: IntGaugeVec,
     rss: IntGauge,
 }
@@ -130,6 +131,7 @@ impl Runtime {
             &self.timeouts,
             &self.wait_seconds,
             &self.host_cache,
+            &self.connection_sources,
             &self.limiter_keys,
             &self.rss,
         ]
@@ -138,7 +140,8 @@ impl Runtime {
     fn refresh(&self) {
         let pool = self.db.school_pool();
         let size = f64::from(pool.size());
-        let idle = pool.num_idle() as f64;
+        // Parked connections wait for their school's next transaction: idle all the same.
+        let idle = (pool.num_idle() + self.db.parked()) as f64;
         self.pool.with_label_values(&["open"]).set(size);
         self.pool.with_label_values(&["idle"]).set(idle);
         self.pool.with_label_values(&["in_use"]).set(size - idle);
@@ -182,6 +185,11 @@ impl Runtime {
         self.host_cache
             .with_label_values(&["miss"])
             .set(self.resolver.db_lookups() as i64);
+        for (source, n) in self.db.connection_sources() {
+            self.connection_sources
+                .with_label_values(&[source.label()])
+                .set(n as i64);
+        }
         let (schools, people, addresses) = self.limits.tracked();
         self.limiter_keys
             .with_label_values(&["school"])
@@ -269,6 +277,13 @@ pub fn register_runtime(
                 "School host resolutions answered from the cache (hit) or the registry (miss) (counter)",
             ),
             &["result"],
+        )?,
+        connection_sources: IntGaugeVec::new(
+            Opts::new(
+                "campus_db_school_connections_total",
+                "School transactions by where their connection came from: parked by the same school (its plans still valid), the pool, or parked by another school (counter)",
+            ),
+            &["source"],
         )?,
         limiter_keys: IntGaugeVec::new(
             Opts::new(

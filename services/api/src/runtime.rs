@@ -121,10 +121,18 @@ impl Services {
         Self::with_pool(cfg, pool).await
     }
 
-    /// Builds the services on an existing, directly connected pool.
+    /// Builds the services on an existing, directly connected pool, which serves shared
+    /// queries. School transactions get a pool of their own of the same size and
+    /// connection options, opened lazily: its connections are kept for the school they
+    /// last served ([`campus_tenant::affinity`]), which only works if nothing else waits
+    /// on that pool.
     pub async fn with_pool(cfg: Config, pool: PgPool) -> anyhow::Result<Self> {
-        let db = Db::new(pool.clone())
-            .with_school_wait(Duration::from_secs(cfg.database_acquire_timeout_secs));
+        let timeout = Duration::from_secs(cfg.database_acquire_timeout_secs);
+        let school_pool = pool_options()
+            .max_connections(pool.options().get_max_connections())
+            .acquire_timeout(timeout)
+            .connect_lazy_with((*pool.connect_options()).clone());
+        let db = Db::with_affinity(school_pool, pool.clone()).with_school_wait(timeout);
         Self::assemble(cfg, pool, db).await
     }
 
