@@ -72,6 +72,10 @@ enum Command {
     Machine,
     /// Print a free TCP port on 127.0.0.1 (for run-benchmarks.sh).
     FreePort,
+    /// Serve the embedded S3 server until stdin closes, its endpoint on the first line of
+    /// stdout (the files benchmark runs its S3 server in a process of its own).
+    #[command(hide = true)]
+    S3Server(world::S3ServerArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -99,6 +103,10 @@ fn main() -> anyhow::Result<()> {
             Command::Load(args) => load::run(url, args).await?,
             Command::Machine => machine::run(url).await?,
             Command::FreePort => format!("{}\n", campus_devstack::free_port()?),
+            Command::S3Server(args) => {
+                world::serve_s3(args).await?;
+                String::new()
+            }
         })
     })?;
     print!("{out}");

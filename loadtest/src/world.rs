@@ -1,11 +1,15 @@
 //! A throwaway platform for one benchmark: a fresh database on the shared Postgres server,
-//! a role prefix of its own, the embedded S3 server and a [`Platform`] wired to both.
+//! a role prefix of its own, the embedded S3 server and a [`Platform`] wired to both. The
+//! S3 server runs in the benchmark's process, or, for benchmarks that measure the
+//! platform's memory, in a child process of its own ([`S3Placement::OwnProcess`]), as a
+//! production S3 service would.
 //!
 //! Everything is created with the benchmark process's id in its name so that two runs
 //! (or a run and the integration tests, which use `campus_it_*` and `it<pid>x*`) never
 //! collide, and so that leftovers of a crashed run can be recognised and swept later.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +19,7 @@ use campus_tenant::lifecycle::{Onboarded, Platform, SchoolSpec, SchoolUrls};
 use campus_tenant::{migrate, ObjectStore, RolePrefix, Slug};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 /// The base domain every benchmark school lives under.
 pub const BASE_DOMAIN: &str = "campus.test";
@@ -23,6 +28,99 @@ const DB_PREFIX: &str = "campus_bench_";
 const S3_KEY: &str = "bench-access";
 const S3_SECRET: &str = "bench-secret-key";
 const BUCKET: &str = "campus";
+
+/// Where a [`World`]'s S3 server runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum S3Placement {
+    /// In the benchmark's process (cheapest; most benchmarks).
+    InProcess,
+    /// In a `campus-bench s3-server` child process, so that the benchmark process's
+    /// memory is the platform's (and the client's) alone.
+    OwnProcess,
+}
+
+/// A running S3 server; dropping it stops the server.
+enum S3Server {
+    InProcess(EmbeddedS3),
+    // `kill_on_drop` kills the child with the world; its stdin (kept open in `Child`)
+    // closes when this process ends in any other way, and the child then exits too.
+    OwnProcess {
+        endpoint: String,
+        child: tokio::process::Child,
+    },
+}
+
+impl S3Server {
+    async fn start(placement: S3Placement, root: &Path) -> Result<Self> {
+        Ok(match placement {
+            S3Placement::InProcess => Self::InProcess(
+                EmbeddedS3::start(root, "127.0.0.1:0".parse()?, S3_KEY, S3_SECRET).await?,
+            ),
+            S3Placement::OwnProcess => {
+                let mut child = tokio::process::Command::new(std::env::current_exe()?)
+                    .arg("s3-server")
+                    .arg("--root")
+                    .arg(root)
+                    .args(["--port", "0"])
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .kill_on_drop(true)
+                    .spawn()
+                    .context("starting campus-bench s3-server")?;
+                let stdout = child.stdout.take().context("no stdout")?;
+                let endpoint = tokio::time::timeout(
+                    Duration::from_secs(30),
+                    BufReader::new(stdout).lines().next_line(),
+                )
+                .await
+                .context("campus-bench s3-server printed no endpoint within 30 s")??
+                .context("campus-bench s3-server exited before printing its endpoint")?;
+                Self::OwnProcess { endpoint, child }
+            }
+        })
+    }
+
+    fn endpoint(&self) -> String {
+        match self {
+            Self::InProcess(s3) => s3.endpoint(),
+            Self::OwnProcess { endpoint, .. } => endpoint.clone(),
+        }
+    }
+
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Self::InProcess(_) => None,
+            Self::OwnProcess { child, .. } => child.id(),
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct S3ServerArgs {
+    /// Folder holding the objects (created if missing).
+    #[arg(long)]
+    pub root: PathBuf,
+    /// Port on 127.0.0.1 (0 for any free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+}
+
+/// `campus-bench s3-server`: serves the embedded S3 server with the benchmarks' keys,
+/// prints its endpoint as the first line on stdout, and stops when stdin closes (when the
+/// benchmark that started it ends, however it ends).
+pub async fn serve_s3(args: S3ServerArgs) -> Result<()> {
+    let s3 = EmbeddedS3::start(
+        &args.root,
+        ([127, 0, 0, 1], args.port).into(),
+        S3_KEY,
+        S3_SECRET,
+    )
+    .await?;
+    println!("{}", s3.endpoint());
+    let mut sink = Vec::new();
+    tokio::io::stdin().read_to_end(&mut sink).await?;
+    Ok(())
+}
 
 /// One benchmark's database, storage and platform. Call [`World::destroy`] when done:
 /// roles are global to the Postgres cluster and outlive the database unless dropped.
@@ -34,7 +132,7 @@ pub struct World {
     pub platform: Platform,
     // Kept alive for the benchmark's duration: dropping either stops the S3 server or
     // deletes its files.
-    s3: EmbeddedS3,
+    s3: S3Server,
     _dir: tempfile::TempDir,
 }
 
@@ -104,9 +202,14 @@ async fn sweep_leftovers(admin: &PgPool) -> Result<()> {
 
 impl World {
     /// Creates the database `campus_bench_<pid>_<tag>` with the `public` schema migrated,
-    /// starts the embedded S3 server and creates its bucket. `tag` is one lowercase letter
-    /// naming the benchmark; `pool_size` bounds the platform's connections.
-    pub async fn create(server_url: &str, tag: char, pool_size: u32) -> Result<Self> {
+    /// starts the embedded S3 server where `s3` says and creates its bucket. `tag` is one
+    /// lowercase letter naming the benchmark; `pool_size` bounds the platform's connections.
+    pub async fn create(
+        server_url: &str,
+        tag: char,
+        pool_size: u32,
+        s3: S3Placement,
+    ) -> Result<Self> {
         anyhow::ensure!(tag.is_ascii_lowercase(), "tag must be a lowercase letter");
         let admin = admin_pool(server_url).await?;
         sweep_leftovers(&admin).await?;
@@ -133,13 +236,7 @@ impl World {
         migrate::migrate_public(&pool).await?;
 
         let dir = tempfile::tempdir()?;
-        let s3 = EmbeddedS3::start(
-            &dir.path().join("s3"),
-            "127.0.0.1:0".parse()?,
-            S3_KEY,
-            S3_SECRET,
-        )
-        .await?;
+        let s3 = S3Server::start(s3, &dir.path().join("s3")).await?;
         let client = campus::runtime::s3_client(&campus::Config {
             s3_endpoint: Some(s3.endpoint()),
             s3_access_key: Some(S3_KEY.into()),
@@ -171,6 +268,11 @@ impl World {
             s3,
             _dir: dir,
         })
+    }
+
+    /// The S3 server's process id when it runs in a process of its own.
+    pub fn s3_pid(&self) -> Option<u32> {
+        self.s3.pid()
     }
 
     /// A configuration that serves the whole platform (`campus::Services`) on this world's
@@ -261,7 +363,22 @@ where
     F: FnOnce(Arc<World>) -> Fut,
     Fut: std::future::Future<Output = Result<String>>,
 {
-    let world = Arc::new(World::create(server_url, tag, pool_size).await?);
+    with_world_s3(server_url, tag, pool_size, S3Placement::InProcess, bench).await
+}
+
+/// [`with_world`] with the S3 server where `s3` says.
+pub async fn with_world_s3<F, Fut>(
+    server_url: &str,
+    tag: char,
+    pool_size: u32,
+    s3: S3Placement,
+    bench: F,
+) -> Result<String>
+where
+    F: FnOnce(Arc<World>) -> Fut,
+    Fut: std::future::Future<Output = Result<String>>,
+{
+    let world = Arc::new(World::create(server_url, tag, pool_size, s3).await?);
     let result = bench(Arc::clone(&world)).await;
     let cleanup = world.destroy().await;
     // The benchmark's own error matters more than a cleanup error; report both.
