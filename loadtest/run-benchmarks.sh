@@ -246,9 +246,10 @@ its markdown fragment on stdout (`--help` lists the options, e.g. `--seconds`,
 5. **Authentication** (`campus-bench auth`). The whole platform (`campus::app::serve`:
    tenant layer, identity extractors, Postgres) serves one school with 16 members (role
    `teacher`) in one process. First, the school's home page `GET /`, which takes
-   `MaybeUser`, without a cookie and with the session cookie of a member who signed in
-   through the login form (session lookup, the member's standing and permissions, the
-   badge in the header), in alternating rounds with the closed-loop client of benchmark 1.
+   `MaybeUser`, without a cookie and with the session cookies of the members, who signed
+   in through the login form, taken in turn by the connections so that each stays within
+   the per-person rate limit (session lookup, the per-person limit, the member's standing
+   and permissions, the badge in the header), in alternating rounds with the closed-loop client of benchmark 1.
    Reported: requests per second, p50/p99 latency, the ratio signed in ÷ anonymous with
    its standard error, and the identity extractor's cost per request in-process
    (informational). Second, `GET /healthz` alone and while 16 clients sign in

@@ -28,6 +28,9 @@ pub struct Target {
     pub path: &'static str,
     /// A `Cookie` header to send with every request (e.g. a session).
     pub cookie: Option<HeaderValue>,
+    /// If not empty, connection `i` sends `cookies[i % len]` instead of `cookie` (several
+    /// people signed in, each within the per-person rate limit).
+    pub cookies: Vec<HeaderValue>,
 }
 
 /// What one phase of load produced.
@@ -125,7 +128,15 @@ async fn connection_loop(
                     .latencies_us
                     .push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
             }
-            Ok(_) => phase.errors += 1,
+            Ok(status) => {
+                if phase.errors == 0 {
+                    eprintln!(
+                        "{} answered {status} (the first error on this connection)",
+                        target.path
+                    );
+                }
+                phase.errors += 1;
+            }
             Err(_) => {
                 // A broken connection cannot carry more requests; stop this one.
                 phase.errors += 1;
@@ -148,7 +159,14 @@ pub async fn run_phase(target: &Target, connections: usize, duration: Duration) 
     let deadline = started + duration;
     let tasks: Vec<_> = senders
         .into_iter()
-        .map(|s| tokio::spawn(connection_loop(s, target.clone(), deadline)))
+        .enumerate()
+        .map(|(i, s)| {
+            let mut target = target.clone();
+            if !target.cookies.is_empty() {
+                target.cookie = Some(target.cookies[i % target.cookies.len()].clone());
+            }
+            tokio::spawn(connection_loop(s, target, deadline))
+        })
         .collect();
     let mut total = Phase::default();
     for task in futures::future::join_all(tasks).await {

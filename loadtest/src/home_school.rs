@@ -435,6 +435,7 @@ async fn measure(
         host: client.host.clone(),
         path: Box::leak(roll_path.clone().into_boxed_str()),
         cookie: Some(head.cookie.clone()),
+        cookies: Vec::new(),
     };
     let register_id: i64 = {
         let mut tx = services.db.school(&school.tenant).await?;
@@ -476,6 +477,7 @@ async fn measure(
     let today_target = Target {
         path: "/today",
         cookie: Some(parent.cookie.clone()),
+        cookies: Vec::new(),
         ..roll_target.clone()
     };
     let today_page = compare(

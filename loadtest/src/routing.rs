@@ -118,6 +118,7 @@ async fn bench(world: Arc<World>, args: Args) -> Result<String> {
         host: host.clone(),
         path: "/ping",
         cookie: None,
+        cookies: Vec::new(),
     };
     let targets = [
         (Variant::With, target(with_addr)),
