@@ -357,18 +357,7 @@ pub async fn run(database_url: &str, args: Args) -> Result<String> {
                     .body(body)
             }),
         });
-        let (c, sc) = (Arc::clone(&ctx), Arc::clone(&schools));
-        streams.push(Stream {
-            label: "parents: today page and notices".into(),
-            rate: reads_per_s * share,
-            limit: None,
-            make: Arc::new(move |n| {
-                let school = &sc[i];
-                let p = &school.parents[n as usize % school.parents.len().max(1)];
-                let path = if n % 2 == 0 { "/today" } else { "/notices" };
-                c.get(&school.host, path).header("cookie", &p.cookie)
-            }),
-        });
+        streams.push(parents_reading(&ctx, &schools, i, reads_per_s * share));
     }
     let (c, sc) = (Arc::clone(&ctx), Arc::clone(&schools));
     let n_schools = schools.len();
@@ -483,6 +472,22 @@ pub async fn run(database_url: &str, args: Args) -> Result<String> {
     Ok(out)
 }
 
+/// School `i`'s signed-in parents reading their today page and notices, in turn.
+fn parents_reading(ctx: &Arc<Ctx>, schools: &Arc<Vec<School>>, i: usize, rate: f64) -> Stream {
+    let (c, sc) = (Arc::clone(ctx), Arc::clone(schools));
+    Stream {
+        label: "parents: today page and notices".into(),
+        rate,
+        limit: None,
+        make: Arc::new(move |n| {
+            let school = &sc[i];
+            let p = &school.parents[n as usize % school.parents.len().max(1)];
+            let path = if n % 2 == 0 { "/today" } else { "/notices" };
+            c.get(&school.host, path).header("cookie", &p.cookie)
+        }),
+    }
+}
+
 /// Scenario 5: onboards schools until `args.registered` exist, then reads every school's
 /// home page in turn beside the parents' morning reads. Returns the section and its
 /// target row.
@@ -552,18 +557,7 @@ async fn registered(
     });
     for (i, s) in schools.iter().enumerate() {
         let share = s.students.len() as f64 / total_pupils.max(1) as f64;
-        let (c, sc) = (Arc::clone(ctx), Arc::clone(schools));
-        streams.push(Stream {
-            label: "parents: today page and notices".into(),
-            rate: reads_per_s * share,
-            limit: None,
-            make: Arc::new(move |n| {
-                let school = &sc[i];
-                let p = &school.parents[n as usize % school.parents.len().max(1)];
-                let path = if n % 2 == 0 { "/today" } else { "/notices" };
-                c.get(&school.host, path).header("cookie", &p.cookie)
-            }),
-        });
+        streams.push(parents_reading(ctx, schools, i, reads_per_s * share));
     }
     let seconds = Duration::from_secs(args.seconds);
     let (mut res, usage) = open_loop::run(streams, seconds, args.pid).await;

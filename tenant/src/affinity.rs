@@ -138,7 +138,7 @@ impl Parking {
         school: TenantId,
         pool: &PgPool,
     ) -> sqlx::Result<(PoolConnection<Postgres>, Source)> {
-        let (own, oldest, stale) = {
+        let (own, stale) = {
             let mut parked = self.lock();
             let stale = drain_stale(&mut parked.conns);
             let own = parked
@@ -146,30 +146,18 @@ impl Parking {
                 .iter()
                 .rposition(|p| p.school == school)
                 .map(|i| parked.conns.remove(i).conn);
-            // Taken only if the pool has nothing idle; put back below otherwise.
-            let oldest = if own.is_none() && !parked.conns.is_empty() {
-                Some(parked.conns.remove(0))
-            } else {
-                None
-            };
-            (own, oldest, stale)
+            (own, stale)
         };
         drop(stale);
         if let Some(conn) = own {
             return Ok((conn, Source::Same));
         }
         if let Some(conn) = pool.try_acquire() {
-            if let Some(p) = oldest {
-                self.lock().conns.insert(0, p);
-            }
             return Ok((conn, Source::Pool));
         }
-        if let Some(p) = oldest {
-            return Ok((p.conn, Source::Stolen));
-        }
-        // About to wait on the pool. Registered under the lock, after looking once more:
-        // from now on a finishing transaction hands its connection to the pool (to us)
-        // instead of parking it, so no connection sits parked while we wait.
+        // Nothing idle: the connection parked longest by another school, or else wait on
+        // the pool — registered under the same lock, so that from then on a finishing
+        // transaction hands its connection to the pool (to us) instead of parking it.
         {
             let mut parked = self.lock();
             if !parked.conns.is_empty() {
