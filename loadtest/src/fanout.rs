@@ -372,8 +372,8 @@ async fn measure(
 
     out.push_str(&format!(
         "The platform runs in this process with the `web` and `notify` roles ({} notification \
-         workers, batches of {}, a pool of {} Postgres connections); mail goes through lettre's \
-         pooled SMTP transport ({} connections, the default `smtp_pool_size`) to a real SMTP \
+         workers, batches of {}, a pool of {} Postgres connections); mail goes through the email \
+         channel's SMTP pool ({} connections, the default `smtp_pool_size`) to a real SMTP \
          server on loopback (`campus_devstack::SmtpSink`). \
          Every school is on a plan whose send rate (6,000,000 a minute) does not limit the \
          benchmark, so the figures are the platform's, not a plan's cap. Quiet hours are off.\n\n",

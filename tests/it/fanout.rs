@@ -219,6 +219,11 @@ async fn mail_reaches_a_real_smtp_server_once_per_recipient() {
         mail[0].text()
     );
     assert_eq!(statuses(&app, &a).await.get("sent"), Some(&30));
+    assert!(
+        sink.connections() <= u64::from(app.services.cfg.smtp_pool_size),
+        "connections are reused: {} for 30 messages",
+        sink.connections()
+    );
 
     // The same send again (same key) and another drain deliver nothing more.
     assert_eq!(
@@ -312,6 +317,47 @@ async fn refused_mailboxes_are_dead_at_once_and_a_server_that_is_down_is_retried
     tx.commit().await.unwrap();
     assert!(attempts >= 1, "tried and rescheduled");
     app2.stop().await;
+    app.stop().await;
+}
+
+/// A mail server that asks for a login gets the one in `smtp_url` (percent-decoded); with
+/// a wrong password every delivery is given up with the server's 535, nothing is sent.
+#[tokio::test]
+async fn the_mail_servers_login_comes_from_the_smtp_url() {
+    let sink = SmtpSink::start(0).await.unwrap();
+    sink.require_login("campus@mail-login.cn", "s3cret:1");
+    let url = format!("smtp://campus%40mail-login.cn:s3cret%3A1@{}", sink.addr);
+    let app = app_with(|c| c.smtp_url = Some(url)).await;
+    let a = school(&app, "mail-login", 5).await;
+    enable(&app, &a, true, false, AWAKE).await;
+    send(&app, &a, Audience::AllGuardians, Category::Notices, "n1").await;
+    app.services.notifier.drain().await.unwrap();
+    assert_eq!(sink.mail().len(), 5);
+    assert_eq!(statuses(&app, &a).await.get("sent"), Some(&5));
+    app.stop().await;
+
+    let wrong = format!("smtp://campus%40mail-login.cn:guess@{}", sink.addr);
+    let app = app_with(|c| c.smtp_url = Some(wrong)).await;
+    let b = school(&app, "mail-badlogin", 3).await;
+    enable(&app, &b, true, false, AWAKE).await;
+    send(&app, &b, Audience::AllGuardians, Category::Notices, "n1").await;
+    app.services.notifier.drain().await.unwrap();
+    assert_eq!(sink.mail().len(), 5, "nothing more was sent");
+    let s = statuses(&app, &b).await;
+    assert_eq!(s.get("dead"), Some(&3), "{s:?}");
+    let mut tx = app.services.db.school(&b).await.unwrap();
+    let errors: Vec<Option<String>> =
+        sqlx::query_scalar("select last_error from notify_deliveries where status = 'dead'")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.as_deref().is_some_and(|e| e.contains("535"))),
+        "{errors:?}"
+    );
     app.stop().await;
 }
 

@@ -1,7 +1,8 @@
 //! An SMTP server on loopback that keeps what it receives: the demo's mail sink (read on
 //! its dev page) and the server the tests deliver real mail to. It speaks enough of
 //! RFC 5321 for a real client — EHLO/HELO, MAIL, RCPT, DATA with dot-unstuffing, RSET,
-//! NOOP, QUIT — over plain TCP, with many connections at once.
+//! NOOP, QUIT, and AUTH PLAIN when [`SmtpSink::require_login`] asks for it — over plain
+//! TCP, with many connections at once.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -103,6 +104,10 @@ pub struct SmtpSink {
     /// Recipients containing one of these are refused at RCPT TO (550), as a server refuses
     /// an unknown mailbox.
     refused: Arc<Mutex<Vec<String>>>,
+    /// When set, MAIL needs a successful `AUTH PLAIN` with this user name and password.
+    login: Arc<Mutex<Option<(String, String)>>>,
+    /// Connections accepted so far.
+    connections: Arc<std::sync::atomic::AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -131,15 +136,23 @@ impl SmtpSink {
         let refused = Arc::new(Mutex::new(Vec::new()));
         let store = mail.clone();
         let refusals = refused.clone();
+        let login = Arc::new(Mutex::new(None));
+        let logins = login.clone();
         let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let connections = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let accepted = connections.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let store = store.clone();
-                let refusals = refusals.clone();
+                let rules = Rules {
+                    refused: refusals.clone(),
+                    login: logins.lock().expect("login lock").clone(),
+                };
                 let spool = spool.clone();
                 let received = received.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = session(stream, store, refusals, spool, received).await {
+                    if let Err(e) = session(stream, store, rules, spool, received).await {
                         tracing::debug!(error = %e, "SMTP sink session ended");
                     }
                 });
@@ -149,8 +162,21 @@ impl SmtpSink {
             addr,
             mail,
             refused,
+            login,
+            connections,
             task,
         })
+    }
+
+    /// How many connections the sink has accepted.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// From the next connection on, asks for `AUTH PLAIN` as `user`/`password` before
+    /// MAIL (530 without it, 535 for a wrong password).
+    pub fn require_login(&self, user: &str, password: &str) {
+        *self.login.lock().expect("login lock") = Some((user.to_owned(), password.to_owned()));
     }
 
     /// `smtp://127.0.0.1:<port>` for the platform's `smtp_url`.
@@ -177,10 +203,28 @@ impl SmtpSink {
     }
 }
 
+/// What one connection is held to.
+struct Rules {
+    refused: Arc<Mutex<Vec<String>>>,
+    login: Option<(String, String)>,
+}
+
+/// Whether an `AUTH PLAIN` response (base64 of `authzid NUL user NUL password`) names
+/// `user` and `password`.
+fn plain_login_matches(response: &str, (user, password): &(String, String)) -> bool {
+    let Ok(decoded) =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, response.trim())
+    else {
+        return false;
+    };
+    let mut parts = decoded.split(|b| *b == 0).skip(1);
+    parts.next() == Some(user.as_bytes()) && parts.next() == Some(password.as_bytes())
+}
+
 async fn session(
     stream: TcpStream,
     store: Arc<Mutex<Vec<Mail>>>,
-    refused: Arc<Mutex<Vec<String>>>,
+    rules: Rules,
     spool: Option<PathBuf>,
     received: Arc<std::sync::atomic::AtomicU64>,
 ) -> std::io::Result<()> {
@@ -192,6 +236,7 @@ async fn session(
     let mut from = String::new();
     let mut to: Vec<String> = Vec::new();
     let mut line = String::new();
+    let mut signed_in = rules.login.is_none();
     loop {
         line.clear();
         if lines.read_line(&mut line).await? == 0 {
@@ -200,9 +245,33 @@ async fn session(
         let cmd = line.trim_end();
         let upper = cmd.to_ascii_uppercase();
         let reply: &[u8] = if upper.starts_with("EHLO") {
-            b"250-campus-smtp-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 10485760\r\n"
+            write.write_all(b"250-campus-smtp-sink\r\n").await?;
+            if rules.login.is_some() {
+                write.write_all(b"250-AUTH PLAIN\r\n").await?;
+            }
+            b"250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 10485760\r\n"
         } else if upper.starts_with("HELO") {
             b"250 campus-smtp-sink\r\n"
+        } else if upper.starts_with("AUTH PLAIN") {
+            let mut response = cmd[10..].trim().to_owned();
+            if response.is_empty() {
+                write.write_all(b"334 \r\n").await?;
+                line.clear();
+                if lines.read_line(&mut line).await? == 0 {
+                    return Ok(());
+                }
+                response = line.trim().to_owned();
+            }
+            match &rules.login {
+                Some(login) if plain_login_matches(&response, login) => {
+                    signed_in = true;
+                    b"235 2.7.0 authentication successful\r\n"
+                }
+                Some(_) => b"535 5.7.8 authentication credentials invalid\r\n",
+                None => b"503 5.5.1 authentication not enabled\r\n",
+            }
+        } else if upper.starts_with("MAIL FROM:") && !signed_in {
+            b"530 5.7.0 authentication required\r\n"
         } else if upper.starts_with("MAIL FROM:") {
             from = address(&cmd[10..]);
             to.clear();
@@ -211,7 +280,8 @@ async fn session(
             let rcpt = address(&cmd[8..]);
             if from.is_empty() {
                 b"503 MAIL first\r\n"
-            } else if refused
+            } else if rules
+                .refused
                 .lock()
                 .expect("refusal lock")
                 .iter()

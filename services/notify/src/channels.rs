@@ -1,17 +1,18 @@
-//! The outside channels: email over SMTP (lettre, pooled) and SMS/WeChat through a
+//! The outside channels: email over SMTP (lettre's client on [`SmtpPool`]'s connections)
+//! and SMS/WeChat through a
 //! provider webhook (an HTTP POST signed with HMAC-SHA256). Every call carries the
 //! delivery's idempotency key, so a retry after a crash is recognisable downstream.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use sha2::Sha256;
 
 use crate::model::Channel;
+use crate::smtp::{SmtpError, SmtpPool};
 
 /// What happened to one attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,10 +37,10 @@ pub struct Outgoing {
 }
 
 /// SMTP settings: a lettre URL (`smtp://host:25`, `smtp://user:pass@host:587?tls=required`,
-/// `smtps://user:pass@host`) and the From address.
+/// `smtps://user:pass@host`; see [`crate::smtp`]) and the From address.
 #[derive(Clone)]
 pub struct Email {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    pool: Arc<SmtpPool>,
     from: Mailbox,
     message_id_domain: String,
 }
@@ -57,16 +58,12 @@ impl Email {
         pool_size: u32,
         message_id_domain: &str,
     ) -> anyhow::Result<Self> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|e| anyhow::anyhow!("smtp_url {url:?} is not usable: {e}"))?
-            .pool_config(PoolConfig::new().max_size(pool_size.max(1)))
-            .timeout(Some(Duration::from_secs(20)))
-            .build();
+        let pool = Arc::new(SmtpPool::new(url, pool_size, Duration::from_secs(20))?);
         let from: Mailbox = from
             .parse()
             .map_err(|e| anyhow::anyhow!("smtp_from {from:?} is not an email address: {e}"))?;
         Ok(Self {
-            transport,
+            pool,
             from,
             message_id_domain: message_id_domain.to_owned(),
         })
@@ -91,10 +88,14 @@ impl Email {
             Ok(msg) => msg,
             Err(e) => return Outcome::Permanent(format!("cannot build the message: {e}")),
         };
-        match self.transport.send(message).await {
-            Ok(_) => Outcome::Sent,
-            Err(e) if e.is_permanent() => Outcome::Permanent(e.to_string()),
-            Err(e) => Outcome::Retry(e.to_string()),
+        match self
+            .pool
+            .send(message.envelope(), &message.formatted())
+            .await
+        {
+            Ok(()) => Outcome::Sent,
+            Err(SmtpError::Permanent(why)) => Outcome::Permanent(why),
+            Err(SmtpError::Transient(why)) => Outcome::Retry(why),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod queue;
 pub mod render;
 pub mod secret;
 mod send;
+pub mod smtp;
 pub mod worker;
 
 pub use model::{Audience, Category, Channel, Lane, Language, Message, Recipient};
