@@ -152,11 +152,30 @@ impl Db {
     /// pool size less one), held until the transaction ends: one busy school cannot occupy
     /// the whole pool and make every other school wait.
     pub async fn school(&self, tenant: &Tenant) -> Result<SchoolTx> {
+        self.begin_school(tenant, "").await
+    }
+
+    /// Like [`Db::school`], with every statement of the transaction on its generic plan
+    /// (`plan_cache_mode = force_generic_plan`, local to the transaction): planned once
+    /// per connection and kept. Postgres otherwise plans again, on every call, a statement
+    /// whose generic plan it costs above a custom one — as it does for any statement over
+    /// `unnest` of bound arrays, which it cannot size. For hot paths whose statements have
+    /// one good plan whatever the values (gate ingest, where planning was a third of
+    /// Postgres's time).
+    pub async fn school_generic_plans(&self, tenant: &Tenant) -> Result<SchoolTx> {
+        self.begin_school(
+            tenant,
+            ", set_config('plan_cache_mode', 'force_generic_plan', true)",
+        )
+        .await
+    }
+
+    async fn begin_school(&self, tenant: &Tenant, settings: &str) -> Result<SchoolTx> {
         let permit = self.gate.acquire(tenant).await?;
         // BEGIN and the scope in one simple-protocol query: one round trip, not two, on
         // every request that touches a school.
         let begin = format!(
-            "begin; {}",
+            "begin; {}{settings}",
             scope_sql(&tenant.schema, &tenant.role, self.pgbouncer)
         );
         // sqlx logs no event for the statement that opens a transaction; this one goes
