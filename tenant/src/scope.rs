@@ -155,17 +155,19 @@ impl Db {
         self.begin_school(tenant, "").await
     }
 
-    /// Like [`Db::school`], with every statement of the transaction on its generic plan
-    /// (`plan_cache_mode = force_generic_plan`, local to the transaction): planned once
-    /// per connection and kept. Postgres otherwise plans again, on every call, a statement
-    /// whose generic plan it costs above a custom one — as it does for any statement over
-    /// `unnest` of bound arrays, which it cannot size. For hot paths whose statements have
-    /// one good plan whatever the values (gate ingest, where planning was a third of
-    /// Postgres's time).
-    pub async fn school_generic_plans(&self, tenant: &Tenant) -> Result<SchoolTx> {
+    /// Like [`Db::school`], with the transaction's statements planned as `plans` says
+    /// (`plan_cache_mode`, local to the transaction). Postgres's own choice goes wrong both
+    /// ways for statements over bound arrays (`unnest($1)`, `= any($1)`), which it cannot
+    /// size: it re-plans a small hot statement on every call, or keeps a plan made for ten
+    /// elements for calls with hundreds.
+    pub async fn school_planned(&self, tenant: &Tenant, plans: Plans) -> Result<SchoolTx> {
+        let mode = match plans {
+            Plans::Generic => "force_generic_plan",
+            Plans::Custom => "force_custom_plan",
+        };
         self.begin_school(
             tenant,
-            ", set_config('plan_cache_mode', 'force_generic_plan', true)",
+            &format!(", set_config('plan_cache_mode', '{mode}', true)"),
         )
         .await
     }
@@ -200,6 +202,18 @@ impl Db {
     pub fn shared(&self) -> &PgPool {
         &self.shared_pool
     }
+}
+
+/// How the statements of a school transaction are planned (see [`Db::school_planned`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plans {
+    /// Planned once per connection and the plan kept: for hot paths whose statements have
+    /// one good plan whatever the values (gate ingest, where planning was a third of
+    /// Postgres's time).
+    Generic,
+    /// Planned for each call's values: for heavy statements whose best plan depends on
+    /// how many values they get (the dashboard's rollups, a day or a year of days).
+    Custom,
 }
 
 /// A transaction inside one school's schema, as that school's role. Dereferences to the

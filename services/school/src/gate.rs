@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use campus_identity::{CurrentUser, Permission};
-use campus_tenant::{CurrentSchool, SchoolTx};
+use campus_tenant::{CurrentSchool, Plans, SchoolTx};
 use campus_web::Lang;
 use chrono::{DateTime, NaiveDate, Utc};
 use hmac::{Hmac, Mac};
@@ -185,7 +185,7 @@ pub(crate) async fn ingest(
     }
     let result = async {
         // A device posts the same two statements all day: plan them once per connection.
-        let mut tx = state.db.school_generic_plans(&school).await?;
+        let mut tx = state.db.school_planned(&school, Plans::Generic).await?;
         let cache_key = (school.id.0, key.to_owned());
         let (device_id, secret) = match state.gate_devices.0.get(&cache_key) {
             Some(known) => known,

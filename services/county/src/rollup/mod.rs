@@ -15,7 +15,7 @@ pub mod compute;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use campus_tenant::{registry, Db, Tenant, TenantError, TenantStatus};
+use campus_tenant::{registry, Db, Plans, Tenant, TenantError, TenantStatus};
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::stream::{self, StreamExt};
 use sqlx::Row as _;
@@ -70,7 +70,9 @@ pub async fn pass(db: &Db, school: &Tenant) -> Result<Pass, RollupError> {
     .fetch_all(shared)
     .await?;
 
-    let mut tx = db.school(school).await?;
+    // Planned for each pass's days: a plan Postgres kept for a pass of one day (the usual
+    // tick) would serve a rebuild's 180 badly.
+    let mut tx = db.school_planned(school, Plans::Custom).await?;
     let locked: bool = sqlx::query_scalar("select pg_try_advisory_xact_lock($1, $2)")
         .bind(LOCK_SPACE)
         .bind(i32::try_from(tenant).unwrap_or(i32::MAX))
