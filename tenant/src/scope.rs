@@ -161,15 +161,11 @@ impl Db {
     /// size: it re-plans a small hot statement on every call, or keeps a plan made for ten
     /// elements for calls with hundreds.
     pub async fn school_planned(&self, tenant: &Tenant, plans: Plans) -> Result<SchoolTx> {
-        let mode = match plans {
-            Plans::Generic => "force_generic_plan",
-            Plans::Custom => "force_custom_plan",
+        let setting = match plans {
+            Plans::Generic => ", set_config('plan_cache_mode', 'force_generic_plan', true)",
+            Plans::Custom => ", set_config('plan_cache_mode', 'force_custom_plan', true)",
         };
-        self.begin_school(
-            tenant,
-            &format!(", set_config('plan_cache_mode', '{mode}', true)"),
-        )
-        .await
+        self.begin_school(tenant, setting).await
     }
 
     async fn begin_school(&self, tenant: &Tenant, settings: &str) -> Result<SchoolTx> {

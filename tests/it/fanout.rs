@@ -104,6 +104,19 @@ async fn statuses(app: &TestApp, t: &Tenant) -> HashMap<String, i64> {
     rows.into_iter().collect()
 }
 
+/// The deliveries given up, as (address, last error), by address.
+async fn dead(app: &TestApp, t: &Tenant) -> Vec<(String, Option<String>)> {
+    let mut tx = app.services.db.school(t).await.unwrap();
+    let rows = sqlx::query_as(
+        "select address, last_error from notify_deliveries where status = 'dead' order by address",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    rows
+}
+
 /// A provider's receiving end on loopback: checks the signature, remembers every call, and
 /// answers per phone number as told (default 200).
 #[derive(Clone, Default)]
@@ -278,14 +291,7 @@ async fn refused_mailboxes_are_dead_at_once_and_a_server_that_is_down_is_retried
         (Some(&8), Some(&2)),
         "{s:?}"
     );
-    let mut tx = app.services.db.school(&a).await.unwrap();
-    let reasons: Vec<(String, Option<String>)> = sqlx::query_as(
-        "select address, last_error from notify_deliveries where status = 'dead' order by address",
-    )
-    .fetch_all(&mut *tx)
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    let reasons = dead(&app, &a).await;
     assert_eq!(reasons.len(), 2);
     assert!(reasons[0].0.starts_with("g3@"), "{reasons:?}");
     assert!(
@@ -345,17 +351,11 @@ async fn the_mail_servers_login_comes_from_the_smtp_url() {
     assert_eq!(sink.mail().len(), 5, "nothing more was sent");
     let s = statuses(&app, &b).await;
     assert_eq!(s.get("dead"), Some(&3), "{s:?}");
-    let mut tx = app.services.db.school(&b).await.unwrap();
-    let errors: Vec<Option<String>> =
-        sqlx::query_scalar("select last_error from notify_deliveries where status = 'dead'")
-            .fetch_all(&mut *tx)
-            .await
-            .unwrap();
-    tx.commit().await.unwrap();
+    let errors = dead(&app, &b).await;
     assert!(
         errors
             .iter()
-            .all(|e| e.as_deref().is_some_and(|e| e.contains("535"))),
+            .all(|(_, e)| e.as_deref().is_some_and(|e| e.contains("535"))),
         "{errors:?}"
     );
     app.stop().await;

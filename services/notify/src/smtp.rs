@@ -141,11 +141,6 @@ impl SmtpPool {
         }
     }
 
-    /// Connections kept open between messages.
-    pub fn idle(&self) -> usize {
-        self.idle.lock().expect("smtp idle lock").len()
-    }
-
     async fn connection(&self) -> Result<AsyncSmtpConnection, SmtpError> {
         while let Some(idle) = self.take_idle() {
             let mut conn = idle.conn;
