@@ -25,6 +25,6 @@ pub mod store;
 pub use error::{Result, TenantError};
 pub use registry::{SharedTenant, Tenant, TenantId, TenantStatus};
 pub use routing::{CurrentSchool, Site};
-pub use scope::{Db, Plans, SchoolTx};
+pub use scope::{Db, Plans, SchoolTx, Wake};
 pub use slug::{Hostname, RolePrefix, Slug};
 pub use store::{ObjectKey, ObjectStore, TenantStore};

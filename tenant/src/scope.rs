@@ -55,6 +55,19 @@ pub struct Db {
     gate: Arc<SchoolGate>,
     /// Connections kept for the school they last served (see [`crate::affinity`]).
     parking: Arc<Parking>,
+    /// Called after a commit that asked for it (see [`SchoolTx::wake_after_commit`]).
+    wake: Option<Wake>,
+}
+
+/// What a committed transaction that asked for it calls: the notification workers'
+/// doorbell, rung after the commit so that the commit itself never waits for it.
+#[derive(Clone)]
+pub struct Wake(pub Arc<dyn Fn(TenantId) + Send + Sync>);
+
+impl std::fmt::Debug for Wake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Wake")
+    }
 }
 
 type PgTransactions = <Postgres as sqlx::Database>::TransactionManager;
@@ -73,6 +86,7 @@ impl Db {
             school_pool: pool.clone(),
             shared_pool: pool,
             pgbouncer: false,
+            wake: None,
         }
     }
 
@@ -86,6 +100,7 @@ impl Db {
             school_pool,
             shared_pool,
             pgbouncer: false,
+            wake: None,
         }
     }
 
@@ -102,7 +117,15 @@ impl Db {
             school_pool,
             shared_pool,
             pgbouncer: true,
+            wake: None,
         }
+    }
+
+    /// What a transaction that calls [`SchoolTx::wake_after_commit`] calls once it has
+    /// committed.
+    pub fn with_wake(mut self, wake: Wake) -> Self {
+        self.wake = Some(wake);
+        self
     }
 
     /// How long a school transaction may wait for its school's share of the pool.
@@ -189,6 +212,8 @@ impl Db {
             source,
             parking: Arc::clone(&self.parking),
             tenant: tenant.id,
+            wake: false,
+            db_wake: self.wake.clone(),
             _permit: permit,
         })
     }
@@ -226,6 +251,9 @@ pub struct SchoolTx {
     source: Source,
     parking: Arc<Parking>,
     tenant: TenantId,
+    /// Set by [`SchoolTx::wake_after_commit`].
+    wake: bool,
+    db_wake: Option<Wake>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -249,9 +277,20 @@ impl SchoolTx {
         self.source
     }
 
+    /// Asks for the [`Db::with_wake`] call once this transaction has committed (nothing
+    /// happens if it rolls back).
+    pub fn wake_after_commit(&mut self) {
+        self.wake = true;
+    }
+
     pub async fn commit(mut self) -> Result<()> {
         PgTransactions::commit(self.conn_mut()).await?;
         self.finish();
+        if self.wake {
+            if let Some(wake) = &self.db_wake {
+                (wake.0)(self.tenant);
+            }
+        }
         Ok(())
     }
 

@@ -698,9 +698,8 @@ async fn next_ring(listener: &mut sqlx::postgres::PgListener) -> Option<String> 
         .map(|n| n.unwrap().payload().to_owned())
 }
 
-/// A ring sends NOTIFY only when the workers may not know of the work yet (each notifying
-/// commit takes a database-wide lock, so a notify per gate batch queued every school's
-/// commits): the first ring of a school's lane wakes them, further rings of that lane
+/// A ring wakes the workers (NOTIFY, sent by the instance after the commit) only when they
+/// may not know of the work yet: the first ring of a school's lane wakes them, further rings of that lane
 /// before the workers fold it do not, another lane does, and once the lane is served and
 /// cleared the next ring wakes them again.
 #[tokio::test]
@@ -717,7 +716,7 @@ async fn a_ring_notifies_only_when_the_workers_may_not_know() {
     send(&app, &a, Audience::AllGuardians, Category::Notices, "n1").await;
     assert_eq!(
         next_ring(&mut listener).await.as_deref(),
-        Some("3"),
+        Some(""),
         "first ring wakes"
     );
     send(&app, &a, Audience::AllGuardians, Category::Notices, "n2").await;
@@ -729,7 +728,7 @@ async fn a_ring_notifies_only_when_the_workers_may_not_know() {
     send(&app, &a, Audience::AllGuardians, Category::Safety, "s1").await;
     assert_eq!(
         next_ring(&mut listener).await.as_deref(),
-        Some("0"),
+        Some(""),
         "another lane wakes"
     );
 
@@ -738,9 +737,31 @@ async fn a_ring_notifies_only_when_the_workers_may_not_know() {
     send(&app, &a, Audience::AllGuardians, Category::Notices, "n3").await;
     assert_eq!(
         next_ring(&mut listener).await.as_deref(),
-        Some("3"),
+        Some(""),
         "a cleared lane wakes again"
     );
+    app.services.notifier.drain().await.unwrap();
+    assert_eq!(sink.mail().len(), 12);
+
+    // The wake-up follows the commit: a transaction that rings and rolls back wakes no one.
+    let mut tx = app.services.db.school(&a).await.unwrap();
+    notify::send(
+        &mut tx,
+        &Audience::AllGuardians,
+        &Message {
+            category: Category::Notices,
+            title: "撤回",
+            body: "不会发出。",
+            link: None,
+            source: "test:rolled-back",
+            dedupe_key: Some("rolled-back"),
+            en: None,
+        },
+    )
+    .await
+    .unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(next_ring(&mut listener).await, None, "nothing committed");
     app.services.notifier.drain().await.unwrap();
     assert_eq!(sink.mail().len(), 12);
     app.stop().await;
@@ -1378,5 +1399,153 @@ async fn guardians_get_the_platforms_messages_in_the_language_they_choose() {
     let mail = sink.mail();
     assert_eq!(mail.len(), 4);
     assert!(mail[2..].iter().all(|m| m.text().contains("周五下午三点")));
+    app.stop().await;
+}
+
+/// A worker expands a turn's jobs in one statement through `notify_audience`, whatever
+/// their audiences: every kind reaches exactly whom the inbox reached, a hundred and more
+/// one-pupil jobs (a morning's arrivals) are all delivered, and a job whose stored audience
+/// is unreadable expands to no one without stopping the others.
+#[tokio::test]
+async fn a_turn_expands_every_kind_of_audience_and_skips_unreadable_ones() {
+    let sink = SmtpSink::start(0).await.unwrap();
+    let url = sink.url();
+    let app = app_with(|c| c.smtp_url = Some(url)).await;
+    let a = school(&app, "aud", 6).await;
+    enable(&app, &a, true, false, AWAKE).await;
+    let (class, staff, pupils): (i64, Vec<i64>, Vec<i64>) = {
+        let mut tx = app.services.db.school(&a).await.unwrap();
+        let staff: Vec<i64> = sqlx::query_scalar(
+            "insert into staff (staff_no, name, email, active)
+             values ('t1', '班主任', 'head@aud.example.cn', true), ('t2', '任课', 't2@aud.example.cn', true),
+                    ('t3', '离职', 'gone@aud.example.cn', false)
+             returning id",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+        let class: i64 = sqlx::query_scalar("update classes set head_teacher_id = $1 returning id")
+            .bind(staff[0])
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        let pupils = sqlx::query_scalar("select id from students order by id")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        (class, staff, pupils)
+    };
+    let grade: i64 = {
+        let mut tx = app.services.db.school(&a).await.unwrap();
+        let g = sqlx::query_scalar("select grade_id from classes where id = $1")
+            .bind(class)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        g
+    };
+    let audiences = [
+        (
+            "people",
+            Audience::People(vec![Recipient::Staff(staff[1])]),
+            1,
+        ),
+        (
+            "students",
+            Audience::GuardiansOfStudents(pupils[..2].to_vec()),
+            2,
+        ),
+        ("classes", Audience::GuardiansOfClasses(vec![class]), 6),
+        ("grades", Audience::GuardiansOfGrades(vec![grade]), 6),
+        ("all", Audience::AllGuardians, 6),
+        ("heads", Audience::HeadTeachersOfClasses(vec![class]), 1),
+        ("staff", Audience::AllStaff, 2),
+        (
+            "roles",
+            Audience::RoleHolders {
+                staff: vec![staff[1], staff[2]],
+                guardians: vec![],
+            },
+            1,
+        ),
+    ];
+    for (key, audience, expected) in &audiences {
+        let inboxed = send(&app, &a, audience.clone(), Category::Notices, key).await;
+        assert_eq!(inboxed, *expected as u64, "{key}: inbox rows");
+    }
+    // A morning's worth of one-pupil jobs, more than one statement takes.
+    for i in 0..130 {
+        send(
+            &app,
+            &a,
+            Audience::GuardiansOfStudents(vec![pupils[i % pupils.len()]]),
+            Category::Safety,
+            &format!("arrival-{i}"),
+        )
+        .await;
+    }
+    // Stored audiences this build cannot read.
+    {
+        let mut tx = app.services.db.school(&a).await.unwrap();
+        sqlx::query(
+            "insert into notify_jobs (idempotency_key, category, lane, audience, title, body, source)
+             select 'k:bad-' || n, 'notices', 3, a::jsonb, '坏', '坏', 'test:bad'
+               from unnest(array['\"junk\"', '{\"to\": \"people\", \"ids\": \"x\"}',
+                                 '{\"to\": \"guardians_of_students\", \"ids\": [\"a\", {\"x\": 1}, [2]]}',
+                                 '{\"to\": \"people\", \"ids\": [{\"kind\": \"robot\", \"id\": 1}, {\"kind\": \"staff\", \"id\": \"x\"}]}',
+                                 '{\"to\": \"somebody_new\"}', '[]']) with ordinality as b(a, n)",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    app.services.notifier.drain().await.unwrap();
+
+    let jobs: Vec<(String, Option<i32>, bool)> = {
+        let mut tx = app.services.db.school(&a).await.unwrap();
+        let v = sqlx::query_as(
+            "select idempotency_key, recipients, expanded_at is not null from notify_jobs order by id",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        v
+    };
+    assert_eq!(jobs.len(), audiences.len() + 130 + 6);
+    assert!(
+        jobs.iter().all(|(_, _, expanded)| *expanded),
+        "every job expanded"
+    );
+    let recipients: HashMap<&str, i32> = jobs
+        .iter()
+        .map(|(k, n, _)| (k.as_str(), n.unwrap_or(-1)))
+        .collect();
+    for (key, _, expected) in &audiences {
+        // Everyone has an address, so one email each.
+        assert_eq!(recipients[format!("k:{key}").as_str()], *expected, "{key}");
+    }
+    for i in 0..130 {
+        assert_eq!(recipients[format!("k:arrival-{i}").as_str()], 1);
+    }
+    for n in 1..=6 {
+        assert_eq!(
+            recipients[format!("k:bad-{n}").as_str()],
+            0,
+            "bad audience {n}"
+        );
+    }
+    let expected_mail: i32 = audiences.iter().map(|(_, _, n)| n).sum::<i32>() + 130;
+    assert_eq!(sink.mail().len(), expected_mail as usize);
+    assert!(
+        !sink
+            .mail()
+            .iter()
+            .any(|m| m.to.iter().any(|t| t.contains("gone@"))),
+        "inactive staff get nothing"
+    );
     app.stop().await;
 }

@@ -376,12 +376,36 @@ async fn gate_absence_check_alerts_pupils_without_arrival_or_leave_once_a_day() 
             .len(),
         1
     );
+    // One summary per class, naming every absent pupil of it.
     assert_eq!(
-        inbox_titles(&app, &s.tenant, "staff", s.staff[1])
-            .await
-            .len(),
-        2
+        inbox_titles(&app, &s.tenant, "staff", s.staff[1]).await,
+        vec!["三年级（2）班 2 名学生未到校".to_string()]
     );
+    let summary: String = {
+        let mut tx = app.services.db.school(&s.tenant).await.unwrap();
+        let b = sqlx::query_scalar(
+            "select body from inbox_items where recipient_kind = 'staff' and recipient_id = $1 and category = 'safety'",
+        )
+        .bind(s.staff[1])
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        b
+    };
+    for pupil in [s.class2[0], s.class2[1]] {
+        let name: String = {
+            let mut tx = app.services.db.school(&s.tenant).await.unwrap();
+            let n = sqlx::query_scalar("select name from students where id = $1")
+                .bind(pupil)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            n
+        };
+        assert!(summary.contains(&name), "{summary} names {name}");
+    }
     // The pupil who came in only has the arrival notice.
     assert_eq!(
         inbox_titles(&app, &s.tenant, "guardian", s.guardians[0])

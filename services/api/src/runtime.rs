@@ -170,8 +170,11 @@ impl Services {
             urls: platform.urls.clone(),
         };
         let metrics = prometheus::Registry::new();
+        // Commits that queue notifications wake the workers of every instance afterwards.
+        let wake = campus_notify::queue::doorbell(pool.clone());
+        let db = db.with_wake(wake.clone());
         let notify_db = if cfg.roles.contains(&crate::config::Role::Notify) {
-            notify_db(&cfg)?
+            notify_db(&cfg)?.with_wake(wake)
         } else {
             db.clone()
         };

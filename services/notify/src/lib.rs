@@ -20,4 +20,6 @@ pub mod smtp;
 pub mod worker;
 
 pub use model::{Audience, Category, Channel, Lane, Language, Message, Recipient};
-pub use send::{send, send_each_to_guardians, unread, PupilMessage};
+pub use send::{
+    send, send_each_to_guardians, send_each_to_people, unread, PersonMessage, PupilMessage,
+};

@@ -4,7 +4,8 @@
 //! `public.notify_rings`: ringing never waits for anything a worker holds. Workers fold the
 //! rings into `notify_queue` in short transactions of their own ([`fold`]), and a turn holds
 //! its `(school, lane)` row by a lease, not a lock, so no transaction of a school ever waits
-//! on a worker.
+//! on a worker. The workers are woken after the commit ([`doorbell`]), not by the ringing
+//! transaction itself.
 //!
 //! Clearing a row stays safe: every fold bumps the row's `rung`, and a turn removes its row
 //! only if the rung is the one it claimed, after folding once more. A job committed before
@@ -27,13 +28,39 @@ pub(crate) async fn ring(tx: &mut SchoolTx, lane: Lane) -> sqlx::Result<()> {
 
 pub(crate) async fn ring_at(tx: &mut SchoolTx, lane: Lane, due: DateTime<Utc>) -> sqlx::Result<()> {
     let tenant = tx.tenant_id();
-    sqlx::query("select public.notify_ring($1, $2, $3)")
+    let wake: i32 = sqlx::query_scalar("select public.notify_ring($1, $2, $3)")
         .bind(tenant.0)
         .bind(lane.0)
         .bind(due)
-        .execute(&mut **tx)
+        .fetch_one(&mut **tx)
         .await?;
+    if wake == 1 {
+        tx.wake_after_commit();
+    }
     Ok(())
+}
+
+/// The workers' wake-up for [`Db::with_wake`](campus_tenant::Db::with_wake): after a commit
+/// that rang, `NOTIFY` on [`CHANNEL`] from a task of its own, in a transaction of its own
+/// (public migration 0013 says why). Rings that come while one wake-up is being sent make
+/// one more, not one each.
+pub fn doorbell(pool: PgPool) -> campus_tenant::Wake {
+    let bell = std::sync::Arc::new(tokio::sync::Notify::new());
+    let rung = bell.clone();
+    tokio::spawn(async move {
+        loop {
+            rung.notified().await;
+            if let Err(e) = sqlx::query("select pg_notify($1, '')")
+                .bind(CHANNEL)
+                .execute(&pool)
+                .await
+            {
+                // The workers' poll finds the work a little later.
+                tracing::warn!(error = %e, "cannot wake the notification workers");
+            }
+        }
+    });
+    campus_tenant::Wake(std::sync::Arc::new(move |_| bell.notify_one()))
 }
 
 /// Moves the committed rings into `notify_queue`: one row per school and lane, due at the

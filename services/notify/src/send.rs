@@ -7,124 +7,51 @@ use campus_tenant::SchoolTx;
 
 use crate::model::{Audience, Message, Recipient};
 
-/// The recipients of `audience` as rows `(kind text, id bigint)`. `$list` binds the ids
-/// of list audiences; `$kinds`/`$ids` the people of [`Audience::People`].
-pub(crate) fn recipients_sql(audience: &Audience, list: u8, kinds: u8, ids: u8) -> String {
-    match audience {
-        Audience::People(_) => {
-            format!("select k, i from unnest(${kinds}::text[], ${ids}::bigint[]) as r(k, i)")
-        }
-        Audience::GuardiansOfStudents(_) => format!(
-            "select distinct 'guardian', sg.guardian_id from student_guardians sg where sg.student_id = any(${list})"
-        ),
-        Audience::GuardiansOfClasses(_) => format!(
-            "select distinct 'guardian', sg.guardian_id from student_guardians sg
-               join students s on s.id = sg.student_id
-              where s.class_id = any(${list}) and s.left_on is null"
-        ),
-        Audience::GuardiansOfGrades(_) => format!(
-            "select distinct 'guardian', sg.guardian_id from student_guardians sg
-               join students s on s.id = sg.student_id join classes c on c.id = s.class_id
-              where c.grade_id = any(${list}) and s.left_on is null"
-        ),
-        Audience::AllGuardians => "select distinct 'guardian', sg.guardian_id from student_guardians sg
-               join students s on s.id = sg.student_id where s.left_on is null"
-            .to_owned(),
-        Audience::HeadTeachersOfClasses(_) => format!(
-            "select distinct 'staff', c.head_teacher_id from classes c
-              where c.id = any(${list}) and c.head_teacher_id is not null"
-        ),
-        Audience::AllStaff => "select 'staff', s.id from staff s where s.active".to_owned(),
-        Audience::RoleHolders { .. } => format!(
-            "select 'staff', s.id from staff s where s.id = any(${list}) and s.active
-             union all
-             select 'guardian', g.id from guardians g where g.id = any(${ids})"
-        ),
-    }
-}
-
-/// The values bound for [`recipients_sql`]: (list, kinds, ids).
-pub(crate) fn recipient_binds(audience: &Audience) -> (Vec<i64>, Vec<&'static str>, Vec<i64>) {
-    match audience {
-        Audience::People(people) => {
-            let (kinds, ids) = people.iter().map(|p| (p.kind(), p.id())).unzip();
-            (Vec::new(), kinds, ids)
-        }
-        Audience::GuardiansOfStudents(v)
-        | Audience::GuardiansOfClasses(v)
-        | Audience::GuardiansOfGrades(v)
-        | Audience::HeadTeachersOfClasses(v) => (v.clone(), Vec::new(), Vec::new()),
-        Audience::RoleHolders { staff, guardians } => {
-            (staff.clone(), Vec::new(), guardians.clone())
-        }
-        Audience::AllGuardians | Audience::AllStaff => (Vec::new(), Vec::new(), Vec::new()),
-    }
-}
-
 /// Puts `msg` in the inbox of everyone in `audience` and, if the school delivers on other
-/// channels, queues it for them; returns how many inbox rows were added.
+/// channels, queues it for them (a repeated `dedupe_key` is the same job) and rings the
+/// workers' doorbell: one statement. Returns how many inbox rows were added.
 pub async fn send(tx: &mut SchoolTx, audience: &Audience, msg: &Message<'_>) -> sqlx::Result<u64> {
-    let sql = format!(
-        "insert into inbox_items (recipient_kind, recipient_id, category, priority, title, body, link, source, dedupe_key, title_en, body_en)
-         select r.k, r.i, $1, $2, $3, $4, $5, $6, $10, $11, $12
-           from ({}) as r(k, i)
-         on conflict (recipient_kind, recipient_id, dedupe_key) do nothing",
-        recipients_sql(audience, 7, 8, 9)
-    );
-    let (list, kinds, ids) = recipient_binds(audience);
-    let added = sqlx::query(&sql)
-        .bind(msg.category.code())
-        .bind(msg.category.priority())
-        .bind(msg.title)
-        .bind(msg.body)
-        .bind(msg.link)
-        .bind(msg.source)
-        .bind(list)
-        .bind(kinds)
-        .bind(ids)
-        .bind(msg.dedupe_key)
-        .bind(msg.en.map(|e| e.0))
-        .bind(msg.en.map(|e| e.1))
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-    enqueue(tx, audience, msg).await?;
-    Ok(added)
-}
-
-/// Writes the outbox job when the school has another channel switched on, and rings the
-/// workers' doorbell. A repeated `dedupe_key` is the same job.
-async fn enqueue(tx: &mut SchoolTx, audience: &Audience, msg: &Message<'_>) -> sqlx::Result<()> {
     let key = match msg.dedupe_key {
         Some(k) => format!("k:{k}"),
         None => format!("u:{}", hex::encode(rand::random::<[u8; 16]>())),
     };
     let lane = msg.category.lane();
     let audience = serde_json::to_value(audience).expect("an audience serialises");
-    // The job and, if one was written, the workers' doorbell: one statement.
-    sqlx::query(
-        "with j as (
+    let (added, rang): (i64, Option<i32>) = sqlx::query_as(
+        "with inbox as (
+           insert into inbox_items (recipient_kind, recipient_id, category, priority, title, body, link, source, dedupe_key, title_en, body_en)
+           select r.k, r.i, $1, $2, $3, $4, $5, $6, $8, $9, $10
+             from notify_audience($7) as r(k, i)
+           on conflict (recipient_kind, recipient_id, dedupe_key) do nothing
+           returning 1),
+         j as (
            insert into notify_jobs (idempotency_key, category, lane, audience, title, body, link, source, title_en, body_en)
-           select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+           select $11, $1, $12, $7, $3, $4, $5, $6, $9, $10
              from notify_settings where id = 1 and (email_enabled or sms_enabled or wechat_enabled)
            on conflict (idempotency_key) do nothing
            returning id)
-         select public.notify_ring($11, $3, now()) from (select 1 from j limit 1) rung",
+         select (select count(*) from inbox),
+                (select public.notify_ring($13, $12, now()) from (select 1 from j limit 1) rung)",
     )
-    .bind(&key)
     .bind(msg.category.code())
-    .bind(lane.0)
-    .bind(audience)
+    .bind(msg.category.priority())
     .bind(msg.title)
     .bind(msg.body)
     .bind(msg.link)
     .bind(msg.source)
+    .bind(audience)
+    .bind(msg.dedupe_key)
     .bind(msg.en.map(|e| e.0))
     .bind(msg.en.map(|e| e.1))
+    .bind(&key)
+    .bind(lane.0)
     .bind(tx.tenant_id().0)
-    .execute(&mut **tx)
+    .fetch_one(&mut **tx)
     .await?;
-    Ok(())
+    if rang == Some(1) {
+        tx.wake_after_commit();
+    }
+    Ok(added as u64)
 }
 
 /// One message about one pupil, for that pupil's guardians (see [`send_each_to_guardians`]).
@@ -166,7 +93,7 @@ pub async fn send_each_to_guardians(
     // Each pupil's guardians by a sub-select rather than a join: an index lookup per pupil
     // whatever the batch's size, so the plan Postgres keeps for the statement (the gate's
     // transactions force generic plans) is as good as one made for the values.
-    let (added, _rang): (i64, Option<i32>) = sqlx::query_as(
+    let (added, rang): (i64, Option<i32>) = sqlx::query_as(
         "with m as (
            select * from unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $10::text[], $11::text[])
                       as m(sid, title, body, link, source, dedupe, title_en, body_en)),
@@ -203,6 +130,87 @@ pub async fn send_each_to_guardians(
     .bind(tx.tenant_id().0)
     .fetch_one(&mut **tx)
     .await?;
+    if rang == Some(1) {
+        tx.wake_after_commit();
+    }
+    Ok(added as u64)
+}
+
+/// One message to one person (see [`send_each_to_people`]).
+#[derive(Clone, Debug)]
+pub struct PersonMessage<'a> {
+    pub recipient: Recipient,
+    pub title: &'a str,
+    pub body: &'a str,
+    pub link: Option<&'a str>,
+    pub source: &'a str,
+    /// Required, as for [`PupilMessage`].
+    pub dedupe_key: &'a str,
+    pub en: Option<(&'a str, &'a str)>,
+}
+
+/// Many messages of one category, each to its own person — a summary to each head
+/// teacher — in one statement whatever their number: what [`send`] with
+/// [`Audience::People`] of that one person writes for each, then one doorbell. Returns how
+/// many inbox rows were added.
+pub async fn send_each_to_people(
+    tx: &mut SchoolTx,
+    category: crate::model::Category,
+    messages: &[PersonMessage<'_>],
+) -> sqlx::Result<u64> {
+    if messages.is_empty() {
+        return Ok(0);
+    }
+    let kinds: Vec<&str> = messages.iter().map(|m| m.recipient.kind()).collect();
+    let ids: Vec<i64> = messages.iter().map(|m| m.recipient.id()).collect();
+    let titles: Vec<&str> = messages.iter().map(|m| m.title).collect();
+    let bodies: Vec<&str> = messages.iter().map(|m| m.body).collect();
+    let links: Vec<Option<&str>> = messages.iter().map(|m| m.link).collect();
+    let sources: Vec<&str> = messages.iter().map(|m| m.source).collect();
+    let keys: Vec<&str> = messages.iter().map(|m| m.dedupe_key).collect();
+    let titles_en: Vec<Option<&str>> = messages.iter().map(|m| m.en.map(|e| e.0)).collect();
+    let bodies_en: Vec<Option<&str>> = messages.iter().map(|m| m.en.map(|e| e.1)).collect();
+    let lane = category.lane();
+    let (added, rang): (i64, Option<i32>) = sqlx::query_as(
+        "with m as (
+           select * from unnest($3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $11::text[], $12::text[])
+                      as m(kind, id, title, body, link, source, dedupe, title_en, body_en)),
+         inbox as (
+           insert into inbox_items (recipient_kind, recipient_id, category, priority, title, body, link, source, dedupe_key, title_en, body_en)
+           select m.kind, m.id, $1, $2, m.title, m.body, m.link, m.source, m.dedupe, m.title_en, m.body_en
+             from m
+           on conflict (recipient_kind, recipient_id, dedupe_key) do nothing
+           returning 1),
+         jobs as (
+           insert into notify_jobs (idempotency_key, category, lane, audience, title, body, link, source, title_en, body_en)
+           select 'k:' || m.dedupe, $1, $10,
+                  jsonb_build_object('to', 'people', 'ids', jsonb_build_array(jsonb_build_object('kind', m.kind, 'id', m.id))),
+                  m.title, m.body, m.link, m.source, m.title_en, m.body_en
+             from m join notify_settings ns on ns.id = 1
+            where ns.email_enabled or ns.sms_enabled or ns.wechat_enabled
+           on conflict (idempotency_key) do nothing
+           returning 1)
+         select (select count(*) from inbox),
+                (select public.notify_ring($13, $10, now()) from (select 1 from jobs limit 1) rung)",
+    )
+    .bind(category.code())
+    .bind(category.priority())
+    .bind(&kinds)
+    .bind(&ids)
+    .bind(&titles)
+    .bind(&bodies)
+    .bind(&links)
+    .bind(&sources)
+    .bind(&keys)
+    .bind(lane.0)
+    .bind(&titles_en)
+    .bind(&bodies_en)
+    .bind(tx.tenant_id().0)
+    .fetch_one(&mut **tx)
+    .await?;
+    if rang == Some(1) {
+        tx.wake_after_commit();
+    }
     Ok(added as u64)
 }
 

@@ -17,11 +17,10 @@ use sqlx::Row;
 
 use crate::channels::{Email, Outcome, Outgoing, Webhook};
 use crate::metrics::Metrics;
-use crate::model::{Audience, Category, Channel, Lane};
+use crate::model::{Category, Channel, Lane};
 use crate::queue::{self, Turn};
 use crate::render::{self, Parts, Template};
 use crate::secret::SealingKey;
-use crate::send::{recipient_binds, recipients_sql};
 
 /// How the workers behave.
 #[derive(Clone, Debug)]
@@ -98,6 +97,9 @@ struct Claimed {
 }
 
 const CHINA: i32 = 8 * 3600;
+
+/// Jobs expanded per statement (a turn's worth: most jobs are one pupil's or one person's).
+const EXPAND_JOBS: i64 = 100;
 
 impl Notifier {
     pub fn new(
@@ -304,19 +306,27 @@ impl Notifier {
         Ok(())
     }
 
-    /// Expands the school's new jobs of `lane` into deliveries, one statement per job.
+    /// Expands the school's new jobs of `lane` into deliveries: up to [`EXPAND_JOBS`] jobs
+    /// in one statement, each job's audience through `notify_audience` (tenant migration
+    /// 0024), so a morning's thousands of one-pupil jobs cost a statement per turn, not one
+    /// each. A job whose audience is unreadable is expanded to no one.
     async fn expand(&self, tenant: &Tenant, lane: Lane) -> anyhow::Result<()> {
+        let now = Utc::now();
         let mut tx = self.db.school(tenant).await?;
-        let jobs = sqlx::query(
-            "select id, category, audience from notify_jobs
-              where lane = $1 and expanded_at is null order by id limit 20 for update skip locked",
-        )
-        .bind(lane.0)
-        .fetch_all(&mut *tx)
-        .await?;
-        if jobs.is_empty() {
-            return Ok(());
-        }
+        // When each category may start (quiet hours are the school's, read in the
+        // statement) and the channels it uses when a person has not chosen.
+        let codes: Vec<&str> = Category::ALL.iter().map(|c| c.code()).collect();
+        let quiet: Vec<bool> = Category::ALL
+            .iter()
+            .map(|c| c.respects_quiet_hours())
+            .collect();
+        let defaults: Vec<String> = Category::ALL
+            .iter()
+            .map(|c| {
+                let v: Vec<&str> = c.default_channels().iter().map(|ch| ch.code()).collect();
+                v.join(",")
+            })
+            .collect();
         let settings = sqlx::query(
             "select email_enabled, sms_enabled, wechat_enabled, quiet_start, quiet_end from notify_settings where id = 1",
         )
@@ -331,86 +341,66 @@ impl Notifier {
         .filter(|(col, _)| settings.get::<bool, _>(*col))
         .map(|(_, c)| c.code())
         .collect();
-        let quiet: (NaiveTime, NaiveTime) =
-            (settings.get("quiet_start"), settings.get("quiet_end"));
-        for job in jobs {
-            let id: i64 = job.get("id");
-            let category = Category::parse(job.get("category")).unwrap_or(Category::General);
-            let audience: Audience = match serde_json::from_value(job.get("audience")) {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(school = %tenant.slug, job = id, error = %e, "unreadable notification audience; skipped");
-                    sqlx::query(
-                        "update notify_jobs set expanded_at = now(), recipients = 0 where id = $1",
-                    )
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                    continue;
-                }
-            };
-            let start = if category.respects_quiet_hours() {
-                after_quiet_hours(Utc::now(), quiet.0, quiet.1)
-            } else {
-                Utc::now()
-            };
-            let defaults: Vec<&str> = category
-                .default_channels()
-                .iter()
-                .map(|c| c.code())
-                .collect();
-            let sql = format!(
-                "with r(k, i) as ({}),
-                 addr(k, i, email, phone) as (
-                   select r.k, r.i, s.email, s.phone from r join staff s on r.k = 'staff' and s.id = r.i
-                   union all
-                   select r.k, r.i, g.email, g.phone from r join guardians g on r.k = 'guardian' and g.id = r.i),
-                 ins as (
-                   insert into notify_deliveries (job_id, recipient_kind, recipient_id, channel, address, lane, next_attempt_at, lang)
-                   select $4, a.k, a.i, c.ch, case c.ch when 'email' then a.email else a.phone end, $5, $6,
-                          coalesce((select l.lang from notify_languages l
-                                     where l.recipient_kind = a.k and l.recipient_id = a.i), 'zh')
-                     from addr a
-                     cross join lateral unnest(coalesce(
-                         (select p.channels from notify_preferences p
-                           where p.recipient_kind = a.k and p.recipient_id = a.i and p.category = $7),
-                         $8::text[])) as c(ch)
-                    where c.ch = any($9::text[])
-                      and case c.ch when 'email' then a.email else a.phone end is not null
-                   on conflict do nothing
-                   returning channel)
-                 select channel, count(*) from ins group by channel",
-                recipients_sql(&audience, 1, 2, 3)
-            );
-            let (list, kinds, ids) = recipient_binds(&audience);
-            let counts: Vec<(String, i64)> = sqlx::query_as(&sql)
-                .bind(list)
-                .bind(kinds)
-                .bind(ids)
-                .bind(id)
-                .bind(lane.0)
-                .bind(start)
-                .bind(category.code())
-                .bind(&defaults)
-                .bind(&enabled)
-                .fetch_all(&mut *tx)
-                .await?;
-            let total: i64 = counts.iter().map(|(_, n)| n).sum();
-            sqlx::query(
-                "update notify_jobs set expanded_at = now(), recipients = $2 where id = $1",
-            )
-            .bind(id)
-            .bind(total as i32)
-            .execute(&mut *tx)
-            .await?;
-            for (channel, n) in counts {
-                self.metrics
-                    .queued
-                    .with_label_values(&[tenant.slug.as_str(), &channel])
-                    .inc_by(n as u64);
-            }
-        }
+        let after_quiet =
+            after_quiet_hours(now, settings.get("quiet_start"), settings.get("quiet_end"));
+        let starts: Vec<DateTime<Utc>> = quiet
+            .iter()
+            .map(|q| if *q { after_quiet } else { now })
+            .collect();
+        let counts: Vec<(String, i64)> = sqlx::query_as(
+            "with j as (
+               select id, audience,
+                      coalesce((select code from unnest($3::text[]) as k(code) where code = category), 'general') as category
+                 from notify_jobs
+                where lane = $1 and expanded_at is null order by id limit $2 for update skip locked),
+             c(code, start_at, defaults) as (
+               select code, start_at, string_to_array(defaults, ',')
+                 from unnest($3::text[], $4::timestamptz[], $5::text[]) as c(code, start_at, defaults)),
+             r as (
+               select j.id as job, j.category, c.start_at, c.defaults, a.k, a.i
+                 from j join c on c.code = j.category
+                 cross join lateral notify_audience(j.audience) as a(k, i)),
+             addr as (
+               select r.*, s.email, s.phone from r join staff s on r.k = 'staff' and s.id = r.i
+               union all
+               select r.*, g.email, g.phone from r join guardians g on r.k = 'guardian' and g.id = r.i),
+             ins as (
+               insert into notify_deliveries (job_id, recipient_kind, recipient_id, channel, address, lane, next_attempt_at, lang)
+               select a.job, a.k, a.i, ch.ch, case ch.ch when 'email' then a.email else a.phone end, $1, a.start_at,
+                      coalesce((select l.lang from notify_languages l
+                                 where l.recipient_kind = a.k and l.recipient_id = a.i), 'zh')
+                 from addr a
+                 cross join lateral unnest(coalesce(
+                     (select p.channels from notify_preferences p
+                       where p.recipient_kind = a.k and p.recipient_id = a.i and p.category = a.category),
+                     a.defaults)) as ch(ch)
+                where ch.ch = any($6::text[])
+                  and case ch.ch when 'email' then a.email else a.phone end is not null
+               on conflict do nothing
+               returning job_id, channel),
+             per_job as (select job_id, count(*) as n from ins group by job_id),
+             done as (
+               update notify_jobs n
+                  set expanded_at = now(), recipients = coalesce(p.n, 0)
+                 from j left join per_job p on p.job_id = j.id
+                where n.id = j.id)
+             select channel, count(*) from ins group by channel",
+        )
+        .bind(lane.0)
+        .bind(EXPAND_JOBS)
+        .bind(&codes)
+        .bind(&starts)
+        .bind(&defaults)
+        .bind(&enabled)
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
+        for (channel, n) in &counts {
+            self.metrics
+                .queued
+                .with_label_values(&[tenant.slug.as_str(), channel])
+                .inc_by(*n as u64);
+        }
         Ok(())
     }
 

@@ -22,7 +22,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use crate::notify::{self, Audience, Category, Message};
+use crate::notify::{self, Category};
 use crate::SchoolState;
 
 /// The school's time zone, as SQL.
@@ -826,6 +826,7 @@ struct MissingClass {
     id: i64,
     name: String,
     head: Option<String>,
+    head_id: Option<i64>,
 }
 
 /// Where `now` stands for the morning register: the school's day, whether it is a school
@@ -858,7 +859,7 @@ async fn missing_at(tx: &mut SchoolTx, now: DateTime<Utc>) -> sqlx::Result<Missi
         });
     }
     let rows = sqlx::query(
-        "select c.id, c.name, s.name as head from classes c left join staff s on s.id = c.head_teacher_id
+        "select c.id, c.name, s.name as head, s.id as head_id from classes c left join staff s on s.id = c.head_teacher_id
           where c.retired_at is null
             and not exists(select 1 from attendance_registers r where r.class_id = c.id and r.day = $1 and r.period = 'morning')
           order by c.grade_id, c.number",
@@ -876,6 +877,7 @@ async fn missing_at(tx: &mut SchoolTx, now: DateTime<Utc>) -> sqlx::Result<Missi
                 id: r.get("id"),
                 name: r.get("name"),
                 head: r.get("head"),
+                head_id: r.get("head_id"),
             })
             .collect(),
     })
@@ -888,25 +890,32 @@ async fn send_reminders(
     day: NaiveDate,
     classes: &[MissingClass],
 ) -> sqlx::Result<u64> {
-    let mut sent = 0;
-    for c in classes {
-        let key = format!("attendance-missing:{day}:{}", c.id);
-        let body = format!("已过点名截止时间，{}今天还没有点名，请尽快完成。", c.name);
-        sent += notify::send(
-            tx,
-            &Audience::HeadTeachersOfClasses(vec![c.id]),
-            &Message {
-                category: Category::Attendance,
-                title: "今日考勤尚未提交",
-                body: &body,
-                link: Some(&format!("/attendance/{}", c.id)),
-                source: &format!("attendance:{day}"),
-                dedupe_key: Some(&key),
-                en: None,
-            },
-        )
-        .await?;
-    }
+    // One statement for every class (each head teacher's own message).
+    let texts: Vec<(i64, String, String, String)> = classes
+        .iter()
+        .filter_map(|c| {
+            Some((
+                c.head_id?,
+                format!("attendance-missing:{day}:{}", c.id),
+                format!("已过点名截止时间，{}今天还没有点名，请尽快完成。", c.name),
+                format!("/attendance/{}", c.id),
+            ))
+        })
+        .collect();
+    let source = format!("attendance:{day}");
+    let messages: Vec<notify::PersonMessage> = texts
+        .iter()
+        .map(|(head, key, body, link)| notify::PersonMessage {
+            recipient: notify::Recipient::Staff(*head),
+            title: "今日考勤尚未提交",
+            body,
+            link: Some(link),
+            source: &source,
+            dedupe_key: key,
+            en: None,
+        })
+        .collect();
+    let sent = notify::send_each_to_people(tx, Category::Attendance, &messages).await?;
     Ok(sent)
 }
 

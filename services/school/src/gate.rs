@@ -29,7 +29,7 @@ use sha2::Sha256;
 use sqlx::Row;
 
 use crate::attendance::{check_csrf, refuse, today, Refusal, TZ_SQL};
-use crate::notify::{self, Audience, Category, Message};
+use crate::notify::{self, Category};
 use crate::ui::page;
 use crate::SchoolState;
 
@@ -671,48 +671,116 @@ pub async fn absence_check_at(
            select id, $1 from absent
            on conflict do nothing
            returning student_id)
-         select s.id, s.name, s.class_id, c.name as class_name, to_char(cutoff.t, 'HH24:MI') as cutoff
+         select s.id, s.name, s.class_id, c.name as class_name, c.head_teacher_id,
+                to_char(cutoff.t, 'HH24:MI') as cutoff
            from new join students s on s.id = new.student_id join classes c on c.id = s.class_id, cutoff
-          order by s.id"
+          order by c.id, s.id"
     ))
     .bind(day)
     .bind(now)
     .fetch_all(&mut **tx)
     .await?;
-    for r in &rows {
-        let id: i64 = r.get("id");
-        let name: String = r.get("name");
-        let class_id: i64 = r.get("class_id");
-        let class_name: String = r.get("class_name");
-        let cutoff: String = r.get("cutoff");
-        let title = format!("未到校 {name}");
-        let body = format!("{name}（{class_name}）截至 {cutoff} 未刷卡到校，也没有已批准的请假。");
-        let source = format!("gate-absence:{id}:{day}");
-        let title_en = format!("Not at school: {name}");
-        let body_en = format!(
-            "{name} ({class_name}) had not come through the gate by {cutoff} and has no approved leave."
-        );
-        for audience in [
-            Audience::GuardiansOfStudents(vec![id]),
-            Audience::HeadTeachersOfClasses(vec![class_id]),
-        ] {
-            notify::send(
-                tx,
-                &audience,
-                &Message {
-                    category: Category::Safety,
-                    title: &title,
-                    body: &body,
-                    link: None,
-                    source: &source,
-                    dedupe_key: Some(&source),
-                    en: Some((&title_en, &body_en)),
-                },
-            )
-            .await?;
-        }
-    }
+    let absent: Vec<Absent> = rows
+        .iter()
+        .map(|r| Absent {
+            id: r.get("id"),
+            name: r.get("name"),
+            class_id: r.get("class_id"),
+            class_name: r.get("class_name"),
+            head_teacher: r.get("head_teacher_id"),
+            cutoff: r.get("cutoff"),
+        })
+        .collect();
+    // Three statements however many pupils: the alerts above, one message per pupil to
+    // that pupil's guardians, one summary per class to its head teacher.
+    let pupils: Vec<[String; 5]> = absent
+        .iter()
+        .map(|a| {
+            [
+                format!("未到校 {}", a.name),
+                format!(
+                    "{}（{}）截至 {} 未刷卡到校，也没有已批准的请假。",
+                    a.name, a.class_name, a.cutoff
+                ),
+                format!("gate-absence:{}:{day}", a.id),
+                format!("Not at school: {}", a.name),
+                format!(
+                    "{} ({}) had not come through the gate by {} and has no approved leave.",
+                    a.name, a.class_name, a.cutoff
+                ),
+            ]
+        })
+        .collect();
+    let to_guardians: Vec<notify::PupilMessage> = absent
+        .iter()
+        .zip(&pupils)
+        .map(
+            |(a, [title, body, source, title_en, body_en])| notify::PupilMessage {
+                student_id: a.id,
+                title,
+                body,
+                link: None,
+                source,
+                dedupe_key: source,
+                en: Some((title_en, body_en)),
+            },
+        )
+        .collect();
+    notify::send_each_to_guardians(tx, Category::Safety, &to_guardians).await?;
+    let classes: Vec<(i64, [String; 5])> = absent
+        .chunk_by(|a, b| a.class_id == b.class_id)
+        .filter_map(|class| {
+            let first = &class[0];
+            let teacher = first.head_teacher?;
+            let names: Vec<&str> = class.iter().map(|a| a.name.as_str()).collect();
+            Some((
+                teacher,
+                [
+                    format!("{} {} 名学生未到校", first.class_name, class.len()),
+                    format!(
+                        "{}截至 {} 未刷卡到校、也没有已批准请假的学生：{}。",
+                        first.class_name,
+                        first.cutoff,
+                        names.join("、")
+                    ),
+                    format!("gate-absence-class:{}:{day}", first.class_id),
+                    format!("{}: {} not at school", first.class_name, class.len()),
+                    format!(
+                        "In {}, not through the gate by {} and without approved leave: {}.",
+                        first.class_name,
+                        first.cutoff,
+                        names.join(", ")
+                    ),
+                ],
+            ))
+        })
+        .collect();
+    let to_head_teachers: Vec<notify::PersonMessage> = classes
+        .iter()
+        .map(
+            |(teacher, [title, body, source, title_en, body_en])| notify::PersonMessage {
+                recipient: notify::Recipient::Staff(*teacher),
+                title,
+                body,
+                link: None,
+                source,
+                dedupe_key: source,
+                en: Some((title_en, body_en)),
+            },
+        )
+        .collect();
+    notify::send_each_to_people(tx, Category::Safety, &to_head_teachers).await?;
     Ok(rows.len() as u64)
+}
+
+/// A pupil newly reported absent by [`absence_check_at`].
+struct Absent {
+    id: i64,
+    name: String,
+    class_id: i64,
+    class_name: String,
+    head_teacher: Option<i64>,
+    cutoff: String,
 }
 
 /// `POST /admin/gate/absence-check`: runs [`absence_check`] for today now.

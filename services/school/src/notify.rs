@@ -3,6 +3,6 @@
 //! transaction, and an outbox job for email, SMS and WeChat when the school uses them.
 
 pub use campus_notify::{
-    send, send_each_to_guardians, unread, Audience, Category, Channel, Message, PupilMessage,
-    Recipient,
+    send, send_each_to_guardians, send_each_to_people, unread, Audience, Category, Channel,
+    Message, PersonMessage, PupilMessage, Recipient,
 };

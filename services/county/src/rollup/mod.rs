@@ -190,11 +190,17 @@ pub async fn pass(db: &Db, school: &Tenant) -> Result<Pass, RollupError> {
     out.commit().await?;
 
     // Only marks nobody renewed meanwhile: a change committed during the pass keeps its day
-    // marked for the next one. Should this fail after the commit above, the days are simply
-    // recomputed again (same result).
+    // marked for the next one. A mark locked now belongs to a transaction renewing it, so it
+    // is left alone rather than waited for: waiting here, while holding the marks already
+    // taken, made that school's writers queue behind the pass. Should this fail after the
+    // commit above, the days are simply recomputed again (same result).
     sqlx::query(
-        "delete from metric_dirty d using unnest($1::date[], $2::int2[], $3::bigint[]) as x(day, shard, seq)
-          where d.day = x.day and d.shard = x.shard and d.seq = x.seq",
+        "delete from metric_dirty d
+          where d.ctid = any(array(
+            select m.ctid from metric_dirty m
+              join unnest($1::date[], $2::int2[], $3::bigint[]) as x(day, shard, seq)
+                on m.day = x.day and m.shard = x.shard and m.seq = x.seq
+               for update of m skip locked))",
     )
     .bind(&mark_days)
     .bind(&shards)
