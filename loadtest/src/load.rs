@@ -328,7 +328,7 @@ pub async fn run(database_url: &str, args: Args) -> Result<String> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Against `campus demo` with {} schools and {} pupils, on this machine while it also runs the load generator (open loop: latency counted from each request's scheduled send time).\n",
+        "Against `campus demo` with {} schools and {} pupils, on this machine while it also runs the load generator (open loop: latency counted from each request's scheduled send time; the streams' schedules are spread over their periods, not in step).\n",
         schools.len(),
         crate::stats::thousands(total_pupils as u64)
     );

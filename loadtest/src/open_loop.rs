@@ -1,7 +1,9 @@
 //! An open-loop load generator: each stream sends at a fixed rate whatever the server's
 //! speed, and a request's latency is measured from the moment it was *scheduled*, so a
 //! slow server cannot hide its queueing by slowing the client down (coordinated
-//! omission). Requests go over a pooled keep-alive HTTP/1.1 client (reqwest), and the
+//! omission). Streams are spread over their periods (of N streams, the i-th starts i/N of
+//! a period late), as 32 schools' gates are not in step with each other: started together,
+//! every school's once-a-second batch would arrive in the same millisecond. Requests go over a pooled keep-alive HTTP/1.1 client (reqwest), and the
 //! server process's CPU and resident memory are sampled from `/proc/<pid>` meanwhile.
 
 use std::collections::BTreeMap;
@@ -122,7 +124,9 @@ pub async fn run(
     // Bounds the client's own memory if the server stalls; far above any phase's need.
     let in_flight = Arc::new(tokio::sync::Semaphore::new(4096));
     let mut tasks = Vec::new();
-    for stream in streams {
+    let count = streams.len().max(1);
+    for (i, stream) in streams.into_iter().enumerate() {
+        let phase = i as f64 / count as f64;
         let results = Arc::clone(&results);
         let in_flight = Arc::clone(&in_flight);
         tasks.push(tokio::spawn(async move {
@@ -131,7 +135,7 @@ pub async fn run(
             let mut n = 0u64;
             let begin = tokio::time::Instant::now();
             loop {
-                let due = begin + period.mul_f64(n as f64);
+                let due = begin + period.mul_f64(n as f64 + phase);
                 if due.into_std() >= end || stream.limit.is_some_and(|l| n >= l) {
                     break;
                 }
