@@ -254,12 +254,12 @@ its markdown fragment on stdout (`--help` lists the options, e.g. `--seconds`,
    its standard error, and the identity extractor's cost per request in-process
    (informational). Second, `GET /healthz` alone and while 16 clients sign in
    continuously (`POST /login` with the right password: an Argon2id verification on the
-   blocking threads, two at a time by default; the login rate limit raised so it never
+   blocking threads, as many at a time as half the cores by default; the login rate limit raised so it never
    answers instead), in alternating rounds. Reported: the probe's throughput ratio and
    p99 latency with and without the burst, the sign-in rate and latency achieved, and one
    verification's time alone. The targets are ≥ 0.5 of the throughput and p99 < 50 ms:
-   on two cores, two hashes at a time take their share of the CPU however they are
-   scheduled, but nothing should wait for a hash to finish.
+   the hashes may take at most half the CPU (one core of two), and nothing should wait
+   for a hash to finish.
 6. **Home–school core** (`campus-bench home-school`). The whole platform in one process
    serves one school seeded by the demo generator (4,400 pupils, 30 days of registers),
    with one class brought to 50 pupils and the guardians to exactly 6,000. First, ten

@@ -92,6 +92,8 @@ pub struct Config {
     /// Hours a sign-in lasts.
     pub session_hours: u64,
     /// Password hashes computed at once (each takes ~19 MiB and a core for tens of ms).
+    /// Half the machine's cores by default, at least one: a burst of sign-ins then takes
+    /// at most half the CPU, and every other request the rest.
     pub password_hash_concurrency: usize,
     /// Sign-in attempts allowed per client address per minute (half of it, at least 10,
     /// per login name).
@@ -178,7 +180,8 @@ impl Default for Config {
             metrics_interval_secs: 15,
             dashboard_min_cell: 5,
             session_hours: 12,
-            password_hash_concurrency: 2,
+            password_hash_concurrency: std::thread::available_parallelism()
+                .map_or(1, |n| (n.get() / 2).max(1)),
             login_attempts_per_minute: 20,
             trust_forwarded_for: false,
             trusted_proxies: Vec::new(),
