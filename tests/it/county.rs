@@ -1056,3 +1056,57 @@ async fn the_dashboard_draws_the_apis_numbers_in_a_real_browser() {
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
     app.stop().await;
 }
+
+/// A pass does not wait for a school transaction that is renewing a day's mark: it leaves
+/// that mark for the next pass. (Waiting there, while holding the marks it had already
+/// taken, made the school's writers queue behind the pass.)
+#[tokio::test]
+async fn a_pass_leaves_a_mark_being_renewed_for_the_next_pass() {
+    let app = TestApp::spawn().await;
+    let s = school(&app, "cty-renew", "cr").await;
+    tick(&app).await;
+    let mark_today = "select metric_mark(array[metric_local_day(now())])";
+    let mut tx = app.services.db.school(&s.tenant).await.unwrap();
+    sqlx::query(mark_today).execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+
+    // A writer renews today's marks and keeps its transaction open.
+    let mut writer = app.services.db.school(&s.tenant).await.unwrap();
+    let renewed = sqlx::query(
+        "update metric_dirty set seq = nextval('metric_dirty_seq') where day = metric_local_day(now())",
+    )
+    .execute(&mut *writer)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert!(renewed >= 1);
+    let pass = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        rollup::pass(&app.services.db, &s.tenant),
+    )
+    .await
+    .expect("the pass does not wait for the writer")
+    .unwrap();
+    assert_eq!(pass.days, 1, "today was computed");
+    writer.commit().await.unwrap();
+
+    // The renewed mark is still there, and the next pass takes it.
+    let left = |app: &TestApp| {
+        let t = s.tenant.clone();
+        let db = app.services.db.clone();
+        async move {
+            let mut tx = db.school(&t).await.unwrap();
+            let n: i64 = sqlx::query_scalar("select count(*) from metric_dirty")
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            n
+        }
+    };
+    assert_eq!(left(&app).await, renewed as i64);
+    let next = rollup::pass(&app.services.db, &s.tenant).await.unwrap();
+    assert_eq!(next.days, 1);
+    assert_eq!(left(&app).await, 0);
+    app.stop().await;
+}
