@@ -29,6 +29,11 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
     cargo build --release --locked -p campus \
  && install -m 0755 target/release/campus /usr/local/bin/campus
+# The RDS certificate authorities, so `campus` can verify its database over TLS
+# (DATABASE_URL's `sslmode=verify-full&sslrootcert=/etc/campus/rds-ca.pem`).
+RUN mkdir -p /etc/campus \
+ && curl -fsSL --retry 3 -o /etc/campus/rds-ca.pem https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem \
+ && grep -q "BEGIN CERTIFICATE" /etc/campus/rds-ca.pem
 
 # ------------------------------------------------------------------ base
 FROM debian:bookworm-slim AS base
@@ -49,6 +54,7 @@ RUN apt-get update \
 RUN groupadd --system --gid 10001 campus \
  && useradd --system --uid 10001 --gid campus --home-dir /home/campus --create-home --shell /usr/sbin/nologin campus
 COPY --from=builder /usr/local/bin/campus /usr/local/bin/campus
+COPY --from=builder /etc/campus/rds-ca.pem /etc/campus/rds-ca.pem
 ENV CAMPUS_BIND=0.0.0.0:8080 \
     CAMPUS_LOG_FORMAT=json \
     HOME=/home/campus

@@ -29,6 +29,7 @@ mod notify;
 mod observability;
 mod organisation;
 mod pgbouncer;
+mod postgres_tls;
 mod pupils;
 mod roster;
 mod routing;

@@ -77,6 +77,17 @@ impl PrivatePostgres {
     /// Initialises `dir` on first use and starts the cluster on a free port on 127.0.0.1
     /// with trust authentication (it listens only on loopback).
     pub fn start(dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with(dir, None)
+    }
+
+    /// Like [`PrivatePostgres::start`], with TLS on: the server presents `cert_pem` (its
+    /// chain, PEM) with `key_pem` (its private key), and clients may connect with or without
+    /// TLS. Given on the first start of `dir`, when the cluster is initialised.
+    pub fn start_with_tls(dir: &Path, cert_pem: &str, key_pem: &str) -> anyhow::Result<Self> {
+        Self::start_with(dir, Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(dir: &Path, tls: Option<(&str, &str)>) -> anyhow::Result<Self> {
         let bins = PgBinaries::find()?;
         let run_as = user::unprivileged()?;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -106,6 +117,9 @@ impl PrivatePostgres {
         };
         if !pg.data.join("PG_VERSION").exists() {
             pg.initdb()?;
+            if let Some((cert, key)) = tls {
+                pg.enable_tls(cert, key)?;
+            }
         }
         pg.pg_ctl_start()?;
         Ok(pg)
@@ -148,6 +162,25 @@ impl PrivatePostgres {
         let path = self.data.join("postgresql.conf");
         let mut text = std::fs::read_to_string(&path)?;
         text.push_str(conf);
+        std::fs::write(&path, text)?;
+        Ok(())
+    }
+
+    fn enable_tls(&self, cert_pem: &str, key_pem: &str) -> anyhow::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let cert = self.data.join("server.crt");
+        let key = self.data.join("server.key");
+        std::fs::write(&cert, cert_pem)?;
+        std::fs::write(&key, key_pem)?;
+        // Postgres refuses a key that others can read.
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+        if let Some(u) = &self.run_as {
+            u.own(&cert)?;
+            u.own(&key)?;
+        }
+        let path = self.data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&path)?;
+        text.push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
         std::fs::write(&path, text)?;
         Ok(())
     }

@@ -82,9 +82,8 @@ resource "aws_db_parameter_group" "this" {
     name  = "idle_in_transaction_session_timeout"
     value = "60000"
   }
-  # `campus` connects without TLS today (its Postgres client is built without a TLS
-  # backend), so TLS cannot be forced yet; traffic stays inside the VPC's database
-  # subnets. Set to 1 once the client speaks TLS.
+  # Clients must use TLS: `campus` verifies the server against the RDS CA bundle its
+  # image carries (`sslmode=verify-full`, written into DATABASE_URL by the secrets module).
   parameter {
     name  = "rds.force_ssl"
     value = var.force_ssl ? "1" : "0"
@@ -115,7 +114,6 @@ resource "aws_iam_role_policy_attachment" "monitoring" {
 }
 
 resource "aws_db_instance" "this" {
-  #checkov:skip=CKV2_AWS_69:the platform's Postgres client has no TLS backend yet, so rds.force_ssl is a variable (force_ssl) left off; the database subnets have no route outside the VPC
   identifier_prefix = "${var.name}-"
   engine            = "postgres"
   engine_version    = var.engine_version

@@ -119,13 +119,13 @@ variable "log_min_duration_ms" {
 }
 
 variable "force_ssl" {
-  description = "Require TLS from clients (`rds.force_ssl`). Leave false until `campus` is built with a TLS-capable Postgres client."
+  description = "Require TLS from clients (`rds.force_ssl`). `campus` connects with `sslmode=verify-full` against the RDS CA bundle in its image (see the secrets module's `database_tls`)."
   type        = bool
-  default     = false
+  default     = true
 }
 
 variable "citus_coordinator" {
-  description = "When one Postgres server is outgrown: the coordinator of a Citus 12+ cluster (schema-based sharding; see this module's README) that the platform should use instead of the RDS instance, as `{ host, port, database_name }`. null (the default) means RDS. Setting it moves the `address`, `port` and `database_name` outputs, so `DATABASE_URL` follows on the next apply; the RDS instance stays (and keeps its backups and alarms) until it is removed on purpose. The coordinator must be reachable inside the VPC on its port and accept the platform user with the generated password: `campus` has no TLS for Postgres yet."
+  description = "When one Postgres server is outgrown: the coordinator of a Citus 12+ cluster (schema-based sharding; see this module's README) that the platform should use instead of the RDS instance, as `{ host, port, database_name }`. null (the default) means RDS. Setting it moves the `address`, `port` and `database_name` outputs, so `DATABASE_URL` follows on the next apply; the RDS instance stays (and keeps its backups and alarms) until it is removed on purpose. The coordinator must be reachable on its port and accept the platform user with the generated password; give the secrets module's `database_tls` the coordinator's CA (or `sslmode=require`)."
   type = object({
     host          = string
     port          = optional(number, 5432)

@@ -99,7 +99,7 @@ resource "aws_secretsmanager_secret" "database_url" {
 
 resource "aws_secretsmanager_secret_version" "database_url" {
   secret_id     = aws_secretsmanager_secret.database_url.id
-  secret_string = "postgres://${var.database_username}:${random_password.database.result}@${var.database_address}:${var.database_port}/${var.database_name}"
+  secret_string = "postgres://${var.database_username}:${random_password.database.result}@${var.database_address}:${var.database_port}/${var.database_name}?${var.database_tls}"
 }
 
 resource "aws_secretsmanager_secret" "admin_token" {

@@ -26,6 +26,12 @@ variable "database_username" {
   default     = "campus"
 }
 
+variable "database_tls" {
+  description = "Query string of DATABASE_URL that sets TLS: by default verify the server against the RDS CA bundle the `campus` image carries. For a Postgres with another CA, mount its certificate and point `sslrootcert` at it."
+  type        = string
+  default     = "sslmode=verify-full&sslrootcert=/etc/campus/rds-ca.pem"
+}
+
 variable "settings" {
   description = "Further secret settings by name without the `CAMPUS_` prefix, e.g. `smtp_url`, `notify_webhook_url`, `notify_webhook_secret`. Include a key only when it has a value: an empty setting stops `campus` at start."
   type        = map(string)
