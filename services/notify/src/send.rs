@@ -82,13 +82,11 @@ pub async fn send_each_to_guardians(
         return Ok(0);
     }
     let students: Vec<i64> = messages.iter().map(|m| m.student_id).collect();
-    let titles: Vec<&str> = messages.iter().map(|m| m.title).collect();
-    let bodies: Vec<&str> = messages.iter().map(|m| m.body).collect();
-    let links: Vec<Option<&str>> = messages.iter().map(|m| m.link).collect();
-    let sources: Vec<&str> = messages.iter().map(|m| m.source).collect();
-    let keys: Vec<&str> = messages.iter().map(|m| m.dedupe_key).collect();
-    let titles_en: Vec<Option<&str>> = messages.iter().map(|m| m.en.map(|e| e.0)).collect();
-    let bodies_en: Vec<Option<&str>> = messages.iter().map(|m| m.en.map(|e| e.1)).collect();
+    let t = Columns::of(
+        messages
+            .iter()
+            .map(|m| (m.title, m.body, m.link, m.source, m.dedupe_key, m.en)),
+    );
     let lane = category.lane();
     // Each pupil's guardians by a sub-select rather than a join: an index lookup per pupil
     // whatever the batch's size, so the plan Postgres keeps for the statement (the gate's
@@ -119,14 +117,14 @@ pub async fn send_each_to_guardians(
     .bind(category.code())
     .bind(category.priority())
     .bind(&students)
-    .bind(&titles)
-    .bind(&bodies)
-    .bind(&links)
-    .bind(&sources)
-    .bind(&keys)
+    .bind(&t.titles)
+    .bind(&t.bodies)
+    .bind(&t.links)
+    .bind(&t.sources)
+    .bind(&t.keys)
     .bind(lane.0)
-    .bind(&titles_en)
-    .bind(&bodies_en)
+    .bind(&t.titles_en)
+    .bind(&t.bodies_en)
     .bind(tx.tenant_id().0)
     .fetch_one(&mut **tx)
     .await?;
@@ -134,6 +132,52 @@ pub async fn send_each_to_guardians(
         tx.wake_after_commit();
     }
     Ok(added as u64)
+}
+
+/// The per-message columns of a batch, bound as arrays (`unnest`) by the `send_each_*`
+/// statements.
+struct Columns<'a> {
+    titles: Vec<&'a str>,
+    bodies: Vec<&'a str>,
+    links: Vec<Option<&'a str>>,
+    sources: Vec<&'a str>,
+    keys: Vec<&'a str>,
+    titles_en: Vec<Option<&'a str>>,
+    bodies_en: Vec<Option<&'a str>>,
+}
+
+type Text<'a> = (
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+    &'a str,
+    Option<(&'a str, &'a str)>,
+);
+
+impl<'a> Columns<'a> {
+    /// From each message's (title, body, link, source, dedupe key, English wording).
+    fn of(messages: impl Iterator<Item = Text<'a>>) -> Self {
+        let mut c = Columns {
+            titles: Vec::new(),
+            bodies: Vec::new(),
+            links: Vec::new(),
+            sources: Vec::new(),
+            keys: Vec::new(),
+            titles_en: Vec::new(),
+            bodies_en: Vec::new(),
+        };
+        for (title, body, link, source, key, en) in messages {
+            c.titles.push(title);
+            c.bodies.push(body);
+            c.links.push(link);
+            c.sources.push(source);
+            c.keys.push(key);
+            c.titles_en.push(en.map(|e| e.0));
+            c.bodies_en.push(en.map(|e| e.1));
+        }
+        c
+    }
 }
 
 /// One message to one person (see [`send_each_to_people`]).
@@ -163,13 +207,11 @@ pub async fn send_each_to_people(
     }
     let kinds: Vec<&str> = messages.iter().map(|m| m.recipient.kind()).collect();
     let ids: Vec<i64> = messages.iter().map(|m| m.recipient.id()).collect();
-    let titles: Vec<&str> = messages.iter().map(|m| m.title).collect();
-    let bodies: Vec<&str> = messages.iter().map(|m| m.body).collect();
-    let links: Vec<Option<&str>> = messages.iter().map(|m| m.link).collect();
-    let sources: Vec<&str> = messages.iter().map(|m| m.source).collect();
-    let keys: Vec<&str> = messages.iter().map(|m| m.dedupe_key).collect();
-    let titles_en: Vec<Option<&str>> = messages.iter().map(|m| m.en.map(|e| e.0)).collect();
-    let bodies_en: Vec<Option<&str>> = messages.iter().map(|m| m.en.map(|e| e.1)).collect();
+    let t = Columns::of(
+        messages
+            .iter()
+            .map(|m| (m.title, m.body, m.link, m.source, m.dedupe_key, m.en)),
+    );
     let lane = category.lane();
     let (added, rang): (i64, Option<i32>) = sqlx::query_as(
         "with m as (
@@ -197,14 +239,14 @@ pub async fn send_each_to_people(
     .bind(category.priority())
     .bind(&kinds)
     .bind(&ids)
-    .bind(&titles)
-    .bind(&bodies)
-    .bind(&links)
-    .bind(&sources)
-    .bind(&keys)
+    .bind(&t.titles)
+    .bind(&t.bodies)
+    .bind(&t.links)
+    .bind(&t.sources)
+    .bind(&t.keys)
     .bind(lane.0)
-    .bind(&titles_en)
-    .bind(&bodies_en)
+    .bind(&t.titles_en)
+    .bind(&t.bodies_en)
     .bind(tx.tenant_id().0)
     .fetch_one(&mut **tx)
     .await?;
