@@ -1110,3 +1110,301 @@ async fn a_pass_leaves_a_mark_being_renewed_for_the_next_pass() {
     assert_eq!(left(&app).await, 0);
     app.stop().await;
 }
+
+/// Writes a school's rollups straight into the county tables, as a rollup pass would:
+/// absences two days ago per class (grade, class name, count), summed for the school.
+async fn rolled_up(
+    app: &TestApp,
+    slug: &str,
+    name: &str,
+    township: &str,
+    classes: &[(i16, &str, f64)],
+) -> i64 {
+    let t = app.onboard(slug, name).await.tenant;
+    let pool = &app.services.pool;
+    sqlx::query(
+        "insert into public.metric_schools (tenant_id, township) values ($1, $2)
+         on conflict (tenant_id) do update set township = excluded.township",
+    )
+    .bind(t.id.0)
+    .bind(township)
+    .execute(pool)
+    .await
+    .unwrap();
+    let day = "(now() at time zone 'Asia/Shanghai')::date - 2";
+    for (i, (grade, class, n)) in classes.iter().enumerate() {
+        sqlx::query(&format!(
+            "insert into public.metric_values (tenant_id, day, class_id, grade_level, class_name, element, value)
+             values ($1, {day}, $2, $3, $4, 'absent', $5)"
+        ))
+        .bind(t.id.0)
+        .bind(i as i64 + 1)
+        .bind(grade)
+        .bind(class)
+        .bind(n)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    let total: f64 = classes.iter().map(|c| c.2).sum();
+    sqlx::query(&format!(
+        "insert into public.metric_school_values (tenant_id, day, element, value)
+         values ($1, {day}, 'absent', $2)"
+    ))
+    .bind(t.id.0)
+    .bind(total)
+    .execute(pool)
+    .await
+    .unwrap();
+    t.id.0
+}
+
+/// No group of cells adding up to a figure has exactly one withheld cell (which would be
+/// the figure minus the shown ones): each group is (total withheld?, parts withheld?).
+fn assert_safe(what: &str, total: bool, parts: &[bool]) {
+    let hidden = usize::from(total) + parts.iter().filter(|h| **h).count();
+    assert_ne!(hidden, 1, "{what}: total withheld {total}, parts {parts:?}");
+}
+
+fn withheld(c: &Value) -> bool {
+    assert_eq!(
+        c["suppressed"].as_bool().unwrap(),
+        c["numerator"].is_null(),
+        "withheld cells carry no numbers: {c}"
+    );
+    c["suppressed"].as_bool().unwrap()
+}
+
+#[tokio::test]
+async fn no_withheld_count_can_be_worked_out_from_the_totals_beside_it() {
+    let app = TestApp::spawn_with(|c| c.roles = vec![campus::config::Role::Web]).await;
+    rolled_up(
+        &app,
+        "sup-a",
+        "甲小学",
+        "东区",
+        &[(1, "一年级（1）班", 3.0)],
+    )
+    .await;
+    rolled_up(
+        &app,
+        "sup-b",
+        "乙小学",
+        "东区",
+        &[
+            (1, "一年级（1）班", 2.0),
+            (1, "一年级（2）班", 18.0),
+            (2, "二年级（1）班", 20.0),
+        ],
+    )
+    .await;
+    rolled_up(
+        &app,
+        "sup-c",
+        "丙小学",
+        "西区",
+        &[(1, "一年级（1）班", 41.0)],
+    )
+    .await;
+    let mut v = bureau(&app).await;
+
+    for query in ["", "?township=东区", "?township=西区"] {
+        let o: Value = v
+            .get(
+                &county(),
+                &format!(
+                    "/api/v1/county/overview?metric=absent{}",
+                    query.replace('?', "&")
+                ),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let parts: Vec<bool> = o["schools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| withheld(indicator(s, "absent")))
+            .collect();
+        assert_safe(
+            &format!("county{query}"),
+            withheld(&o["county"]["absent"]),
+            &parts,
+        );
+        // The sparkline of a withheld school shows no day either.
+        for s in o["schools"].as_array().unwrap() {
+            if withheld(indicator(s, "absent")) {
+                assert!(
+                    s["spark"].as_array().unwrap().iter().all(Value::is_null),
+                    "{s}"
+                );
+            }
+        }
+    }
+    let o: Value = v
+        .get(&county(), "/api/v1/county/overview?metric=absent")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let by_slug = |slug: &str| {
+        o["schools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["school"]["slug"] == slug)
+            .unwrap()
+            .clone()
+    };
+    // 3 is small; 40 goes with it (84 − 41 would give 43, not the 3); 41 is shown.
+    assert_eq!(indicator(&by_slug("sup-a"), "absent")["text"], "<5");
+    assert_eq!(indicator(&by_slug("sup-b"), "absent")["text"], "*");
+    assert_eq!(indicator(&by_slug("sup-c"), "absent")["value"], 41.0);
+    assert_eq!(o["county"]["absent"]["value"], 84.0);
+
+    // One school's page: the school, its grades and its classes.
+    let r: Value = v
+        .get(&county(), "/api/v1/county/schools/sup-b")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let own = r["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "absent")
+        .unwrap();
+    let school_hidden = withheld(&own["school"]);
+    assert!(school_hidden, "the same cell as on the overview");
+    assert!(own["difference"].is_null());
+    let grades: Vec<(i64, bool)> = r["grades"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["grade_level"].as_i64().unwrap(),
+                withheld(indicator(g, "absent")),
+            )
+        })
+        .collect();
+    let classes: Vec<(i64, bool)> = r["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["grade_level"].as_i64().unwrap(),
+                withheld(indicator(c, "absent")),
+            )
+        })
+        .collect();
+    assert_eq!(classes.len(), 3);
+    let parts = |xs: &[(i64, bool)], level: Option<i64>| -> Vec<bool> {
+        xs.iter()
+            .filter(|(l, _)| level.is_none_or(|x| x == *l))
+            .map(|(_, h)| *h)
+            .collect()
+    };
+    assert_safe("school = grades", school_hidden, &parts(&grades, None));
+    assert_safe("school = classes", school_hidden, &parts(&classes, None));
+    for (level, hidden) in &grades {
+        assert_safe(
+            &format!("grade {level}"),
+            *hidden,
+            &parts(&classes, Some(*level)),
+        );
+    }
+    assert!(classes[0].1, "the class of two is withheld");
+
+    // The exports say the same.
+    let csv = v.get(&county(), "/dashboard/export/schools.csv").await;
+    let csv = String::from_utf8(csv.bytes().await.unwrap()[3..].to_vec()).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "缺勤人次").unwrap();
+    let cell = |name: &str| {
+        csv.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap()
+            .split(',')
+            .nth(col)
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        (cell("甲小学"), cell("乙小学"), cell("丙小学")),
+        ("<5".into(), "*".into(), "41".into())
+    );
+    let xlsx = v
+        .get(&county(), "/dashboard/export/sup-b/grades.xlsx")
+        .await;
+    let mut book: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(Cursor::new(xlsx.bytes().await.unwrap().to_vec())).unwrap();
+    let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    let col = rows[0].iter().position(|h| h == "缺勤人次").unwrap();
+    let shown: Vec<bool> = rows[1..]
+        .iter()
+        .map(|r| r[col] == "*" || r[col] == "<5")
+        .collect();
+    assert_eq!(shown, parts(&grades, None), "{rows:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_school_name_that_looks_like_a_formula_is_text_in_the_bureaus_exports() {
+    let app = TestApp::spawn_with(|c| c.roles = vec![campus::config::Role::Web]).await;
+    rolled_up(
+        &app,
+        "formula",
+        "信义小学",
+        "东区",
+        &[(1, "一年级（1）班", 10.0)],
+    )
+    .await;
+    let name = r#"=HYPERLINK("http://x","y")"#;
+    let r = app
+        .admin(reqwest::Method::PATCH, "/admin/v1/tenants/formula")
+        .json(&serde_json::json!({ "name": name }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let mut v = bureau(&app).await;
+    let csv = v.get(&county(), "/dashboard/export/schools.csv").await;
+    let csv = String::from_utf8(csv.bytes().await.unwrap()[3..].to_vec()).unwrap();
+    assert!(
+        csv.contains(r#""'=HYPERLINK(""http://x"",""y"")""#),
+        "{csv}"
+    );
+    assert!(
+        !csv.lines()
+            .any(|l| l.starts_with("=") || l.starts_with("\"=")),
+        "{csv}"
+    );
+    let csv = v
+        .get(&county(), "/dashboard/export/formula/classes.csv")
+        .await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    // In the workbook the name is a text cell, never a formula.
+    let xlsx = v.get(&county(), "/dashboard/export/schools.xlsx").await;
+    let bytes = xlsx.bytes().await.unwrap().to_vec();
+    let mut book: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(Cursor::new(bytes.clone())).unwrap();
+    let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+    assert!(sheet.rows().flatten().any(|c| c.to_string() == name));
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes)).unwrap();
+    let formulas = book
+        .worksheet_formula(&book.sheet_names()[0].clone())
+        .unwrap();
+    assert!(
+        formulas.used_cells().all(|(_, _, f)| f.is_empty()),
+        "no formulas"
+    );
+    app.stop().await;
+}

@@ -1549,3 +1549,280 @@ async fn a_turn_expands_every_kind_of_audience_and_skips_unreadable_ones() {
     );
     app.stop().await;
 }
+
+/// A listener on loopback that counts the connections it is offered and answers nothing.
+async fn tap() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    (addr, seen)
+}
+
+/// Stores a school's own provider straight in its settings, as an old value or a name
+/// that resolved elsewhere when it was saved would be.
+async fn store_provider(app: &TestApp, t: &Tenant, key: &str, url: &str) {
+    let sealed = campus_notify::secret::SealingKey::from_hex(key)
+        .unwrap()
+        .seal(HOOK_SECRET);
+    let mut tx = app.services.db.school(t).await.unwrap();
+    sqlx::query("update notify_settings set webhook_url = $1, webhook_secret = $2 where id = 1")
+        .bind(url)
+        .bind(sealed)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_schools_provider_address_may_not_point_inside_the_network() {
+    let key = "6b".repeat(32);
+    let app = app_with(|c| c.notify_secret_key = Some(key)).await;
+    let a = app.onboard("ssrf-a", "甲校").await.tenant;
+    let b = app.onboard("ssrf-b", "乙校").await.tenant;
+    person(
+        &app.services,
+        "admin.a",
+        "甲管理员",
+        PW,
+        &[(&a, &["school_admin"])],
+    )
+    .await;
+    let host_a = TestApp::school_host("ssrf-a");
+    let mut va = Visitor::new(&app);
+    va.sign_in(&host_a, "admin.a", PW).await;
+    let csrf = va.csrf(&host_a, "/admin/notify").await;
+    let (listening, _) = tap().await;
+    let port = listening.port();
+    for url in [
+        format!("http://127.0.0.1:{port}/send"),
+        // A name that resolves to loopback, like any DNS name could.
+        format!("http://localhost:{port}/send"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://[::1]/send".to_owned(),
+        "http://[::ffff:127.0.0.1]/send".to_owned(),
+        "http://2130706433/send".to_owned(),
+        "https://10.0.0.8/send".to_owned(),
+        "http://192.168.1.20/send".to_owned(),
+        "http://100.64.0.1/send".to_owned(),
+    ] {
+        let r = va
+            .json(
+                Method::PUT,
+                &host_a,
+                "/api/v1/notify/settings",
+                &serde_json::json!({"sms_enabled": true, "webhook_url": url,
+                                    "webhook_secret": "school-own-secret-123456"}),
+                &[("x-csrf-token", &csrf)],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{url}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(
+            body["message"].as_str().unwrap().contains("内网"),
+            "{url}: {body}"
+        );
+    }
+    // The page's form says the same, in Chinese first.
+    let hook = format!("http://localhost:{port}/send");
+    let r = va
+        .post(
+            &host_a,
+            "/admin/notify",
+            &[
+                ("csrf", csrf.as_str()),
+                ("quiet_start", "21:00"),
+                ("quiet_end", "07:00"),
+                ("webhook_url", hook.as_str()),
+                ("webhook_secret", "school-own-secret-123456"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("内网") && page.contains("private network"),
+        "{page}"
+    );
+    // Nothing was stored.
+    let mut tx = app.services.db.school(&a).await.unwrap();
+    let s = admin::settings(&mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(s.webhook_url.is_none() && !s.sms_enabled, "{s:?}");
+
+    // A public address is kept; school B is untouched and A's session means nothing there.
+    let r = va
+        .json(
+            Method::PUT,
+            &host_a,
+            "/api/v1/notify/settings",
+            &serde_json::json!({"webhook_url": "https://1.1.1.1/send",
+                                "webhook_secret": "school-own-secret-123456"}),
+            &[("x-csrf-token", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut tx = app.services.db.school(&b).await.unwrap();
+    assert!(admin::settings(&mut tx)
+        .await
+        .unwrap()
+        .webhook_url
+        .is_none());
+    tx.commit().await.unwrap();
+    let r = va
+        .json(
+            Method::PUT,
+            &TestApp::school_host("ssrf-b"),
+            "/api/v1/notify/settings",
+            &serde_json::json!({"webhook_url": "https://1.1.1.1/send"}),
+            &[("x-csrf-token", &csrf)],
+        )
+        .await;
+    assert_ne!(r.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+/// A provider answering 500 with text of its own, and a redirect.
+async fn talkative_provider() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/fails",
+            post(|| async {
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "ERROR: password authentication failed for user \"sms_admin\"",
+                )
+            }),
+        )
+        .route(
+            "/moved",
+            post(move || async move {
+                (
+                    StatusCode::FOUND,
+                    [("location", format!("http://{addr}/fails"))],
+                    "",
+                )
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn a_stored_internal_provider_is_refused_at_send_time_while_the_countys_is_used() {
+    let key = "7c".repeat(32);
+    let county = Provider::default();
+    let county_url = county.start().await;
+    let (listening, connections) = tap().await;
+    let port = listening.port();
+    let k = key.clone();
+    let app = app_with(|c| {
+        c.notify_secret_key = Some(k);
+        c.notify_webhook_url = Some(county_url);
+        c.notify_webhook_secret = Some(HOOK_SECRET.into());
+    })
+    .await;
+    let mut schools = Vec::new();
+    for (slug, url) in [
+        ("send-lo", format!("http://127.0.0.1:{port}/send")),
+        ("send-name", format!("http://localhost:{port}/send")),
+        (
+            "send-meta",
+            "http://169.254.169.254/latest/meta-data/".to_owned(),
+        ),
+    ] {
+        let t = school(&app, slug, 2).await;
+        enable(&app, &t, false, true, AWAKE).await;
+        store_provider(&app, &t, &key, &url).await;
+        send(&app, &t, Audience::AllGuardians, Category::Safety, "gate-1").await;
+        schools.push(t);
+    }
+    // A school without its own provider uses the county's, which is on loopback too.
+    let plain = school(&app, "send-county", 2).await;
+    enable(&app, &plain, false, true, AWAKE).await;
+    send(
+        &app,
+        &plain,
+        Audience::AllGuardians,
+        Category::Safety,
+        "gate-1",
+    )
+    .await;
+    app.services.notifier.drain().await.unwrap();
+
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "nothing connected to the internal address"
+    );
+    for t in &schools {
+        let s = statuses(&app, t).await;
+        assert_eq!(s.get("dead"), Some(&2), "{}: {s:?}", t.slug);
+        for (_, error) in dead(&app, t).await {
+            let error = error.unwrap();
+            assert!(error.contains("refused"), "{}: {error}", t.slug);
+        }
+    }
+    assert_eq!(statuses(&app, &plain).await.get("sent"), Some(&2));
+    assert_eq!(
+        county.calls.lock().unwrap().len(),
+        2,
+        "only the county school's"
+    );
+    app.stop().await;
+
+    // An operator's allow-listed pair is reached, but a redirect is not followed and only
+    // the status line of a failure is kept.
+    let provider = talkative_provider().await;
+    let k = key.clone();
+    let app = app_with(|c| {
+        c.notify_secret_key = Some(k);
+        c.notify_webhook_allow = vec![provider.to_string()];
+        c.notify_max_attempts = 1;
+    })
+    .await;
+    let fails = school(&app, "send-fails", 1).await;
+    let moved = school(&app, "send-moved", 1).await;
+    for (t, path) in [(&fails, "fails"), (&moved, "moved")] {
+        enable(&app, t, false, true, AWAKE).await;
+        store_provider(&app, t, &key, &format!("http://{provider}/{path}")).await;
+        send(&app, t, Audience::AllGuardians, Category::Safety, "gate-1").await;
+    }
+    app.services.notifier.drain().await.unwrap();
+    assert_eq!(
+        dead(&app, &fails).await[0].1.as_deref(),
+        Some("provider answered HTTP 500")
+    );
+    assert_eq!(
+        dead(&app, &moved).await[0].1.as_deref(),
+        Some("provider answered HTTP 302"),
+        "the redirect was not followed"
+    );
+    // The school admin's page shows the status line, never the provider's text.
+    person(
+        &app.services,
+        "admin.f",
+        "管理员",
+        PW,
+        &[(&fails, &["school_admin"])],
+    )
+    .await;
+    let host = TestApp::school_host("send-fails");
+    let mut v = Visitor::new(&app);
+    v.sign_in(&host, "admin.f", PW).await;
+    let page = v.get(&host, "/admin/notify").await.text().await.unwrap();
+    assert!(
+        page.contains("HTTP 500") && !page.contains("sms_admin"),
+        "{page}"
+    );
+    app.stop().await;
+}

@@ -1062,3 +1062,176 @@ async fn an_admin_of_one_school_can_neither_import_into_nor_export_from_another(
     assert_eq!(text.lines().count(), 4, "a header and A's three pupils");
     app.stop().await;
 }
+
+/// A clerk (教务员) whose custom role manages the roster but may not see sensitive fields.
+async fn clerk<'a>(app: &'a TestApp, t: &Tenant, slug: &str) -> Visitor<'a> {
+    sqlx::query(
+        "insert into school_roles (tenant_id, code, name, permissions)
+         values ($1, 'x_clerk', '教务员', '{manage_roster,staff_area}')",
+    )
+    .bind(t.id.0)
+    .execute(&app.services.pool)
+    .await
+    .unwrap();
+    signed_in(app, "clerk.a", &[(t, slug)], &["x_clerk"]).await
+}
+
+#[tokio::test]
+async fn a_clerk_without_the_sensitive_permission_exports_no_id_numbers_blood_types_or_notes() {
+    let app = TestApp::spawn().await;
+    let a = app.onboard("school-a", "甲校").await.tenant;
+    let mut admin = signed_in(&app, "admin.a", &[(&a, "school-a")], &["school_admin"]).await;
+    import_ok(&mut admin, "school-a", "花名册.xlsx", full_workbook()).await;
+    let stored = snapshot(&app, &a).await;
+    let mut v = clerk(&app, &a, "school-a").await;
+    let secrets = [
+        id_number("2017-03-09", 11),
+        id_number("2016-11-02", 33),
+        "青霉素过敏".to_owned(),
+        "哮喘".to_owned(),
+    ];
+
+    let (status, _, csv) = download(
+        &mut v,
+        "school-a",
+        "/admin/roster/export?kind=students&format=csv",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(csv.contains("2024001,张小明"), "{csv}");
+    assert!(
+        csv.trim_start_matches('\u{feff}')
+            .starts_with("学号,姓名,性别,出生日期,年级,班号\r\n"),
+        "no sensitive columns: {csv}"
+    );
+    let (status, _, xlsx) = download(
+        &mut v,
+        "school-a",
+        "/api/v1/roster/export?kind=all&format=xlsx",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut book: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx.clone())).unwrap();
+    let pupils = book.worksheet_range("学生").unwrap();
+    let cells: Vec<String> = pupils.rows().flatten().map(|c| c.to_string()).collect();
+    assert!(cells.contains(&"张小明".to_owned()));
+    for secret in &secrets {
+        assert!(!csv.contains(secret.as_str()), "{secret} in CSV");
+        assert!(!cells.contains(secret), "{secret} in XLSX");
+    }
+    assert!(!cells.contains(&"身份证号".to_owned()) && !cells.contains(&"血型".to_owned()));
+
+    // The audit says nothing sensitive left, and that it was withheld.
+    let log = audit(&app, &a).await;
+    let exports: Vec<&serde_json::Value> = log
+        .iter()
+        .filter(|(action, _, _)| action == "roster_export")
+        .map(|(_, _, d)| d)
+        .collect();
+    assert_eq!(exports.len(), 2);
+    for d in &exports {
+        assert_eq!(d["sensitive_fields"], serde_json::json!([]), "{d}");
+        assert_eq!(d["sensitive_withheld"], true, "{d}");
+        assert_eq!(d["pupils"], 3);
+    }
+
+    // The clerk's file imports back without wiping what it did not carry.
+    let page = import_ok(&mut v, "school-a", "学生.csv", csv.into_bytes()).await;
+    assert!(
+        page.contains(&counts_line("students", "学生", (0, 0, 3))),
+        "{page}"
+    );
+    let page = import_ok(&mut v, "school-a", "花名册.xlsx", xlsx).await;
+    assert!(
+        page.contains(&counts_line("students", "学生", (0, 0, 3))),
+        "{page}"
+    );
+    assert_eq!(snapshot(&app, &a).await, stored);
+
+    // The admin, who may reveal them, still exports every column.
+    let (_, _, full) = download(
+        &mut admin,
+        "school-a",
+        "/admin/roster/export?kind=students&format=csv",
+    )
+    .await;
+    let full = String::from_utf8(full).unwrap();
+    assert!(full.contains(&secrets[0]) && full.contains("哮喘"));
+    let log = audit(&app, &a).await;
+    assert_eq!(
+        log.last().unwrap().2["sensitive_fields"],
+        serde_json::json!(["id_number", "blood_type", "medical_notes"])
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn formula_like_text_is_neutralised_in_csv_exports_and_read_back_as_typed() {
+    let app = TestApp::spawn().await;
+    let a = app.onboard("school-a", "甲校").await.tenant;
+    let mut v = signed_in(&app, "admin.a", &[(&a, "school-a")], &["school_admin"]).await;
+    import_ok(&mut v, "school-a", "花名册.xlsx", full_workbook()).await;
+    let mut tx = app.services.db.school(&a).await.unwrap();
+    for sql in [
+        r#"update students set name = '=HYPERLINK("http://x","y")' where student_no = '2024001'"#,
+        "update students set medical_notes = '-2+3' where student_no = '2024002'",
+        "update guardians set name = '@SUM(A1)' where phone = '13900000001'",
+        "update guardians set name = '+86 刘丽' where phone = '13900000002'",
+        "update staff set subject = E'\\t=1+2' where staff_no = 'T001'",
+    ] {
+        sqlx::query(sql).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let stored = snapshot(&app, &a).await;
+
+    let mut files = Vec::new();
+    for kind in ["students", "guardians", "staff"] {
+        let (status, _, bytes) = download(
+            &mut v,
+            "school-a",
+            &format!("/admin/roster/export?kind={kind}&format=csv"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let text = String::from_utf8(bytes).unwrap();
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+        for record in reader.records() {
+            for cell in record.unwrap().iter() {
+                assert!(
+                    !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                    "{kind}: {cell:?} would run in a spreadsheet"
+                );
+            }
+        }
+        files.push((kind, text));
+    }
+    assert!(
+        files[0].1.contains(r#""'=HYPERLINK(""http://x"",""y"")""#),
+        "{}",
+        files[0].1
+    );
+    assert!(files[0].1.contains(",'-2+3"));
+    assert!(files[1].1.contains("'@SUM(A1)") && files[1].1.contains("'+86 刘丽"));
+    assert!(files[2].1.contains("'\t=1+2"), "{}", files[2].1);
+
+    // Imported again, the pupils and guardians are exactly as they were.
+    for (kind, text) in &files[..2] {
+        let page = import_ok(
+            &mut v,
+            "school-a",
+            &format!("{kind}.csv"),
+            text.clone().into_bytes(),
+        )
+        .await;
+        assert!(
+            !page.contains("&#39;=HYPERLINK") && !page.contains("'=HYPERLINK"),
+            "{page}"
+        );
+    }
+    assert_eq!(snapshot(&app, &a).await, stored);
+    app.stop().await;
+}

@@ -89,6 +89,7 @@ pub fn router(services: Services) -> Router {
             store: services.store.clone(),
             identity: services.identity.clone(),
             sealing: services.sealing_key(),
+            webhook_guard: services.webhook_guard(),
             gate_devices: Default::default(),
             profiles: Default::default(),
         })

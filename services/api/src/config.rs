@@ -125,6 +125,10 @@ pub struct Config {
     pub notify_webhook_url: Option<String>,
     /// HMAC key for the county's provider webhook.
     pub notify_webhook_secret: Option<String>,
+    /// `address:port` pairs a school's own provider address may resolve to although they
+    /// are loopback, private or otherwise internal (e.g. `["10.2.0.8:8080"]`, a county
+    /// gateway). Every other internal address is refused for schools.
+    pub notify_webhook_allow: Vec<String>,
     /// 64 hex digits: the key that seals schools' own provider secrets in the database.
     pub notify_secret_key: Option<String>,
     /// Delivery worker loops per instance running the notify role.
@@ -194,6 +198,7 @@ impl Default for Config {
             smtp_pool_size: 32,
             notify_webhook_url: None,
             notify_webhook_secret: None,
+            notify_webhook_allow: Vec::new(),
             notify_secret_key: None,
             notify_workers: 4,
             notify_batch: 200,
@@ -314,6 +319,8 @@ impl Config {
                 "notify_webhook_url must be an http(s):// URL (got {u:?})"
             );
         }
+        self.webhook_guard()
+            .map_err(|e| anyhow::anyhow!("notify_webhook_allow: {e}"))?;
         anyhow::ensure!(
             (1..=64).contains(&self.notify_workers),
             "notify_workers must be between 1 and 64"
@@ -411,6 +418,11 @@ impl Config {
     }
 
     /// The proxies whose `X-Forwarded-For` is believed.
+    /// The guard for schools' own provider addresses, with `notify_webhook_allow`.
+    pub fn webhook_guard(&self) -> Result<campus_notify::guard::WebhookGuard, String> {
+        campus_notify::guard::WebhookGuard::new(&self.notify_webhook_allow)
+    }
+
     pub fn trusted_proxies(&self) -> Result<campus_limits::TrustedProxies, String> {
         if self.trust_forwarded_for {
             return Ok(campus_limits::TrustedProxies::any());

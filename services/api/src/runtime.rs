@@ -197,6 +197,11 @@ impl Services {
         })
     }
 
+    /// What schools' own provider addresses may be.
+    pub fn webhook_guard(&self) -> campus_notify::guard::WebhookGuard {
+        self.cfg.webhook_guard().unwrap_or_default()
+    }
+
     /// The key that seals schools' provider secrets, if configured.
     pub fn sealing_key(&self) -> Option<campus_notify::secret::SealingKey> {
         self.cfg
@@ -281,6 +286,7 @@ fn notifier(
             email,
             county_webhook,
             sealing,
+            guard: cfg.webhook_guard().map_err(anyhow::Error::msg)?,
         },
         metrics,
     ))

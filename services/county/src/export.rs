@@ -1,6 +1,8 @@
 //! Any dashboard table as Excel (.xlsx) or CSV. CSV is UTF-8 with a byte-order mark, which
 //! is what makes Excel on Chinese Windows open it as UTF-8 instead of GBK. Withheld cells
-//! are written as their text ("<5"), never as the number behind them.
+//! are written as their text ("<5"), never as the number behind them. Text cells (school
+//! names are the schools' own) never run as formulas: `campus_web::sheet::neutralise` in
+//! CSV, string cells with Excel's quote prefix in XLSX.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -152,7 +154,8 @@ fn csv_bytes(t: &Table) -> Result<Vec<u8>, csv::Error> {
     w.write_record(&t.headers)?;
     for row in &t.rows {
         w.write_record(row.iter().map(|f| match f {
-            Field::Text(s) => s.clone(),
+            // A school's name is the school's own text: never a formula in Excel.
+            Field::Text(s) => campus_web::sheet::neutralise(s).into_owned(),
             Field::Number(n) => format!("{n}"),
         }))?;
     }
@@ -161,6 +164,8 @@ fn csv_bytes(t: &Table) -> Result<Vec<u8>, csv::Error> {
 
 fn xlsx_bytes(t: &Table) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     let mut book = Workbook::new();
+    // Formula-like text keeps Excel's quote prefix: still text after someone edits it.
+    let quoted = rust_xlsxwriter::Format::new().set_quote_prefix();
     let sheet = book.add_worksheet();
     // Sheet names are at most 31 characters and may not contain []:*?/\.
     let name: String = t
@@ -178,6 +183,9 @@ fn xlsx_bytes(t: &Table) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
         for (c, f) in row.iter().enumerate() {
             let c = u16::try_from(c).unwrap_or(u16::MAX);
             match f {
+                Field::Text(s) if campus_web::sheet::is_risky(s) => {
+                    sheet.write_string_with_format(r, c, s, &quoted)?
+                }
                 Field::Text(s) => sheet.write_string(r, c, s)?,
                 Field::Number(n) => sheet.write_number(r, c, *n)?,
             };
@@ -235,6 +243,19 @@ mod tests {
         assert!(bytes.starts_with(b"\xEF\xBB\xBF"));
         let s = String::from_utf8(bytes[3..].to_vec()).unwrap();
         assert_eq!(s, "学校,出勤率\n\"信义小学, 本部\",96.5\n");
+        let t = Table {
+            name: "t".into(),
+            headers: vec!["学校".into()],
+            rows: vec![
+                vec![text("=HYPERLINK(\"http://x\",\"y\")")],
+                vec![text("-5")],
+            ],
+        };
+        let s = String::from_utf8(csv_bytes(&t).unwrap()[3..].to_vec()).unwrap();
+        assert_eq!(
+            s,
+            "学校\n\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"\n'-5\n"
+        );
         assert_eq!(parse_file("schools.xlsx"), Some(("schools", Format::Xlsx)));
         assert_eq!(parse_file("schools.pdf"), None);
     }

@@ -20,6 +20,7 @@ pub mod indicators;
 pub mod query;
 pub mod report;
 pub mod rollup;
+pub mod suppress;
 pub mod web;
 
 use axum::extract::FromRef;

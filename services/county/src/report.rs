@@ -4,7 +4,7 @@
 //! single out a pupil. A school's own leaders see their school unsuppressed (they may open
 //! the pupils' records anyway).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use crate::indicators::{self, by_code, Indicator, Over, Unit, Value, INDICATORS};
 use crate::query::{self, Filter, School, Series};
+use crate::suppress::{self, Group};
 
 /// One figure as shown.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -75,6 +76,168 @@ pub fn count_cell(n: f64, pupils: bool, threshold: i64) -> Cell {
         },
         threshold,
     )
+}
+
+/// What a cell withheld as a complement shows: it is not itself small, but with it shown a
+/// small cell could be worked out from a total (see [`crate::suppress`]).
+pub const COMPLEMENT: &str = "*";
+
+/// Withholds `c` as a complement (a cell already withheld stays as it is).
+pub fn withhold(c: &mut Cell) {
+    if !c.suppressed {
+        *c = Cell {
+            value: None,
+            numerator: None,
+            denominator: None,
+            suppressed: true,
+            text: COMPLEMENT.into(),
+        };
+    }
+}
+
+/// The pupil count behind a value, for choosing which cell to withhold as a complement.
+fn size(ind: &Indicator, v: &Value) -> f64 {
+    v.pupil_count(ind).unwrap_or(0.0).max(0.0)
+}
+
+/// Whether `s` is among the schools `f` selects (township, kind, urban/rural).
+fn selects(f: &Filter, s: &School) -> bool {
+    f.township.as_ref().is_none_or(|t| *t == s.township)
+        && f.kind.as_ref().is_none_or(|k| *k == s.kind)
+        && f.locality.as_ref().is_none_or(|l| *l == s.locality)
+}
+
+/// The county-level cells the bureau may not see, per pupil indicator: schools' cells and
+/// the totals of every selection of schools the filters can make (the county, a township,
+/// a kind, urban or rural, and their combinations). Worked out over the whole county at
+/// once, so that every filter shows the same cells withheld and no two views together
+/// give a withheld cell away.
+#[derive(Debug, Default)]
+pub struct CountyWithheld {
+    schools: HashMap<&'static str, HashSet<i64>>,
+    totals: HashMap<&'static str, HashSet<Vec<i64>>>,
+}
+
+impl CountyWithheld {
+    pub fn compute(all: &[School], series: &HashMap<i64, Series>, threshold: i64) -> Self {
+        let mut out = Self::default();
+        if threshold <= 0 || all.is_empty() {
+            return out;
+        }
+        // Every selection a filter can make, once per distinct set of schools.
+        let distinct = |f: fn(&School) -> &String| {
+            let mut v: Vec<Option<String>> = all.iter().map(|s| Some(f(s).clone())).collect();
+            v.sort();
+            v.dedup();
+            v.insert(0, None);
+            v
+        };
+        let mut selections: Vec<Vec<usize>> = Vec::new();
+        let mut seen: HashSet<Vec<usize>> = HashSet::new();
+        for township in distinct(|s| &s.township) {
+            for kind in distinct(|s| &s.kind) {
+                for locality in distinct(|s| &s.locality) {
+                    let f = Filter {
+                        from: NaiveDate::MIN,
+                        to: NaiveDate::MIN,
+                        township: township.clone(),
+                        kind: kind.clone(),
+                        locality: locality.clone(),
+                    };
+                    let members: Vec<usize> =
+                        (0..all.len()).filter(|&i| selects(&f, &all[i])).collect();
+                    if !members.is_empty() && seen.insert(members.clone()) {
+                        selections.push(members);
+                    }
+                }
+            }
+        }
+        let n = all.len();
+        let groups: Vec<Group> = selections
+            .iter()
+            .enumerate()
+            .map(|(k, members)| Group {
+                total: n + k,
+                parts: members.clone(),
+            })
+            .collect();
+        let empty = Series::default();
+        for ind in INDICATORS.iter().filter(|i| i.pupils.is_some()) {
+            let mut values: Vec<Value> = all
+                .iter()
+                .map(|s| series.get(&s.tenant_id).unwrap_or(&empty).value(ind))
+                .collect();
+            for members in &selections {
+                let total = query::total(members.iter().map(|&i| values[i]));
+                values.push(total);
+            }
+            let sizes: Vec<f64> = values.iter().map(|v| size(ind, v)).collect();
+            let mut hidden: Vec<bool> = values
+                .iter()
+                .map(|v| cell(ind, *v, threshold).suppressed)
+                .collect();
+            suppress::complete(&sizes, &mut hidden, &groups);
+            out.schools.insert(
+                ind.code,
+                (0..n)
+                    .filter(|&i| hidden[i])
+                    .map(|i| all[i].tenant_id)
+                    .collect(),
+            );
+            out.totals.insert(
+                ind.code,
+                selections
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, _)| hidden[n + k])
+                    .map(|(_, m)| {
+                        let mut ids: Vec<i64> = m.iter().map(|&i| all[i].tenant_id).collect();
+                        ids.sort_unstable();
+                        ids
+                    })
+                    .collect(),
+            );
+        }
+        out
+    }
+
+    /// Whether a school's cell of `code` is withheld.
+    pub fn school(&self, code: &str, tenant: i64) -> bool {
+        self.schools.get(code).is_some_and(|s| s.contains(&tenant))
+    }
+
+    /// Whether the total of `code` over exactly these schools is withheld.
+    pub fn total(&self, code: &str, tenants: &[i64]) -> bool {
+        let mut ids = tenants.to_vec();
+        ids.sort_unstable();
+        self.totals.get(code).is_some_and(|t| t.contains(&ids))
+    }
+}
+
+/// Days of a shown figure: `daily` adds up to the period's figure, so a single withheld
+/// day among shown ones takes another with it; all withheld when `whole` is.
+fn protect_days(ind: &Indicator, daily: &[Value], whole: bool, threshold: i64) -> Vec<Option<f64>> {
+    let mut cells: Vec<Cell> = daily.iter().map(|v| cell(ind, *v, threshold)).collect();
+    if threshold > 0 && ind.pupils.is_some() {
+        if whole {
+            cells.iter_mut().for_each(withhold);
+        } else {
+            let mut sizes = vec![0.0];
+            sizes.extend(daily.iter().map(|v| size(ind, v)));
+            let mut hidden = vec![false];
+            hidden.extend(cells.iter().map(|c| c.suppressed));
+            let group = Group {
+                total: 0,
+                parts: (1..=cells.len()).collect(),
+            };
+            for c in suppress::complete(&sizes, &mut hidden, &[group]) {
+                if c > 0 {
+                    withhold(&mut cells[c - 1]);
+                }
+            }
+        }
+    }
+    cells.into_iter().map(|c| c.value).collect()
 }
 
 /// One indicator's line in a trend chart.
@@ -148,9 +311,23 @@ pub async fn overview(
     metric: &Indicator,
     threshold: i64,
 ) -> sqlx::Result<Overview> {
-    let schools = query::schools(pool, f).await?;
+    // The whole county is read whatever the filter: what is withheld is decided over every
+    // selection of schools at once (see `CountyWithheld`).
+    let all = query::schools(
+        pool,
+        &Filter {
+            township: None,
+            kind: None,
+            locality: None,
+            ..f.clone()
+        },
+    )
+    .await?;
+    let all_ids: Vec<i64> = all.iter().map(|s| s.tenant_id).collect();
+    let series = query::school_series(pool, &all_ids, f).await?;
+    let withheld = CountyWithheld::compute(&all, &series, threshold);
+    let schools: Vec<School> = all.into_iter().filter(|s| selects(f, s)).collect();
     let ids: Vec<i64> = schools.iter().map(|s| s.tenant_id).collect();
-    let series = query::school_series(pool, &ids, f).await?;
     let days = f.days();
     let empty = Series::default();
     let mut county = BTreeMap::new();
@@ -159,10 +336,11 @@ pub async fn overview(
         let per_school = ids
             .iter()
             .map(|id| series.get(id).unwrap_or(&empty).value(ind));
-        county.insert(
-            ind.code.to_owned(),
-            cell(ind, query::total(per_school), threshold),
-        );
+        let mut total = cell(ind, query::total(per_school), threshold);
+        if withheld.total(ind.code, &ids) {
+            withhold(&mut total);
+        }
+        county.insert(ind.code.to_owned(), total);
         let last = ids.iter().map(|id| {
             let mut one = Series::default();
             if let Some(v) = series.get(id).and_then(|s| s.0.get(&f.to)) {
@@ -178,34 +356,49 @@ pub async fn overview(
     let trends = TREND
         .iter()
         .filter_map(|c| by_code(c))
-        .map(|ind| Trend {
-            code: ind.code.into(),
-            name: ind.zh.into(),
-            points: (0..days.len())
+        .map(|ind| {
+            let daily: Vec<Value> = (0..days.len())
                 .map(|i| {
-                    let v =
-                        query::total(ids.iter().map(|id| {
-                            series.get(id).unwrap_or(&empty).daily(ind, &days[i..=i])[0]
-                        }));
-                    cell(ind, v, threshold).value
+                    query::total(
+                        ids.iter()
+                            .map(|id| series.get(id).unwrap_or(&empty).daily(ind, &days[i..=i])[0]),
+                    )
                 })
-                .collect(),
+                .collect();
+            Trend {
+                code: ind.code.into(),
+                name: ind.zh.into(),
+                points: protect_days(
+                    ind,
+                    &daily,
+                    county.get(ind.code).is_some_and(|c| c.suppressed),
+                    threshold,
+                ),
+            }
         })
         .collect();
     let mut lines: Vec<SchoolLine> = schools
         .into_iter()
         .map(|school| {
             let s = series.get(&school.tenant_id).unwrap_or(&empty);
+            let indicators: BTreeMap<String, Cell> = INDICATORS
+                .iter()
+                .map(|ind| {
+                    let mut c = cell(ind, s.value(ind), threshold);
+                    if withheld.school(ind.code, school.tenant_id) {
+                        withhold(&mut c);
+                    }
+                    (ind.code.to_owned(), c)
+                })
+                .collect();
             SchoolLine {
-                indicators: INDICATORS
-                    .iter()
-                    .map(|ind| (ind.code.to_owned(), cell(ind, s.value(ind), threshold)))
-                    .collect(),
-                spark: s
-                    .daily(metric, &days)
-                    .into_iter()
-                    .map(|v| cell(metric, v, threshold).value)
-                    .collect(),
+                spark: protect_days(
+                    metric,
+                    &s.daily(metric, &days),
+                    indicators.get(metric.code).is_some_and(|c| c.suppressed),
+                    threshold,
+                ),
+                indicators,
                 school,
             }
         })
@@ -344,13 +537,17 @@ pub async fn school(
     .await?;
     let ids: Vec<i64> = all.iter().map(|s| s.tenant_id).collect();
     let series = query::school_series(pool, &ids, f).await?;
+    let withheld = CountyWithheld::compute(&all, &series, threshold);
     let empty = Series::default();
     let own = series.get(&school.tenant_id).unwrap_or(&empty);
     let n = ids.len().max(1) as f64;
-    let indicators = INDICATORS
+    let mut indicators: Vec<Comparison> = INDICATORS
         .iter()
         .map(|ind| {
-            let mine = cell(ind, own.value(ind), threshold);
+            let mut mine = cell(ind, own.value(ind), threshold);
+            if withheld.school(ind.code, school.tenant_id) {
+                withhold(&mut mine);
+            }
             let mut county = query::total(
                 ids.iter()
                     .map(|id| series.get(id).unwrap_or(&empty).value(ind)),
@@ -358,7 +555,10 @@ pub async fn school(
             if ind.denominator.is_none() {
                 county.numerator /= n;
             }
-            let county = cell(ind, county, threshold);
+            let mut county = cell(ind, county, threshold);
+            if withheld.total(ind.code, &ids) {
+                withhold(&mut county);
+            }
             let difference = match (mine.value, county.value) {
                 (Some(a), Some(b)) => Some(((a - b) * 10.0).round() / 10.0),
                 _ => None,
@@ -381,11 +581,12 @@ pub async fn school(
         .map(|ind| Trend {
             code: ind.code.into(),
             name: ind.zh.into(),
-            points: own
-                .daily(ind, &days)
-                .into_iter()
-                .map(|v| cell(ind, v, threshold).value)
-                .collect(),
+            points: protect_days(
+                ind,
+                &own.daily(ind, &days),
+                withheld.school(ind.code, school.tenant_id),
+                threshold,
+            ),
         })
         .collect();
     let class_series = query::class_series(pool, school.tenant_id, f).await?;
@@ -399,11 +600,11 @@ pub async fn school(
             }
         }
     }
-    let grades = grade_series
+    let mut grades: Vec<UnitLine> = grade_series
         .iter()
         .map(|(level, s)| unit_line(s, *level, 0, grade_name(*level), threshold))
         .collect();
-    let classes = class_series
+    let mut classes: Vec<UnitLine> = class_series
         .iter()
         .map(|c| {
             unit_line(
@@ -415,15 +616,104 @@ pub async fn school(
             )
         })
         .collect();
-    let leave = query::categories(pool, school.tenant_id, "leave_requests", Over::Sum, f)
-        .await?
-        .into_iter()
-        .map(|(c, v)| Labelled {
-            name: leave_label(&c),
-            code: c,
-            cell: count_cell(v, true, threshold),
-        })
-        .collect();
+    if threshold > 0 {
+        // Classes add up to their grade, grades (and classes) to the school.
+        for ind in UNIT_COLUMNS
+            .iter()
+            .filter_map(|c| by_code(c))
+            .filter(|i| i.pupils.is_some())
+        {
+            let Some(mine) = indicators.iter_mut().find(|c| c.code == ind.code) else {
+                continue;
+            };
+            let mut sizes = vec![size(ind, &own.value(ind))];
+            sizes.extend(grade_series.values().map(|s| size(ind, &s.value(ind))));
+            sizes.extend(class_series.iter().map(|c| size(ind, &c.series.value(ind))));
+            let hidden_of = |l: &UnitLine| l.indicators.get(ind.code).is_some_and(|c| c.suppressed);
+            let mut hidden = vec![mine.school.suppressed];
+            hidden.extend(grades.iter().map(hidden_of));
+            hidden.extend(classes.iter().map(hidden_of));
+            let g0 = 1;
+            let c0 = 1 + grades.len();
+            let mut groups = vec![
+                Group {
+                    total: 0,
+                    parts: (g0..c0).collect(),
+                },
+                Group {
+                    total: 0,
+                    parts: (c0..c0 + classes.len()).collect(),
+                },
+            ];
+            for (gi, g) in grades.iter().enumerate() {
+                groups.push(Group {
+                    total: g0 + gi,
+                    parts: classes
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| c.grade_level == g.grade_level)
+                        .map(|(ci, _)| c0 + ci)
+                        .collect(),
+                });
+            }
+            for c in suppress::complete(&sizes, &mut hidden, &groups) {
+                let target = match c {
+                    0 => &mut mine.school,
+                    c if c < c0 => match grades[c - g0].indicators.get_mut(ind.code) {
+                        Some(x) => x,
+                        None => continue,
+                    },
+                    c => match classes[c - c0].indicators.get_mut(ind.code) {
+                        Some(x) => x,
+                        None => continue,
+                    },
+                };
+                withhold(target);
+            }
+        }
+    }
+    let mut leave: Vec<Labelled> =
+        query::categories(pool, school.tenant_id, "leave_requests", Over::Sum, f)
+            .await?
+            .into_iter()
+            .map(|(c, v)| Labelled {
+                name: leave_label(&c),
+                code: c,
+                cell: count_cell(v, true, threshold),
+            })
+            .collect();
+    if threshold > 0 {
+        // Leave by kind and outcome adds up to the school's leave requests.
+        if let Some(mine) = indicators.iter_mut().find(|c| c.code == "leave_requests") {
+            let total = by_code("leave_requests").map_or(0.0, |ind| size(ind, &own.value(ind)));
+            let mut sizes = vec![total];
+            sizes.extend(leave.iter().map(|l| {
+                if l.cell.suppressed {
+                    0.0
+                } else {
+                    l.cell.numerator.unwrap_or(0.0)
+                }
+            }));
+            let mut hidden = vec![mine.school.suppressed];
+            hidden.extend(leave.iter().map(|l| l.cell.suppressed));
+            let group = Group {
+                total: 0,
+                parts: (1..=leave.len()).collect(),
+            };
+            for c in suppress::complete(&sizes, &mut hidden, &[group]) {
+                if c == 0 {
+                    withhold(&mut mine.school);
+                } else {
+                    withhold(&mut leave[c - 1].cell);
+                }
+            }
+        }
+    }
+    for c in &mut indicators {
+        if c.school.suppressed || c.county.suppressed {
+            c.difference = None;
+        }
+    }
     let roles = query::categories(pool, school.tenant_id, "active_users", Over::Mean, f)
         .await?
         .into_iter()

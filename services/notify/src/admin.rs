@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::guard::{Refused, WebhookGuard};
 use crate::model::{Category, Channel, Lane, Language, Recipient};
 use crate::render::check_template;
 use crate::secret::SealingKey;
@@ -71,6 +72,23 @@ fn parse_time(s: &str, zh: &str, en: &str) -> Result<NaiveTime, Invalid> {
                 format!("{en} must be HH:MM, e.g. 21:00."),
             )
         })
+}
+
+/// Checks a school's own provider address before it is saved: an http(s) URL whose host
+/// is not, and does not resolve to, an internal address (see [`crate::guard`]). A name
+/// that does not resolve yet is accepted: every send checks it again.
+pub async fn check_provider(guard: &WebhookGuard, url: &str) -> Result<(), Invalid> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Ok(());
+    }
+    match guard.vet(url).await {
+        Ok(_) | Err(Refused::Unresolvable) => Ok(()),
+        Err(refused) => {
+            let (zh, en) = refused.message();
+            Err(Invalid(zh, en))
+        }
+    }
 }
 
 pub async fn save_settings(

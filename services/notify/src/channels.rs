@@ -146,23 +146,31 @@ impl Webhook {
         match resp {
             Ok(r) if r.status().is_success() => Outcome::Sent,
             Ok(r) => {
+                // Only the status line is kept and shown: a provider's (or anything else's)
+                // response text never reaches the school's pages.
                 let status = r.status();
-                let text: String = r
-                    .text()
-                    .await
-                    .unwrap_or_default()
-                    .chars()
-                    .take(200)
-                    .collect();
-                let why = format!("provider answered {status}: {text}");
-                // 408, 429 and 5xx are the provider's trouble; other 4xx are ours.
+                let why = format!("provider answered HTTP {}", status.as_u16());
+                // 408, 429 and 5xx are the provider's trouble; other 4xx are ours, and a
+                // redirect is never followed (the address must be the provider's own).
                 if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
                     Outcome::Retry(why)
                 } else {
                     Outcome::Permanent(why)
                 }
             }
-            Err(e) => Outcome::Retry(format!("provider unreachable: {e}")),
+            Err(e) => {
+                tracing::debug!(error = %e, "provider unreachable");
+                Outcome::Retry(
+                    if e.is_timeout() {
+                        "provider unreachable: timed out"
+                    } else if e.is_connect() {
+                        "provider unreachable: no connection"
+                    } else {
+                        "provider unreachable"
+                    }
+                    .into(),
+                )
+            }
         }
     }
 }

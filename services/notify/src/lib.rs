@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod channels;
+pub mod guard;
 pub mod metrics;
 mod model;
 pub mod queue;

@@ -16,6 +16,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use sqlx::Row;
 
 use crate::channels::{Email, Outcome, Outgoing, Webhook};
+use crate::guard::{Refused, Vetted, WebhookGuard};
 use crate::metrics::Metrics;
 use crate::model::{Category, Channel, Lane};
 use crate::queue::{self, Turn};
@@ -65,7 +66,11 @@ pub struct Notifier {
     email: Option<Email>,
     county_webhook: Option<Webhook>,
     sealing: Option<SealingKey>,
+    /// The county's provider: operators' own address, may be internal; no redirects.
     http: reqwest::Client,
+    /// Schools' own providers: checked at every turn, reached only at the checked addresses.
+    guard: WebhookGuard,
+    school_clients: moka::sync::Cache<(Option<String>, Vec<std::net::SocketAddr>), reqwest::Client>,
     pub metrics: Metrics,
     tenants: moka::future::Cache<i64, Option<Arc<Tenant>>>,
     plans: moka::future::Cache<String, u32>,
@@ -79,6 +84,8 @@ pub struct Transports {
     pub email: Option<Email>,
     pub county_webhook: Option<Webhook>,
     pub sealing: Option<SealingKey>,
+    /// What schools' own provider addresses may be (`notify_webhook_allow`).
+    pub guard: WebhookGuard,
 }
 
 /// A claimed delivery.
@@ -116,7 +123,15 @@ impl Notifier {
             email: t.email,
             county_webhook: t.county_webhook,
             sealing: t.sealing,
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
+            guard: t.guard,
+            school_clients: moka::sync::Cache::builder()
+                .time_to_idle(Duration::from_secs(600))
+                .max_capacity(1_000)
+                .build(),
             metrics,
             tenants: moka::future::Cache::builder()
                 .time_to_live(Duration::from_secs(30))
@@ -477,8 +492,11 @@ impl Notifier {
             .collect())
     }
 
-    /// The school's own provider, if it configured one, else the county's.
-    async fn webhook_for(&self, tx: &mut SchoolTx) -> anyhow::Result<Result<Webhook, String>> {
+    /// The school's own provider (`true`), if it configured one, else the county's.
+    async fn webhook_for(
+        &self,
+        tx: &mut SchoolTx,
+    ) -> anyhow::Result<Result<(Webhook, bool), String>> {
         let row: Option<(Option<String>, Option<Vec<u8>>)> =
             sqlx::query_as("select webhook_url, webhook_secret from notify_settings where id = 1")
                 .fetch_optional(&mut **tx)
@@ -490,18 +508,52 @@ impl Notifier {
                 ));
             };
             return Ok(match key.open(&sealed) {
-                Ok(secret) => Ok(Webhook {
-                    url,
-                    key_id: "school".into(),
-                    secret,
-                }),
+                Ok(secret) => Ok((
+                    Webhook {
+                        url,
+                        key_id: "school".into(),
+                        secret,
+                    },
+                    true,
+                )),
                 Err(e) => Err(e.to_string()),
             });
         }
         Ok(self
             .county_webhook
             .clone()
+            .map(|w| (w, false))
             .ok_or_else(|| "未配置短信/微信服务商（notify_webhook_url）".to_string()))
+    }
+
+    /// The provider and the client to reach it with: a school's own address is checked now
+    /// (its name resolved and every address judged), and reached only at those addresses.
+    async fn provider(
+        &self,
+        found: Result<(Webhook, bool), String>,
+    ) -> Result<(Webhook, reqwest::Client), Outcome> {
+        let (webhook, own) = found.map_err(Outcome::Permanent)?;
+        if !own {
+            return Ok((webhook, self.http.clone()));
+        }
+        let vetted: Vetted = self.guard.vet(&webhook.url).await.map_err(|e| match e {
+            // A name server's bad moment is worth another try; an internal address is not.
+            Refused::Unresolvable => Outcome::Retry(e.to_string()),
+            _ => Outcome::Permanent(e.to_string()),
+        })?;
+        let key = (vetted.name.clone(), vetted.addrs.clone());
+        let client = match self.school_clients.get(&key) {
+            Some(c) => c,
+            None => {
+                let c = WebhookGuard::client(&vetted).map_err(|e| {
+                    tracing::warn!(error = %e, "cannot build the provider client");
+                    Outcome::Retry("provider client unavailable".into())
+                })?;
+                self.school_clients.insert(key, c.clone());
+                c
+            }
+        };
+        Ok((webhook, client))
     }
 
     async fn deliver(&self, tenant: &Tenant, claimed: Vec<Claimed>) -> anyhow::Result<()> {
@@ -528,6 +580,10 @@ impl Notifier {
             };
             tx.commit().await?;
             (templates, webhook)
+        };
+        let webhook = match webhook {
+            Some(found) => Some(self.provider(found).await),
+            None => None,
         };
         let site = self.urls.school(&tenant.slug);
         let outcomes: Vec<(i64, Outcome, i32, Channel, DateTime<Utc>)> =
@@ -582,8 +638,8 @@ impl Notifier {
                                 }
                             },
                             Channel::Sms | Channel::Wechat => match webhook {
-                                Some(Ok(w)) => w.send(&self.http, &out).await,
-                                Some(Err(why)) => Outcome::Permanent(why.clone()),
+                                Some(Ok((w, client))) => w.send(client, &out).await,
+                                Some(Err(outcome)) => outcome.clone(),
                                 None => Outcome::Permanent("no provider".into()),
                             },
                         };

@@ -266,6 +266,10 @@ async fn apply_settings(
     user: &CurrentUser,
     change: &SettingsChange,
 ) -> Result<Result<(), Invalid>, Refusal> {
+    // Resolved before the transaction begins: a slow name server holds no connection.
+    if let Err(e) = admin::check_provider(&state.webhook_guard, &change.webhook_url).await {
+        return Ok(Err(e));
+    }
     let mut tx = state.db.school(school).await?;
     if let Err(e) = admin::save_settings(&mut tx, change, state.sealing.as_ref()).await? {
         return Ok(Err(e));

@@ -49,6 +49,8 @@ pub struct SchoolState {
     pub identity: IdentityState,
     /// Seals a school's own SMS/WeChat provider secret (None: not configured).
     pub sealing: Option<campus_notify::secret::SealingKey>,
+    /// What a school's own SMS/WeChat provider address may be (no internal addresses).
+    pub webhook_guard: campus_notify::guard::WebhookGuard,
     /// Gate devices' keys, so a device's request skips a lookup.
     pub gate_devices: gate::DeviceCache,
     /// Schools' home-page profiles and figures, kept for half a minute.

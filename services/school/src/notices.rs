@@ -1629,6 +1629,7 @@ fn xlsx(receipts: &[Receipt]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     use rust_xlsxwriter::{Format, Workbook};
     let mut book = Workbook::new();
     let head = Format::new().set_bold().set_background_color("#E8EEF7");
+    let quoted = Format::new().set_quote_prefix();
     let ws = book.add_worksheet();
     ws.set_name("回执")?;
     let headers = [
@@ -1668,7 +1669,12 @@ fn xlsx(receipts: &[Receipt]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
             if r.signed_image { "有" } else { "无" }.to_owned(),
         ];
         for (c, v) in cells.iter().enumerate() {
-            ws.write_string(row, c as u16, v)?;
+            // Names are people's own text: a formula-like one stays text when edited.
+            if campus_web::sheet::is_risky(v) {
+                ws.write_string_with_format(row, c as u16, v, &quoted)?;
+            } else {
+                ws.write_string(row, c as u16, v)?;
+            }
         }
     }
     book.save_to_buffer()

@@ -9,6 +9,7 @@ use axum::Router;
 use campus_tenant::routing::Rejection;
 
 mod lang;
+pub mod sheet;
 pub use lang::Lang;
 
 /// The frame around every page's body.

@@ -2,12 +2,14 @@
 //! import's own headers (so an export can be imported again unchanged), then written as
 //! UTF-8 CSV with BOM (Excel opens it correctly), GBK CSV (older Excel and other county
 //! systems), or an XLSX workbook with one sheet per roster and every cell stored as text.
+//! Formula-like text is neutralised by `campus_web::sheet` (an apostrophe in CSV, which
+//! the import reads back; Excel's quote prefix in XLSX).
 
 use campus_tenant::SchoolTx;
 use chrono::NaiveDate;
 use sqlx::Row;
 
-use super::schema::Kind;
+use super::schema::{Column, Field, Kind};
 use super::validate::{gender_zh, label, RELATIONS, TITLES};
 use super::FileError;
 
@@ -15,19 +17,35 @@ use super::FileError;
 #[derive(Debug)]
 pub struct Sheet {
     pub kind: Kind,
+    /// The pupils' sensitive columns (ID number, blood type, medical notes) are left out:
+    /// the exporter may not see them. An import of such a file leaves them as stored.
+    pub masked: bool,
     pub rows: Vec<Vec<String>>,
 }
+
+/// The pupil columns only holders of `PupilSensitive` export.
+pub const SENSITIVE: &[Field] = &[Field::IdNumber, Field::BloodType, Field::MedicalNotes];
 
 impl Sheet {
     pub fn empty(kind: Kind) -> Self {
         Self {
             kind,
+            masked: false,
             rows: Vec::new(),
         }
     }
 
+    /// The columns written, in the import template's order.
+    pub fn columns(&self) -> Vec<&'static Column> {
+        self.kind
+            .columns()
+            .iter()
+            .filter(|c| !(self.masked && SENSITIVE.contains(&c.field)))
+            .collect()
+    }
+
     pub fn headers(&self) -> Vec<&'static str> {
-        self.kind.columns().iter().map(|c| c.zh).collect()
+        self.columns().iter().map(|c| c.zh).collect()
     }
 }
 
@@ -77,8 +95,10 @@ fn text(v: Option<String>) -> String {
     v.unwrap_or_default()
 }
 
-/// Loads one roster of the school.
-pub async fn load(tx: &mut SchoolTx, kind: Kind) -> sqlx::Result<Sheet> {
+/// Loads one roster of the school; with `sensitive` false the pupils' sensitive columns
+/// are not read at all.
+pub async fn load(tx: &mut SchoolTx, kind: Kind, sensitive: bool) -> sqlx::Result<Sheet> {
+    let masked = kind == Kind::Students && !sensitive;
     let rows = match kind {
         Kind::Staff => sqlx::query(
             "select staff_no, name, gender, phone, title, subject from staff where active order by staff_no",
@@ -119,28 +139,36 @@ pub async fn load(tx: &mut SchoolTx, kind: Kind) -> sqlx::Result<Sheet> {
         .collect(),
         Kind::Students => sqlx::query(
             "select s.student_no, s.name, s.gender, s.birth_date, g.level, c.number,
-                    s.id_number, s.blood_type, s.medical_notes
+                    case when $1 then s.id_number end as id_number,
+                    case when $1 then s.blood_type end as blood_type,
+                    case when $1 then s.medical_notes end as medical_notes
                from students s join classes c on c.id = s.class_id join grades g on g.id = c.grade_id
               where s.left_on is null
               order by g.level, c.number, s.student_no",
         )
+        .bind(!masked)
         .fetch_all(&mut **tx)
         .await?
         .into_iter()
         .map(|r| {
             let gender: Option<String> = r.get("gender");
             let birth: Option<NaiveDate> = r.get("birth_date");
-            vec![
+            let mut row = vec![
                 r.get("student_no"),
                 r.get("name"),
                 gender_zh(gender.as_deref().unwrap_or("")).to_owned(),
                 birth.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default(),
                 r.get::<i16, _>("level").to_string(),
                 r.get::<i16, _>("number").to_string(),
-                text(r.get("id_number")),
-                text(r.get("blood_type")),
-                text(r.get("medical_notes")),
-            ]
+            ];
+            if !masked {
+                row.extend([
+                    text(r.get("id_number")),
+                    text(r.get("blood_type")),
+                    text(r.get("medical_notes")),
+                ]);
+            }
+            row
         })
         .collect(),
         Kind::Guardians => sqlx::query(
@@ -165,17 +193,7 @@ pub async fn load(tx: &mut SchoolTx, kind: Kind) -> sqlx::Result<Sheet> {
         })
         .collect(),
     };
-    Ok(Sheet { kind, rows })
-}
-
-/// A cell a spreadsheet would run as a formula gets a leading apostrophe (CSV only; XLSX
-/// cells are stored as text and never run).
-fn defuse(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@']) {
-        format!("'{cell}").into()
-    } else {
-        cell.into()
-    }
+    Ok(Sheet { kind, masked, rows })
 }
 
 /// One roster as CSV text, CRLF line ends as Excel writes them.
@@ -186,7 +204,10 @@ pub fn csv_text(sheet: &Sheet) -> String {
     // Writing to a Vec cannot fail.
     let _ = w.write_record(sheet.headers());
     for row in &sheet.rows {
-        let _ = w.write_record(row.iter().map(|c| defuse(c).into_owned()));
+        let _ = w.write_record(
+            row.iter()
+                .map(|c| campus_web::sheet::neutralise(c).into_owned()),
+        );
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
@@ -221,14 +242,17 @@ pub fn xlsx_bytes(sheets: &[Sheet]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxErro
     let mut book = Workbook::new();
     let head = Style::new().set_bold().set_background_color("#E8EEF7");
     let as_text = Style::new().set_num_format("@");
+    // Formula-like text keeps Excel's quote prefix: still text after someone edits it.
+    let quoted = Style::new().set_num_format("@").set_quote_prefix();
     for sheet in sheets {
         let ws = book.add_worksheet();
         ws.set_name(sheet.kind.sheet())?;
+        let columns = sheet.columns();
         for (c, header) in sheet.headers().iter().enumerate() {
             let c = c as u16;
-            let width = match sheet.kind.columns()[usize::from(c)].field {
-                super::schema::Field::IdNumber | super::schema::Field::MedicalNotes => 24.0,
-                super::schema::Field::Phone | super::schema::Field::ClassName => 16.0,
+            let width = match columns[usize::from(c)].field {
+                Field::IdNumber | Field::MedicalNotes => 24.0,
+                Field::Phone | Field::ClassName => 16.0,
                 _ => 12.0,
             };
             ws.set_column_width(c, width)?;
@@ -239,7 +263,12 @@ pub fn xlsx_bytes(sheets: &[Sheet]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxErro
         for (r, row) in sheet.rows.iter().enumerate() {
             for (c, cell) in row.iter().enumerate() {
                 if !cell.is_empty() {
-                    ws.write_string_with_format(r as u32 + 1, c as u16, cell, &as_text)?;
+                    let style = if campus_web::sheet::is_risky(cell) {
+                        &quoted
+                    } else {
+                        &as_text
+                    };
+                    ws.write_string_with_format(r as u32 + 1, c as u16, cell, style)?;
                 }
             }
         }
@@ -269,6 +298,7 @@ mod tests {
     fn pupils() -> Sheet {
         Sheet {
             kind: Kind::Students,
+            masked: false,
             rows: vec![vec![
                 "2024001".into(),
                 "张三".into(),

@@ -622,10 +622,12 @@ async fn export_file(
     q: &FileQuery,
 ) -> Result<Response, ExportError> {
     let (kinds, format) = choice(q).map_err(ExportError::File)?;
+    // ID numbers, blood types and medical notes only for those who may reveal them.
+    let sensitive = user.can(Permission::PupilSensitive);
     let mut tx = state.db.school(school).await?;
     let mut sheets = Vec::new();
     for kind in &kinds {
-        sheets.push(export::load(&mut tx, *kind).await?);
+        sheets.push(export::load(&mut tx, *kind, sensitive).await?);
     }
     let bytes = match file_bytes(&sheets, format) {
         Ok(b) => b,
@@ -653,7 +655,8 @@ async fn export_file(
             "format": format.code(),
             "rows": rows,
             "pupils": pupils,
-            "sensitive_fields": if kinds.contains(&Kind::Students) { SENSITIVE_FIELDS } else { &[] },
+            "sensitive_fields": if kinds.contains(&Kind::Students) && sensitive { SENSITIVE_FIELDS } else { &[] },
+            "sensitive_withheld": kinds.contains(&Kind::Students) && !sensitive,
         }),
     )
     .await?;

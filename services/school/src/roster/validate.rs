@@ -252,8 +252,13 @@ pub fn parse_code(v: &str) -> Result<String, Problem> {
 }
 
 /// Free text that is stored and later exported: no control characters, and no leading
-/// `=`, `+`, `-`, `@` (a spreadsheet would run it as a formula).
-fn parse_text(v: &str, max: usize, allow_newlines: bool) -> Result<String, Problem> {
+/// `=`, `+`, `-`, `@` (a spreadsheet would run it as a formula) unless written with an
+/// apostrophe before it, as the CSV exports write it.
+fn parse_text(raw: &str, max: usize, allow_newlines: bool) -> Result<String, Problem> {
+    // Our CSV exports write such text with an apostrophe before it
+    // (`campus_web::sheet::neutralise`): that form is read back as the text it was.
+    let v = campus_web::sheet::restore(raw);
+    let neutralised = v.len() < raw.len();
     if v.chars().count() > max {
         return Err(problem(
             format!("不能超过 {max} 个字"),
@@ -268,7 +273,7 @@ fn parse_text(v: &str, max: usize, allow_newlines: bool) -> Result<String, Probl
             "contains control characters",
         ));
     }
-    if v.starts_with(['=', '+', '-', '@']) {
+    if !neutralised && v.starts_with(['=', '+', '-', '@']) {
         return Err(problem(
             "不能以 = + - @ 开头（表格软件会把它当作公式）",
             "must not start with = + - @ (spreadsheets run it as a formula)",
@@ -1055,6 +1060,12 @@ mod tests {
         assert_eq!(parse_relation("father").unwrap(), "father");
         assert_eq!(parse_title("副校长").unwrap(), "vice_principal");
         assert!(parse_name("=HYPERLINK(\"x\")").is_err());
+        assert_eq!(
+            parse_name("'=HYPERLINK(\"x\")").unwrap(),
+            "=HYPERLINK(\"x\")",
+            "an export's neutralised cell reads back as it was"
+        );
+        assert_eq!(parse_name("'张三").unwrap(), "'张三");
         assert!(parse_code("2024 001").is_err());
     }
 
