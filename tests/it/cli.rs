@@ -37,9 +37,15 @@ impl Cli {
     }
 
     async fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, &[]).await
+    }
+
+    /// [`Self::run`] with more settings in the environment.
+    async fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         tokio::process::Command::new(BIN)
             .args(args)
             .env_clear()
+            .envs(env.iter().copied())
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", &self.db.url)
             .env("CAMPUS_ROLE_PREFIX", &self.db.role_prefix)
@@ -363,5 +369,50 @@ async fn admin_tokens_are_created_listed_and_revoked() {
         .await
         .status
         .success());
+    cli.db.drop_all().await;
+}
+
+#[tokio::test]
+async fn placeholder_secrets_from_the_example_files_stop_every_command() {
+    let cli = Cli::new().await;
+    for (name, value, setting) in [
+        (
+            "CAMPUS_ADMIN_TOKEN",
+            "CHANGE-ME-TO-48-RANDOM-CHARACTERS-0123456789abcdef",
+            "admin_token",
+        ),
+        ("CAMPUS_ADMIN_TOKEN", "", "admin_token"),
+        (
+            "CAMPUS_ADMIN_TOKEN",
+            "0000000000000000000000000000000000000000",
+            "admin_token",
+        ),
+        (
+            "CAMPUS_NOTIFY_SECRET_KEY",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "notify_secret_key",
+        ),
+    ] {
+        let out = cli.run_with(&["migrate"], &[(name, value)]).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}={value:?} was accepted");
+        assert!(stderr.contains(setting), "{name}={value:?}: {stderr}");
+        assert!(stderr.contains("openssl rand -hex 32"), "{stderr}");
+    }
+    // A generated token is accepted.
+    let out = cli
+        .run_with(
+            &["migrate"],
+            &[(
+                "CAMPUS_ADMIN_TOKEN",
+                "3f9c1e0b7a52d4e8c6b1f0a9d3e7c2b5a8f4d1e6c9b0a3f7",
+            )],
+        )
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     cli.db.drop_all().await;
 }

@@ -1013,6 +1013,9 @@ async fn the_dashboard_draws_the_apis_numbers_in_a_real_browser() {
         .unwrap();
     drawn(c, "#trend-chart canvas").await;
     assert_eq!(lines(&chart_series(c).await), api_series(&overview));
+    // The chart is drawn by the page's own script file, within the page's CSP.
+    let violations = browser.csp_violations().await;
+    assert!(violations.is_empty(), "{violations:?}");
     assert!(
         api_series(&overview).iter().flatten().any(Option::is_some),
         "the chart has figures to draw"

@@ -156,3 +156,40 @@ async fn the_demo_serves_seeded_schools_stops_cleanly_and_restarts_on_its_data()
     );
     assert!(!data.join("pg/postmaster.pid").exists());
 }
+
+#[tokio::test]
+async fn the_demo_refuses_a_database_holding_schools_it_did_not_create() {
+    // A county's real database: one school, onboarded through the platform (not by the
+    // demo), even with a slug the demo also uses.
+    let app = crate::helpers::TestApp::spawn().await;
+    app.onboard("xinyi", "青川县信义小学").await;
+    app.onboard("chengguan", "城关中学").await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = campus_devstack::free_port().unwrap();
+    let out = demo(&dir.path().join("data"), port, &["--no-serve"])
+        .env("DATABASE_URL", &app.db.url)
+        .env("CAMPUS_ROLE_PREFIX", &app.db.role_prefix)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("chengguan, xinyi") && stderr.contains("--force"),
+        "{stderr}"
+    );
+    // Nothing was added: no account with the public demo password, no demo school.
+    let accounts: i64 = sqlx::query_scalar(
+        "select count(*) from public.accounts where username in ('bureau', 'xinyi.admin')",
+    )
+    .fetch_one(&app.services.pool)
+    .await
+    .unwrap();
+    assert_eq!(accounts, 0);
+    let schools: i64 = sqlx::query_scalar("select count(*) from public.tenants")
+        .fetch_one(&app.services.pool)
+        .await
+        .unwrap();
+    assert_eq!(schools, 2);
+    app.stop().await;
+}

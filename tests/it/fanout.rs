@@ -893,7 +893,7 @@ async fn the_notify_role_delivers_by_itself_and_counts_it() {
 
 #[tokio::test]
 async fn delivery_settings_are_checked_sealed_and_kept_per_school() {
-    let key = "5a".repeat(32);
+    let key = "5a1f9c3e7b2d8a4c6e0f1b3d5a7c9e2f4b6d8a0c1e3f5b7d9a2c4e6f8b0d1a3c".to_owned();
     let app = app_with(|c| c.notify_secret_key = Some(key)).await;
     let a = app.onboard("set-a", "甲校").await.tenant;
     let b = app.onboard("set-b", "乙校").await.tenant;

@@ -291,6 +291,44 @@ async fn x_forwarded_for_from_a_trusted_proxy_names_the_client() {
 }
 
 #[tokio::test]
+async fn trusting_every_peer_counts_the_address_the_load_balancer_appended() {
+    // `trust_forwarded_for`: every peer is trusted, so only the load balancer's own entry
+    // (the right-most) may name the client; a client rotating the entries it writes itself
+    // (the left-most) is still one client.
+    let app = TestApp::spawn_with(|c| {
+        c.form_requests_per_minute = 4;
+        c.trust_forwarded_for = true;
+    })
+    .await;
+    app.onboard("xinyi", "青川县信义小学").await;
+    let rotated: Vec<String> = (1..=7)
+        .map(|i| format!("1.2.3.{i}, 198.51.100.9"))
+        .collect();
+    let rotated: Vec<&str> = rotated.iter().map(String::as_str).collect();
+    let statuses = join_statuses(&app, &rotated).await;
+    assert!(
+        statuses[..5].iter().all(|s| *s == StatusCode::NOT_FOUND),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    // Sign-in attempts count against the same address: the limit layer refuses them too.
+    let login = app
+        .http
+        .post(app.url("/login"))
+        .header(reqwest::header::HOST, TestApp::school_host("xinyi"))
+        .header("x-forwarded-for", "4.4.4.4, 198.51.100.9")
+        .form(&[("login", "13800000000"), ("password", "x"), ("csrf", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Another client behind the same load balancer is served.
+    let other = join_statuses(&app, &["1.2.3.1, 198.51.100.10"]).await;
+    assert_eq!(other, vec![StatusCode::NOT_FOUND]);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_school_cannot_hold_more_than_its_share_of_the_database_pool() {
     let app = TestApp::spawn_with(|c| {
         c.database_max_connections = 10;

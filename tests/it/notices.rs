@@ -1381,3 +1381,131 @@ async fn drawn_signatures_show_on_the_receipts_to_the_sender_and_admins_only() {
     );
     app.stop().await;
 }
+
+/// In a real browser, under the page's Content-Security-Policy: a guardian draws a signature
+/// on the canvas and signs (the drawing is stored), and the sender's people picker finds
+/// people as she types — both run from the site's own script files, and Chromium reports
+/// no violation of the policy on either page.
+#[tokio::test]
+async fn signing_and_the_people_picker_work_in_a_real_browser_within_the_pages_policy() {
+    use fantoccini::Locator;
+    let app = TestApp::spawn().await;
+    let a = app.onboard("school-a", "甲校").await.tenant;
+    let s = school(&app, &a).await;
+    accounts(&app, &a, &s, "a").await;
+    let h = host("school-a");
+    let mut head = signed_in(&app, "school-a", "a.head").await;
+    let csrf = head.csrf(&h, "/notices/new").await;
+    let sent = head
+        .post_multipart(
+            &h,
+            "/notices",
+            notice_form(
+                &csrf,
+                "春游签字",
+                "请签字",
+                &[
+                    ("audience", "classes".into()),
+                    ("class_ids", s.classes[0].to_string()),
+                ],
+                "signature",
+            ),
+            &[],
+        )
+        .await;
+    let id = id_from_location(&sent);
+
+    let parent = crate::webdriver::Browser::start(&app).await;
+    parent.sign_in(&h, "a.parent0", PW).await;
+    let c = &parent.client;
+    c.goto(&format!("http://{h}/notices/{id}")).await.unwrap();
+    c.execute(
+        r#"var c = document.getElementById("pad"), r = c.getBoundingClientRect();
+           function ev(t, x, y) { c.dispatchEvent(new PointerEvent(t, { bubbles: true, clientX: r.left + x, clientY: r.top + y })); }
+           ev("pointerdown", 20, 20); ev("pointermove", 80, 90); ev("pointermove", 160, 30); ev("pointermove", 250, 100);
+           window.dispatchEvent(new PointerEvent("pointerup"));"#,
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        inline_scripts(c).await,
+        0,
+        "the page's script is a file of the site"
+    );
+    let violations = parent.csp_violations().await;
+    assert!(violations.is_empty(), "{violations:?}");
+    c.find(Locator::Css("#sign-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let mut stored = None;
+    for _ in 0..100 {
+        let mut tx = app.services.db.school(&a).await.unwrap();
+        stored = sqlx::query_scalar::<_, Option<String>>(
+            "select signature_key from notice_recipients
+              where notice_id = $1 and recipient_kind = 'guardian' and recipient_id = $2",
+        )
+        .bind(id)
+        .bind(s.guardians[0])
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        if stored.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(stored.is_some(), "the drawn signature was not sent");
+
+    let sender = crate::webdriver::Browser::start(&app).await;
+    sender.sign_in(&h, "a.principal", PW).await;
+    let c = &sender.client;
+    c.goto(&format!("http://{h}/notices/new")).await.unwrap();
+    c.find(Locator::Id("people-q"))
+        .await
+        .unwrap()
+        .send_keys("张")
+        .await
+        .unwrap();
+    let mut found = String::new();
+    for _ in 0..100 {
+        found = c
+            .find(Locator::Id("people-results"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if found.contains("张妈妈") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(found.contains("家长 张妈妈"), "{found:?}");
+    assert_eq!(c.current_url().await.unwrap().path(), "/notices/new");
+    assert_eq!(
+        inline_scripts(c).await,
+        0,
+        "the page's script is a file of the site"
+    );
+    let violations = sender.csp_violations().await;
+    assert!(violations.is_empty(), "{violations:?}");
+    app.stop().await;
+}
+
+/// Scripts written into the page itself (the policy allows only the site's files; JSON
+/// data islands are not scripts).
+async fn inline_scripts(c: &fantoccini::Client) -> u64 {
+    c.execute(
+        r#"return document.querySelectorAll('script:not([src]):not([type="application/json"])').length;"#,
+        vec![],
+    )
+    .await
+    .unwrap()
+    .as_u64()
+    .unwrap()
+}

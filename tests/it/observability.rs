@@ -148,30 +148,18 @@ async fn metrics_count_requests_per_school_and_route_template() {
     app.stop().await;
 }
 
-/// The real `campus serve` with `log_format = "json"`, as operators run it: its own process,
-/// so no other test's log subscriber can take its lines.
-#[tokio::test]
-async fn json_log_lines_carry_the_request_id_the_school_and_the_person() {
+/// Starts the real `campus serve --roles web` with `log_format = "json"` on a free port of
+/// its own and points `app`'s address at it: its own process, so no other test's log
+/// subscriber can take its lines.
+async fn serve_with_json_logs(app: &mut TestApp) -> tokio::process::Child {
     use crate::helpers::{BASE, S3_KEY, S3_SECRET};
-    use tokio::io::AsyncReadExt;
-
-    let mut app = TestApp::spawn().await;
-    let school = app.onboard("xinyi", "青川县信义小学").await.tenant;
-    let id = person(
-        &app.services,
-        "wang.laoshi",
-        "王老师",
-        "campus2026",
-        &[(&school, &["teacher"])],
-    )
-    .await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let cfg = &app.services.cfg;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_campus"))
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_campus"))
         .args(["serve", "--roles", "web"])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -188,7 +176,7 @@ async fn json_log_lines_carry_the_request_id_the_school_and_the_person() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    // Every request of this visitor goes to the child process.
+    // Every request of this test goes to the child process.
     app.addr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut up = false;
     for _ in 0..400 {
@@ -199,12 +187,12 @@ async fn json_log_lines_carry_the_request_id_the_school_and_the_person() {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     assert!(up, "campus serve did not listen within 10 s");
-    let host = TestApp::school_host("xinyi");
-    let mut v = Visitor::new(&app);
-    v.sign_in(&host, "wang.laoshi", "campus2026").await;
-    let me = v.get(&host, "/me").await;
-    assert_eq!(me.status(), StatusCode::OK);
-    let request_id = me.headers()["x-request-id"].to_str().unwrap().to_owned();
+    child
+}
+
+/// Stops the server and returns everything it logged.
+async fn stop_and_read_logs(mut child: tokio::process::Child) -> String {
+    use tokio::io::AsyncReadExt;
     child.start_kill().unwrap();
     child.wait().await.unwrap();
     let mut text = String::new();
@@ -215,6 +203,30 @@ async fn json_log_lines_carry_the_request_id_the_school_and_the_person() {
         .read_to_string(&mut text)
         .await
         .unwrap();
+    text
+}
+
+/// The real `campus serve` with `log_format = "json"`, as operators run it.
+#[tokio::test]
+async fn json_log_lines_carry_the_request_id_the_school_and_the_person() {
+    let mut app = TestApp::spawn().await;
+    let school = app.onboard("xinyi", "青川县信义小学").await.tenant;
+    let id = person(
+        &app.services,
+        "wang.laoshi",
+        "王老师",
+        "campus2026",
+        &[(&school, &["teacher"])],
+    )
+    .await;
+    let child = serve_with_json_logs(&mut app).await;
+    let host = TestApp::school_host("xinyi");
+    let mut v = Visitor::new(&app);
+    v.sign_in(&host, "wang.laoshi", "campus2026").await;
+    let me = v.get(&host, "/me").await;
+    assert_eq!(me.status(), StatusCode::OK);
+    let request_id = me.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let text = stop_and_read_logs(child).await;
     app.stop().await;
 
     let lines: Vec<Value> = text
@@ -243,6 +255,79 @@ async fn json_log_lines_carry_the_request_id_the_school_and_the_person() {
     assert_eq!(span["person"].to_string(), id.to_string());
     assert_eq!(span["host"], host.as_str());
     assert!(done["timestamp"].is_string() && done["level"] == "DEBUG");
+}
+
+/// Join, status, invitation and visitor-pass links carry their token in the path, sign-on
+/// callbacks a code in the query: none of them may reach the log, while the request lines
+/// (with the route template) still do.
+#[tokio::test]
+async fn tokens_in_links_never_reach_the_log() {
+    let mut app = TestApp::spawn().await;
+    let school = app.onboard("xinyi", "青川县信义小学").await.tenant;
+    let join = "3f9c1e0b7a52d4e8c6b1f0a9d3e7c2b5";
+    let mut tx = app.services.db.school(&school).await.unwrap();
+    sqlx::query("insert into join_links (kind, token) values ('parent', $1)")
+        .bind(join)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let child = serve_with_json_logs(&mut app).await;
+    let host = TestApp::school_host("xinyi");
+    let page = app
+        .get(&host, &format!("/join/{join}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let request_id = page.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let secrets = [
+        "8d2e4f6a1b3c5d7e9f0a2b4c6d8e0f1a",
+        "c4e6a8b0d2f4a6c8e0b2d4f6a8c0e2b4",
+        "5b7d9f1a3c5e7b9d1f3a5c7e9b1d3f5a",
+        "e1f3a5b7c9d1e3f5a7b9c1d3e5f7a9b1",
+    ];
+    for path in [
+        format!("/join/status/{}", secrets[0]),
+        format!("/invite/{}", secrets[1]),
+        format!("/visit/{}", secrets[2]),
+        format!("/sso/callback?code={}&state=x", secrets[3]),
+    ] {
+        app.get(&host, &path).send().await.unwrap();
+    }
+    let text = stop_and_read_logs(child).await;
+    app.stop().await;
+
+    for secret in std::iter::once(join).chain(secrets) {
+        assert!(!text.contains(secret), "{secret} was logged: {text}");
+    }
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let done = lines
+        .iter()
+        .find(|l| {
+            l["span"]["request_id"] == request_id.as_str()
+                && l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("finished processing request"))
+        })
+        .unwrap_or_else(|| panic!("no response line of the join page: {text}"));
+    assert_eq!(done["span"]["uri"], "/join/{token}");
+    assert_eq!(done["span"]["route"], "/join/{token}");
+    assert_eq!(done["span"]["school"], "xinyi");
+    for shown in [
+        "/join/status/{token}",
+        "/invite/{token}",
+        "/visit/{token}",
+        "/sso/callback",
+    ] {
+        assert!(
+            lines.iter().any(|l| l["span"]["uri"] == shown),
+            "no request line for {shown}: {text}"
+        );
+    }
 }
 
 /// Metric names used by the dashboard and the alert rules, without histogram suffixes.

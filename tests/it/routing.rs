@@ -299,3 +299,106 @@ async fn school_pages_show_only_that_schools_data() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = TestApp::spawn().await;
+    let t = onboard(&app.services, "xinyi", "青川县信义小学", &[])
+        .await
+        .tenant;
+    let mut tx = app.services.db.school(&t).await.unwrap();
+    sqlx::query(
+        "insert into school_profile (name, short_name, theme_color) values ('青川县信义小学', '信义', '#1F6FEB')",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let school = format!("xinyi.{BASE}");
+    for (host, path) in [
+        (school.as_str(), "/"),
+        (school.as_str(), "/login?local=1"),
+        (school.as_str(), "/static/campus.css"),
+        (school.as_str(), "/api/v1/school"),
+        (school.as_str(), "/no/such/page"),
+        ("nowhere.campus.test", "/"),
+        ("county.campus.test", "/login?local=1"),
+    ] {
+        let resp = app.get(host, path).send().await.unwrap();
+        let h = resp.headers();
+        let csp = h
+            .get("content-security-policy")
+            .unwrap_or_else(|| panic!("no CSP on {host}{path}"))
+            .to_str()
+            .unwrap();
+        for part in [
+            "default-src 'self'",
+            "script-src 'self';",
+            "style-src 'self';",
+            "img-src 'self' data: blob:",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "object-src 'none'",
+            "form-action 'self' http://login.campus.test",
+        ] {
+            assert!(csp.contains(part), "{host}{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(h["x-frame-options"], "DENY", "{host}{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{host}{path}");
+        assert_eq!(h["referrer-policy"], "same-origin", "{host}{path}");
+        assert!(h.get("strict-transport-security").is_none(), "plain http");
+    }
+    // Pages whose address carries a token send no Referer anywhere.
+    for path in [
+        "/join/3f9c1e0b7a52d4e8c6b1f0a9d3e7c2b5",
+        "/join/status/3f9c1e0b7a52d4e8c6b1f0a9d3e7c2b5",
+        "/invite/3f9c1e0b7a52d4e8c6b1f0a9d3e7c2b5",
+        "/visit/3f9c1e0b7a52d4e8c6b1f0a9d3e7c2b5",
+        "/sso/callback?code=ab&state=cd",
+    ] {
+        let resp = app.get(&school, path).send().await.unwrap();
+        assert_eq!(resp.headers()["referrer-policy"], "no-referrer", "{path}");
+    }
+    // The pages themselves carry no inline script or style the policy would block.
+    let home = app
+        .get(&school, "/")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains("/static/theme/1f6feb.css"), "{home}");
+    assert!(
+        !home.contains("<style") && !home.contains("style=\""),
+        "{home}"
+    );
+    let theme = app
+        .get(&school, "/static/theme/1f6feb.css")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(theme.status(), StatusCode::OK);
+    assert!(theme.text().await.unwrap().contains("--brand: #1f6feb"));
+    let bad = app
+        .get(&school, "/static/theme/red;x.css")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::NOT_FOUND);
+    app.stop().await;
+
+    // Over HTTPS, browsers are told to stay on HTTPS.
+    let app = TestApp::spawn_with(|c| c.public_scheme = "https".into()).await;
+    let resp = app.get("nowhere.campus.test", "/").send().await.unwrap();
+    assert_eq!(
+        resp.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+    assert!(resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("form-action 'self' https://login.campus.test"));
+    app.stop().await;
+}

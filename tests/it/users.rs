@@ -676,3 +676,55 @@ async fn pages_switch_to_english_and_back() {
     assert_eq!(r.headers()["location"], "/");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_language_switch_returns_only_to_paths_on_the_same_site() {
+    let app = TestApp::spawn().await;
+    app.onboard("school-a", "甲校").await;
+    let h = host("school-a");
+    for bad in [
+        "/%09/evil.example",
+        "/%5Cevil.example",
+        "/%5cevil.example",
+        "/%255Cevil.example",
+        "%2F%2Fevil.example",
+        "/%2F/evil.example",
+        "/%0D%0ALocation:%20//evil.example",
+        "/%0A/evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "https://evil.example/",
+        "javascript:alert(1)",
+    ] {
+        let r = app
+            .get(&h, &format!("/lang/zh?next={bad}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{bad}");
+        assert_eq!(r.headers()["location"], "/", "{bad}");
+    }
+    // A same-host Referer whose path would leave the site is not followed either.
+    let r = app
+        .get(&h, "/lang/en")
+        .header("referer", format!("http://{h}/\\evil.example"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/");
+    // Real pages still are.
+    let r = app
+        .get(&h, "/lang/en?next=/notices%3Fpage%3D2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/notices?page=2");
+    let r = app
+        .get(&h, "/lang/en")
+        .header("referer", format!("http://{h}/login?local=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/login?local=1");
+    app.stop().await;
+}

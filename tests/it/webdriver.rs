@@ -88,6 +88,62 @@ impl Browser {
         }
     }
 
+    /// Signs in on `host`'s own form (through the login host's round trip) and waits until
+    /// the browser is back on `host`.
+    pub(crate) async fn sign_in(&self, host: &str, login: &str, password: &str) {
+        let c = &self.client;
+        c.goto(&format!("http://{host}/login?local=1"))
+            .await
+            .unwrap();
+        for (field, value) in [("login", login), ("password", password)] {
+            c.find(Locator::Css(&format!("input[name={field}]")))
+                .await
+                .unwrap()
+                .send_keys(value)
+                .await
+                .unwrap();
+        }
+        c.find(Locator::Css("form.form button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        for _ in 0..100 {
+            let url = c.current_url().await.unwrap();
+            if url.host_str() == Some(host) && url.path() == "/me" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{login} was not signed in at {host}: {}", self.body().await);
+    }
+
+    /// The Content-Security-Policy violations the current page reported (Chromium keeps
+    /// them for a `buffered` ReportingObserver), as `directive blocked-url sample` lines.
+    pub(crate) async fn csp_violations(&self) -> Vec<String> {
+        let got = self
+            .client
+            .execute(
+                r#"return new Promise(function (done) {
+                  var got = [];
+                  function keep(list) {
+                    list.forEach(function (r) {
+                      got.push(r.body.effectiveDirective + " " + (r.body.blockedURL || "") + " " + (r.body.sample || ""));
+                    });
+                  }
+                  var o = new ReportingObserver(function (list) { keep(list); },
+                    { types: ["csp-violation"], buffered: true });
+                  o.observe();
+                  setTimeout(function () { keep(o.takeRecords()); o.disconnect(); done(got); }, 300);
+                });"#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        serde_json::from_value(got).unwrap()
+    }
+
     async fn body(&self) -> String {
         self.client
             .find(Locator::Css("body"))
@@ -193,6 +249,8 @@ async fn a_teacher_who_is_a_parent_elsewhere_signs_in_once_switches_identity_and
         .unwrap();
     assert_eq!(browser.text("acting-as").await, "Teacher, Head teacher");
     assert!(browser.body().await.contains("Sign out everywhere"));
+    let violations = browser.csp_violations().await;
+    assert!(violations.is_empty(), "{violations:?}");
 
     let png = c.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a screenshot of the page");

@@ -23,6 +23,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Role;
 use crate::runtime::Services;
+use crate::security_headers::{self, SecurityHeaders};
 use crate::{admin, metrics, pages};
 
 /// `GET /healthz`: the process is alive.
@@ -170,6 +171,13 @@ pub fn router(services: Services) -> Router {
                     services.http_metrics.clone(),
                     metrics::track,
                 ))
+                .layer(from_fn_with_state(
+                    Arc::new(SecurityHeaders::new(
+                        &services.identity.urls.login(),
+                        services.cfg.public_scheme == "https",
+                    )),
+                    security_headers::add,
+                ))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(PropagateRequestIdLayer::x_request_id()),
@@ -202,7 +210,7 @@ fn request_span(req: &Request<Body>) -> tracing::Span {
     tracing::info_span!(
         "request",
         method = %req.method(),
-        uri = %req.uri().path(),
+        uri = %crate::logging::loggable_path(req.uri().path()),
         host,
         request_id,
         school = tracing::field::Empty,

@@ -379,7 +379,22 @@ impl Config {
             );
         }
         if let Some(t) = &self.admin_token {
+            anyhow::ensure!(
+                !t.is_empty(),
+                "admin_token is empty: generate one with `openssl rand -hex 32`, or leave the setting out"
+            );
             anyhow::ensure!(t.len() >= 32, "admin_token must be at least 32 characters");
+        }
+        for (name, value) in [
+            ("admin_token", &self.admin_token),
+            ("notify_webhook_secret", &self.notify_webhook_secret),
+            ("notify_secret_key", &self.notify_secret_key),
+        ] {
+            if let Some(why) = value.as_deref().and_then(placeholder) {
+                anyhow::bail!(
+                    "{name} looks like a placeholder ({why}), not a secret: generate one with `openssl rand -hex 32`"
+                );
+            }
         }
         Ok(())
     }
@@ -455,9 +470,99 @@ impl Config {
     }
 }
 
+/// Why a secret setting's value is a placeholder copied from an example rather than a
+/// generated secret, if it is one: a word examples use, or too few different characters
+/// (random hex of 16 or more digits has about ten).
+fn placeholder(value: &str) -> Option<String> {
+    let lower = value.to_ascii_lowercase();
+    const WORDS: [&str; 9] = [
+        "change",
+        "example",
+        "placeholder",
+        "replace",
+        "your-",
+        "your_",
+        "xxxx",
+        "fixme",
+        "dummy",
+    ];
+    if let Some(w) = WORDS.iter().find(|w| lower.contains(*w)) {
+        return Some(format!("it contains {w:?}"));
+    }
+    let mut distinct: Vec<char> = value.chars().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    (!value.is_empty() && distinct.len() < 6)
+        .then(|| format!("only {} different characters", distinct.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholder_secrets_are_refused_and_name_their_setting() {
+        for (cfg, name) in [
+            (
+                Config {
+                    admin_token: Some("CHANGE-ME-TO-48-RANDOM-CHARACTERS-0123456789abcdef".into()),
+                    ..Config::default()
+                },
+                "admin_token",
+            ),
+            (
+                Config {
+                    admin_token: Some("a".repeat(40)),
+                    ..Config::default()
+                },
+                "admin_token",
+            ),
+            (
+                Config {
+                    admin_token: Some("your-admin-token-goes-here-please-1234".into()),
+                    ..Config::default()
+                },
+                "admin_token",
+            ),
+            (
+                Config {
+                    admin_token: Some(String::new()),
+                    ..Config::default()
+                },
+                "admin_token",
+            ),
+            (
+                Config {
+                    notify_webhook_url: Some("https://sms.example.cn/hook".into()),
+                    notify_webhook_secret: Some("CHANGE-ME-at-least-16-characters".into()),
+                    ..Config::default()
+                },
+                "notify_webhook_secret",
+            ),
+            (
+                Config {
+                    notify_secret_key: Some("0".repeat(64)),
+                    ..Config::default()
+                },
+                "notify_secret_key",
+            ),
+        ] {
+            let err = cfg.validate().unwrap_err().to_string();
+            assert!(err.contains(name), "{name}: {err}");
+        }
+        // Generated secrets pass.
+        Config {
+            admin_token: Some("3f9c1e0b7a52d4e8c6b1f0a9d3e7c2b5a8f4d1e6c9b0a3f7".into()),
+            notify_webhook_url: Some("https://sms.county.cn/hook".into()),
+            notify_webhook_secret: Some("9b1d4f7a2c8e5b3d".into()),
+            notify_secret_key: Some(
+                "5a1f9c3e7b2d8a4c6e0f1b3d5a7c9e2f4b6d8a0c1e3f5b7d9a2c4e6f8b0d1a3c".into(),
+            ),
+            ..Config::default()
+        }
+        .validate()
+        .unwrap();
+    }
 
     #[test]
     fn defaults_are_valid() {

@@ -36,6 +36,10 @@ pub struct DemoArgs {
     /// Stop after setting up and printing, instead of serving (for scripts and benchmarks).
     #[arg(long)]
     pub no_serve: bool,
+    /// Set up the demo even though the database holds schools the demo did not create
+    /// (it adds accounts with the public demo password: never on a real county's database).
+    #[arg(long)]
+    pub force: bool,
 }
 
 const S3_KEY: &str = "campus-demo";
@@ -133,6 +137,21 @@ pub async fn run(mut cfg: Config, args: DemoArgs) -> anyhow::Result<i32> {
     cfg.validate()?;
 
     let services = Services::connect(cfg).await?;
+    if !args.force {
+        let foreign = schools_not_from_the_demo(&services.pool).await?;
+        if !foreign.is_empty() {
+            eprintln!(
+                "campus demo: this database already holds schools the demo did not create ({}).\n\
+                 The demo adds accounts (each school's admin, `bureau`) with the public password \
+                 {DEMO_PASSWORD:?}: it must never run against a real county's database.\n\
+                 Unset DATABASE_URL to use the demo's own Postgres in --data, or pass --force if \
+                 this database really is a scratch copy.\n\
+                 数据库中已有不是演示创建的学校，campus demo 拒绝运行（会创建使用公开演示密码的账号）。",
+                foreign.join(", ")
+            );
+            return Ok(2);
+        }
+    }
     services.store.ensure_bucket().await?;
     crate::cli::prepare(&services).await?;
     let outcomes = migrate::migrate_all(
@@ -189,6 +208,40 @@ pub async fn run(mut cfg: Config, args: DemoArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// The actor the demo onboards its schools as; `public.admin_audit` keeps it with each
+/// school's `create` event, which is how a later start knows the school is the demo's.
+const DEMO_ACTOR: &str = "demo";
+
+/// Slugs of the schools in the database that the demo did not create: any school whose
+/// slug is not one of the demo's, or whose creation was not recorded as the demo's
+/// (`public.admin_audit`, actor `demo`). A database without the platform's tables has none.
+async fn schools_not_from_the_demo(pool: &sqlx::PgPool) -> anyhow::Result<Vec<String>> {
+    let registry: bool = sqlx::query_scalar(
+        "select to_regclass('public.tenants') is not null
+            and to_regclass('public.admin_audit') is not null",
+    )
+    .fetch_one(pool)
+    .await?;
+    if !registry {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(String, bool)> = sqlx::query_as(
+        "select t.slug,
+                exists (select 1 from public.admin_audit a
+                         where a.tenant_id = t.id and a.action = 'create' and a.actor = $1)
+           from public.tenants t
+          order by t.slug",
+    )
+    .bind(DEMO_ACTOR)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(slug, by_demo)| !(*by_demo && SCHOOLS.iter().any(|s| s.slug == slug)))
+        .map(|(slug, _)| slug)
+        .collect())
+}
+
 /// Onboards and seeds the demo schools that do not exist yet; returns how many were new.
 async fn onboard_demo_schools(
     services: &Services,
@@ -222,7 +275,7 @@ async fn onboard_demo_schools(
                     plan: plan_for(school.students).into(),
                     hostnames: vec![],
                 };
-                let done = services.platform.onboard(&spec, "demo").await?;
+                let done = services.platform.onboard(&spec, DEMO_ACTOR).await?;
                 demo::seed(&services.db, &services.store, &done.tenant, school, today).await?;
                 Ok((school.slug.to_owned(), done.invitation.map(|i| i.url)))
             })

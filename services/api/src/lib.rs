@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod notify_queues;
 mod pages;
 pub mod runtime;
+pub mod security_headers;
 pub mod tools;
 
 pub use config::Config;

@@ -51,23 +51,6 @@ const KINDS: [(&str, &str); 5] = [
     ("complete", "完全中学"),
 ];
 
-/// Draws the charts from the JSON island: one line per indicator over the period's days.
-const CHART_JS: &str = r#"(function () {
-  var el = document.getElementById('trend-chart');
-  var data = JSON.parse(document.getElementById('chart-data').textContent);
-  if (!el || typeof echarts === 'undefined') { return; }
-  var chart = echarts.init(el);
-  chart.setOption({
-    tooltip: { trigger: 'axis', valueFormatter: function (v) { return v == null ? '—' : v + '%'; } },
-    legend: { top: 0 },
-    grid: { left: 40, right: 16, top: 40, bottom: 30 },
-    xAxis: { type: 'category', data: data.days },
-    yAxis: { type: 'value', min: function (v) { return Math.max(0, Math.floor(v.min - 5)); }, max: 100 },
-    series: data.lines.map(function (l) { return { name: l.name, type: 'line', connectNulls: false, data: l.points, showSymbol: false }; })
-  });
-  window.addEventListener('resize', function () { chart.resize(); });
-})();"#;
-
 /// JSON for a `<script type="application/json">` island: `<` escaped so no `</script>` can
 /// close it early.
 fn island(v: &serde_json::Value) -> String {
@@ -298,7 +281,7 @@ pub async fn overview(
         rows,
         echarts: crate::assets::ECHARTS_PATH,
         chart_json: chart_json(&o.days, &o.trends),
-        chart_js: CHART_JS,
+        chart_js: crate::assets::CHART_PATH,
     };
     match page.render() {
         Ok(body) => shell(
@@ -470,7 +453,7 @@ fn school_page_body(r: &SchoolReport, lang: Lang, county: bool) -> Result<String
             .collect(),
         echarts: crate::assets::ECHARTS_PATH,
         chart_json: chart_json(&r.days, &r.trends),
-        chart_js: CHART_JS,
+        chart_js: crate::assets::CHART_PATH,
     }
     .render()
     .map(|body| {

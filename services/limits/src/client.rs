@@ -1,7 +1,8 @@
 //! The client's address: the TCP peer, unless the peer is one of the configured trusted
 //! proxies, in which case the nearest address in `X-Forwarded-For` that is not itself a
-//! trusted proxy. A client that is not a trusted proxy cannot choose its own address by
-//! sending the header.
+//! trusted proxy. With every peer trusted (`trust_forwarded_for`) only the right-most entry,
+//! the one the load balancer appended, is believed. A client cannot choose its own address
+//! by sending the header.
 
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
@@ -111,6 +112,10 @@ impl TrustedProxies {
     /// the first address (from the right) that is not a trusted proxy is the client. A
     /// malformed entry stops the walk at the last trusted hop, which is then the client:
     /// garbage cannot be used to pick an address.
+    ///
+    /// With every peer trusted ([`Self::any`]) a walk would never stop and would end at the
+    /// left-most entry, which the client wrote itself; there only the right-most entry — the
+    /// address the load balancer received the connection from — is the client.
     pub fn client_ip(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Option<IpAddr> {
         let peer = peer?;
         if !self.trusts(peer) {
@@ -123,6 +128,13 @@ impl TrustedProxies {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .collect::<Vec<_>>();
+        if self.any {
+            return Some(
+                hops.last()
+                    .and_then(|hop| hop.trim().parse::<IpAddr>().ok())
+                    .unwrap_or(peer),
+            );
+        }
         for hop in hops.iter().rev() {
             match hop.trim().parse::<IpAddr>() {
                 Ok(ip) => {
@@ -209,5 +221,28 @@ mod tests {
         // No header: the proxy itself.
         let got = proxies.client_ip(&HeaderMap::new(), Some(ip("10.0.0.2")));
         assert_eq!(got, Some(ip("10.0.0.2")));
+    }
+
+    #[test]
+    fn trusting_every_peer_believes_only_the_entry_the_load_balancer_appended() {
+        let any = TrustedProxies::any();
+        let lb = Some(ip("10.0.0.2"));
+        // The client wrote 1.2.3.4; the load balancer appended the real 198.51.100.7.
+        assert_eq!(
+            any.client_ip(&xff("1.2.3.4, 198.51.100.7"), lb),
+            Some(ip("198.51.100.7"))
+        );
+        // Rotating the left-most entries changes nothing.
+        assert_eq!(
+            any.client_ip(&xff("5.6.7.8, 9.9.9.9, 198.51.100.7"), lb),
+            Some(ip("198.51.100.7"))
+        );
+        // Two headers: the last value of the last one.
+        let mut h = xff("1.2.3.4");
+        h.append("x-forwarded-for", "198.51.100.8".parse().unwrap());
+        assert_eq!(any.client_ip(&h, lb), Some(ip("198.51.100.8")));
+        // Garbage at the end or no header: the peer.
+        assert_eq!(any.client_ip(&xff("1.2.3.4, junk"), lb), lb);
+        assert_eq!(any.client_ip(&HeaderMap::new(), lb), lb);
     }
 }

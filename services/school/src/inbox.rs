@@ -246,8 +246,12 @@ async fn read(
     .await;
     match result {
         Ok(Some(link)) => {
-            let to = link.filter(|l| l.starts_with('/') && !l.starts_with("//"));
-            Redirect::to(to.as_deref().unwrap_or("/inbox")).into_response()
+            let to = link
+                .as_deref()
+                .map(|l| campus_web::same_site_path(Some(l)))
+                .filter(|to| *to != "/")
+                .unwrap_or("/inbox");
+            Redirect::to(to).into_response()
         }
         Ok(None) => campus_web::message_page(
             StatusCode::NOT_FOUND,

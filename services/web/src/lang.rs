@@ -7,6 +7,8 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use crate::redirect::same_site_path;
+
 /// The cookie holding the chosen language.
 pub const COOKIE: &str = "campus_lang";
 
@@ -83,14 +85,6 @@ pub(crate) struct Back {
     next: Option<String>,
 }
 
-/// Only a path on this same site: never `//other.host` or a scheme.
-fn same_site_path(next: Option<&str>) -> &str {
-    match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p,
-        _ => "/",
-    }
-}
-
 /// The path of a same-host `Referer`, so the switch returns to the page it was clicked on.
 fn referer_path(headers: &axum::http::HeaderMap) -> Option<String> {
     let host = headers.get(header::HOST)?.to_str().ok()?;
@@ -137,14 +131,5 @@ mod tests {
         assert_eq!(Lang::of_headers(&h), Lang::En);
         h.insert(header::COOKIE, HeaderValue::from_static("campus_lang=fr"));
         assert_eq!(Lang::of_headers(&h), Lang::Zh);
-    }
-
-    #[test]
-    fn switching_only_returns_to_paths_on_this_site() {
-        assert_eq!(same_site_path(Some("/me?x=1")), "/me?x=1");
-        assert_eq!(same_site_path(Some("//evil.example/")), "/");
-        assert_eq!(same_site_path(Some("https://evil.example/")), "/");
-        assert_eq!(same_site_path(Some("/\\evil.example")), "/");
-        assert_eq!(same_site_path(None), "/");
     }
 }

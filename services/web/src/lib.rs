@@ -9,8 +9,10 @@ use axum::Router;
 use campus_tenant::routing::Rejection;
 
 mod lang;
+mod redirect;
 pub mod sheet;
 pub use lang::Lang;
+pub use redirect::same_site_path;
 
 /// The frame around every page's body.
 #[derive(Template)]
@@ -47,6 +49,13 @@ pub struct UserBadge {
 }
 
 impl Shell<'_> {
+    /// The stylesheet that sets the school's colour (`/static/theme/1f6feb.css`), when the
+    /// colour is a `#rgb` or `#rrggbb` value; pages carry no inline styles.
+    fn theme_href(&self) -> Option<String> {
+        let hex = theme_hex(self.theme_color?.strip_prefix('#')?)?;
+        Some(format!("/static/theme/{hex}.css"))
+    }
+
     pub fn into_page(self, status: StatusCode) -> Response {
         match self.render() {
             Ok(html) => (status, Html(html)).into_response(),
@@ -170,21 +179,60 @@ pub fn not_found_page(site_name: &str) -> Response {
 }
 
 const CSS: &str = include_str!("../static/campus.css");
+const SIGNATURE_JS: &str = include_str!("../static/signature.js");
+const PEOPLE_PICKER_JS: &str = include_str!("../static/people-picker.js");
 
-/// `/static/*`: the stylesheet, cached by browsers for a day; `/lang/{zh|en}`: the switch.
+/// A colour's hex digits, lowercase, if `hex` is 3 or 6 of them.
+fn theme_hex(hex: &str) -> Option<String> {
+    (matches!(hex.len(), 3 | 6) && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| hex.to_ascii_lowercase())
+}
+
+/// A static asset cached by browsers for a day.
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /static/theme/{hex}.css`: a school's colour as a stylesheet (any colour, so it can
+/// be cached for a year without knowing the school).
+async fn theme_css(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    match file.strip_suffix(".css").and_then(theme_hex) {
+        Some(hex) => (
+            [
+                (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+                (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+            ],
+            format!(":root {{ --brand: #{hex}; }}\n"),
+        )
+            .into_response(),
+        None => not_found_page(PLATFORM_NAME),
+    }
+}
+
+/// `/static/*`: the stylesheet, the pages' scripts (pages carry no inline script, so the
+/// Content-Security-Policy allows only these files), each school's colour;
+/// `/lang/{zh|en}`: the switch.
 pub fn static_router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/lang/{code}", get(lang::switch))
         .route(
             "/static/campus.css",
-            get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-                        (header::CACHE_CONTROL, "public, max-age=86400"),
-                    ],
-                    CSS,
-                )
-            }),
+            get(|| async { asset("text/css; charset=utf-8", CSS) }),
         )
+        .route(
+            "/static/signature.js",
+            get(|| async { asset("text/javascript; charset=utf-8", SIGNATURE_JS) }),
+        )
+        .route(
+            "/static/people-picker.js",
+            get(|| async { asset("text/javascript; charset=utf-8", PEOPLE_PICKER_JS) }),
+        )
+        .route("/static/theme/{file}", get(theme_css))
 }
