@@ -170,6 +170,8 @@ pub struct TestApp {
     pub token: String,
     pub http: reqwest::Client,
     pub db: TestDb,
+    /// The SMS provider sink, when the app was started with one ([`TestApp::spawn_with_sms`]).
+    pub sms: Option<campus_devstack::SmsSink>,
     _s3: EmbeddedS3,
     _dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
@@ -179,6 +181,41 @@ pub struct TestApp {
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::spawn_with(|_| {}).await
+    }
+
+    /// An app whose county SMS provider is a sink on loopback (`app.sms`), so one-time
+    /// codes and invitations are really sent and can be read back.
+    pub async fn spawn_with_sms(adjust: impl FnOnce(&mut Config)) -> Self {
+        let sink = campus_devstack::SmsSink::start(None, false)
+            .await
+            .expect("SMS sink");
+        let url = sink.url();
+        let mut app = Self::spawn_with(move |c| {
+            c.notify_webhook_url = Some(url);
+            c.notify_webhook_secret = Some("test-sms-provider-secret".into());
+            adjust(c);
+        })
+        .await;
+        app.sms = Some(sink);
+        app
+    }
+
+    /// The one-time code last texted to `phone`.
+    pub fn code_for(&self, phone: &str) -> String {
+        self.sms
+            .as_ref()
+            .expect("started with an SMS sink")
+            .last_code(phone)
+            .unwrap_or_else(|| panic!("no code was texted to {phone}"))
+    }
+
+    /// Forgets the send limits' history (codes are still valid): ages every code request by
+    /// two hours, as if the person came back later.
+    pub async fn age_code_requests(&self) {
+        sqlx::query("update public.phone_codes set created_at = created_at - interval '2 hours'")
+            .execute(&self.services.pool)
+            .await
+            .unwrap();
     }
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
@@ -209,6 +246,7 @@ impl TestApp {
                 .build()
                 .unwrap(),
             db,
+            sms: None,
             _s3: s3,
             _dir: dir,
             stop: Some(stop),
@@ -368,6 +406,11 @@ impl<'a> Visitor<'a> {
             .request(method, self.app.url(path))
             .header(reqwest::header::HOST, host)
             .header(reqwest::header::COOKIE, self.cookie_header(host))
+    }
+
+    /// The app this visitor talks to.
+    pub fn app(&self) -> &'a TestApp {
+        self.app
     }
 
     /// Copies a cookie as an attacker would, e.g. to replay it on another host.
@@ -539,4 +582,12 @@ pub async fn person(
             .unwrap();
     }
     id
+}
+
+/// The value of the hidden field `name` in a page (e.g. `csrf` or `proof`), if present.
+pub fn hidden_field(page: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker)? + marker.len();
+    let end = start + page[start..].find('"')?;
+    Some(page[start..end].to_owned())
 }

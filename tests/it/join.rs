@@ -7,13 +7,19 @@ use campus_tenant::Tenant;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{person, TestApp, Visitor, BASE};
+use crate::helpers::{hidden_field, person, TestApp, Visitor, BASE};
 
 const PW: &str = "campus2026";
 const PARENT_PW: &str = "jiazhang2026";
 
 fn host(slug: &str) -> String {
     TestApp::school_host(slug)
+}
+
+/// An app with an SMS sink (codes are really texted) and room for the extra form steps
+/// the code adds (the per-address form limit has tests of its own).
+async fn app() -> TestApp {
+    TestApp::spawn_with_sms(|c| c.form_requests_per_minute = 6000).await
 }
 
 /// Onboards a school with one class holding `pupils`; returns the school, the class id and
@@ -86,18 +92,82 @@ fn parent_form(name: &str, phone: &str, child: &str, class: i64) -> Vec<(&'stati
     ]
 }
 
-/// Fills in the form behind `/join/{token}` like a browser (with its CSRF field).
+/// Fills in the form behind `/join/{token}` like a browser (with its CSRF field): the
+/// details and a code request, the code texted to the phone, then — if the phone has no
+/// account yet — the password (the `password`/`password2` entries of `fields`). Returns
+/// the first response that is not a step forward. Afterwards the code requests are aged,
+/// so the next application is not held up by the per-phone limits.
 async fn apply(
     v: &mut Visitor<'_>,
     slug: &str,
     token: &str,
     fields: &[(&'static str, String)],
 ) -> reqwest::Response {
+    let r = apply_steps(v, slug, token, fields).await;
+    v.app().age_code_requests().await;
+    r
+}
+
+async fn apply_steps(
+    v: &mut Visitor<'_>,
+    slug: &str,
+    token: &str,
+    fields: &[(&'static str, String)],
+) -> reqwest::Response {
     let path = format!("/join/{token}");
-    let csrf = v.csrf(&host(slug), &path).await;
-    let mut form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    form.push(("csrf", &csrf));
-    v.post(&host(slug), &path, &form).await
+    let h = host(slug);
+    let details: Vec<(&str, &str)> = fields
+        .iter()
+        .filter(|(k, _)| !k.starts_with("password"))
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let csrf = v.csrf(&h, &path).await;
+    let mut form = details.clone();
+    form.extend([("csrf", csrf.as_str()), ("action", "send")]);
+    let r = v.post(&h, &path, &form).await;
+    if r.status() != StatusCode::OK {
+        return r;
+    }
+    let page = r.text().await.unwrap();
+    let code = v.app().code_for(&field("phone"));
+    let csrf = hidden_field(&page, "csrf").unwrap();
+    let mut form = details.clone();
+    form.extend([
+        ("csrf", csrf.as_str()),
+        ("action", "verify"),
+        ("code", code.as_str()),
+    ]);
+    let r = v.post(&h, &path, &form).await;
+    if r.status() != StatusCode::OK {
+        return r;
+    }
+    let page = r.text().await.unwrap();
+    let Some(proof) = hidden_field(&page, "proof") else {
+        // The phone has an account: this is already the page of the stored application.
+        return http::Response::builder()
+            .status(StatusCode::OK)
+            .body(page)
+            .unwrap()
+            .into();
+    };
+    let csrf = hidden_field(&page, "csrf").unwrap();
+    let (password, password2) = (field("password"), field("password2"));
+    let mut form = details.clone();
+    form.extend([
+        ("csrf", csrf.as_str()),
+        ("action", "password"),
+        ("proof", proof.as_str()),
+        ("password", password.as_str()),
+        ("password2", password2.as_str()),
+    ]);
+    v.post(&h, &path, &form).await
 }
 
 /// The status-page path in a "submitted" page.
@@ -194,7 +264,7 @@ async fn api(
 
 #[tokio::test]
 async fn a_parent_applies_is_approved_and_signs_in_linked_to_the_child() {
-    let app = TestApp::spawn().await;
+    let app = app().await;
     let (a, class, pupils) = school(&app, "school-a", "甲校", &["李小明", "赵小红"]).await;
     let mut admin = member(&app, &a, "a.admin", &["school_admin"]).await;
     let token = link(&mut admin, "school-a", "parent").await;
@@ -397,7 +467,7 @@ async fn a_parent_applies_is_approved_and_signs_in_linked_to_the_child() {
 
 #[tokio::test]
 async fn a_teacher_at_one_school_applies_as_a_parent_at_another_and_keeps_both_identities() {
-    let app = TestApp::spawn().await;
+    let app = app().await;
     let (a, _, _) = school(&app, "school-a", "甲校", &[]).await;
     let (b, class_b, pupils_b) = school(&app, "school-b", "乙校", &["王小宝"]).await;
     let hash = app.services.identity.hasher.hash(PW).await.unwrap();
@@ -426,17 +496,20 @@ async fn a_teacher_at_one_school_applies_as_a_parent_at_another_and_keeps_both_i
     let mut admin_b = member(&app, &b, "b.admin", &["school_admin"]).await;
     let token = link(&mut admin_b, "school-b", "parent").await;
 
-    // The phone has an account: the applicant must give that account's password.
+    // The phone has an account: once the applicant proves the phone with the code, the
+    // application is linked to it; no password is asked or kept.
     let mut v = Visitor::new(&app);
     let mut form = parent_form("王老师", "13800001111", "王小宝", class_b);
-    let r = apply(&mut v, "school-b", &token, &form).await;
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text().await.unwrap().contains("请填写该账号的登录密码"));
-    assert_eq!(count_in_school(&app, &b, "join_requests").await, 0);
-    form[2].1 = PW.into();
+    form[2].1 = String::new();
     form[3].1 = String::new();
     let r = apply(&mut v, "school-b", &token, &form).await;
     assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("/join/status/"), "{page}");
+    assert!(
+        !page.contains("name=\"password\""),
+        "no password asked: {page}"
+    );
     let id = request_id(&app, &b, "13800001111").await;
     let stored: Option<String> = school_scalar(
         &app,
@@ -527,7 +600,7 @@ async fn a_teacher_at_one_school_applies_as_a_parent_at_another_and_keeps_both_i
 
 #[tokio::test]
 async fn staff_are_rejected_with_a_reason_or_approved_with_the_chosen_roles() {
-    let app = TestApp::spawn().await;
+    let app = app().await;
     let (a, _, _) = school(&app, "school-a", "甲校", &[]).await;
     let mut admin = member(&app, &a, "a.admin", &["school_admin"]).await;
     let token = link(&mut admin, "school-a", "staff").await;
@@ -705,7 +778,7 @@ async fn staff_are_rejected_with_a_reason_or_approved_with_the_chosen_roles() {
 
 #[tokio::test]
 async fn an_ambiguous_child_name_needs_the_reviewers_pick() {
-    let app = TestApp::spawn().await;
+    let app = app().await;
     let (a, class, pupils) = school(&app, "school-a", "甲校", &["王芳", "王芳", "陈晨"]).await;
     let mut admin = member(&app, &a, "a.admin", &["school_admin"]).await;
     let token = link(&mut admin, "school-a", "parent").await;
@@ -787,7 +860,7 @@ async fn an_ambiguous_child_name_needs_the_reviewers_pick() {
 
 #[tokio::test]
 async fn bad_applications_duplicates_and_dead_links_are_refused() {
-    let app = TestApp::spawn().await;
+    let app = app().await;
     let (a, class, _) = school(&app, "school-a", "甲校", &["李小明"]).await;
     let mut admin = member(&app, &a, "a.admin", &["school_admin"]).await;
     let token = link(&mut admin, "school-a", "parent").await;
@@ -895,7 +968,7 @@ async fn bad_applications_duplicates_and_dead_links_are_refused() {
 
 #[tokio::test]
 async fn one_schools_administrator_cannot_touch_another_schools_requests() {
-    let app = TestApp::spawn().await;
+    let app = app().await;
     let (a, class_a, _) = school(&app, "school-a", "甲校", &["李小明"]).await;
     let (b, _, _) = school(&app, "school-b", "乙校", &[]).await;
     let mut admin_a = member(&app, &a, "a.admin", &["school_admin"]).await;
@@ -1024,7 +1097,7 @@ async fn one_schools_administrator_cannot_touch_another_schools_requests() {
 
 #[tokio::test]
 async fn the_onboarding_invitation_works_once_only_at_its_school_and_expires() {
-    let app = TestApp::spawn().await;
+    let app = app().await;
     let a = app.onboard("school-a", "甲校").await;
     app.onboard("school-b", "乙校").await;
     let url = a

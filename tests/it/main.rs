@@ -29,6 +29,7 @@ mod notify;
 mod observability;
 mod organisation;
 mod pgbouncer;
+mod phones;
 mod postgres_tls;
 mod pupils;
 mod roster;

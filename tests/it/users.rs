@@ -375,8 +375,8 @@ async fn disabling_a_member_or_ending_their_validity_closes_the_school_to_them()
 }
 
 #[tokio::test]
-async fn an_admin_adds_members_new_and_existing_with_clear_errors() {
-    let app = TestApp::spawn().await;
+async fn an_admin_invites_members_and_never_chooses_their_password() {
+    let app = TestApp::spawn_with_sms(|_| {}).await;
     let a = app.onboard("school-a", "甲校").await.tenant;
     let b = app.onboard("school-b", "乙校").await.tenant;
     person(
@@ -397,77 +397,132 @@ async fn an_admin_adds_members_new_and_existing_with_clear_errors() {
     .await;
     let mut admin = signed_in(&app, "school-a", "admin.a").await;
 
-    let add = |name: &'static str, login: &'static str, password: &'static str| {
+    let add = |name: &'static str, login: &'static str, role: &'static str| {
         vec![
             ("display_name", name),
             ("login", login),
-            ("password", password),
-            ("role", "guard"),
+            // Ignored: there is no password field any more.
+            ("password", "Gate2026ok"),
+            ("role", role),
         ]
     };
-    for (form, status) in [
+    for (form, message) in [
+        (add("门卫老张", "1380013", "guard"), ""),
+        (add("", "13800138000", "guard"), "请填写姓名"),
+        (add("门卫老张", "13800138000", "no_such_role"), "不存在"),
         (
-            add("门卫老张", "1380013", "Gate2026ok"),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ),
-        (
-            add("门卫老张", "13800138000", "short"),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ),
-        (
-            add("", "13800138000", "Gate2026ok"),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ),
-        (
-            add("门卫老张", "13800138000", ""),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            add("门卫老张", "nobody.here", "guard"),
+            "没有使用此用户名的账号",
         ),
     ] {
         let r = post(&mut admin, "school-a", "/admin/users", &form).await;
-        assert_eq!(r.status(), status, "{form:?}");
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{form:?}");
+        assert!(r.text().await.unwrap().contains(message), "{message}");
     }
-    let accounts: i64 = sqlx::query_scalar("select count(*) from public.accounts")
-        .fetch_one(&app.services.pool)
-        .await
-        .unwrap();
-    assert_eq!(accounts, 2, "nothing half-written");
+    let counts: (i64, i64) = sqlx::query_as(
+        "select (select count(*) from public.accounts), (select count(*) from public.member_invitations)",
+    )
+    .fetch_one(&app.services.pool)
+    .await
+    .unwrap();
+    assert_eq!(counts, (2, 0), "nothing half-written");
 
+    // A phone: an invitation is texted; no account exists and nobody can sign in with
+    // anything the admin typed.
     let r = post(
         &mut admin,
         "school-a",
         "/admin/users",
-        &add("门卫老张", "138 0013 8000", "Gate2026ok"),
+        &add("门卫老张", "138 0013 8000", "guard"),
     )
     .await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.text().await.unwrap().contains("门卫老张"));
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("门卫老张") && page.contains("138****8000"),
+        "{page}"
+    );
+    let text = app.sms.as_ref().unwrap().last_to("13800138000").unwrap();
+    assert!(
+        text.text
+            .contains("http://school-a.campus.test/invitation?t="),
+        "{}",
+        text.text
+    );
+    let accounts: i64 =
+        sqlx::query_scalar("select count(*) from public.accounts where phone = '13800138000'")
+            .fetch_one(&app.services.pool)
+            .await
+            .unwrap();
+    assert_eq!(accounts, 0);
     let mut guard = Visitor::new(&app);
     assert_eq!(
         guard
             .sign_in(&host("school-a"), "13800138000", "Gate2026ok")
             .await
             .status(),
-        StatusCode::SEE_OTHER
+        StatusCode::UNAUTHORIZED
     );
-    // Adding the same person again is a conflict.
+    // Inviting the same person again is a conflict.
     let r = post(
         &mut admin,
         "school-a",
         "/admin/users",
-        &add("门卫老张", "13800138000", ""),
+        &add("门卫老张", "13800138000", "guard"),
     )
     .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
-    // An existing county account (a teacher at school B) joins without a new password, and
-    // their password is not changed.
+    let invited: i64 = sqlx::query_scalar(
+        "select count(*) from public.auth_events where tenant_id = $1 and event = 'member_invited'",
+    )
+    .bind(a.id.0)
+    .fetch_one(&app.services.pool)
+    .await
+    .unwrap();
+    assert_eq!(invited, 1, "the invitation is in the audit trail");
+
+    // An existing username-only account (a teacher at school B) is invited; it joins only
+    // when its owner accepts, signed in, and its password is never touched.
     let r = post(
         &mut admin,
         "school-a",
         "/admin/users",
-        &add("乙老师", "teacher.b", ""),
+        &add("乙老师", "teacher.b", "teacher"),
     )
     .await;
     assert_eq!(r.status(), StatusCode::OK);
+    let mut tb = Visitor::new(&app);
+    assert_eq!(
+        tb.sign_in(&host("school-a"), "teacher.b", PW)
+            .await
+            .status(),
+        StatusCode::FORBIDDEN,
+        "not a member before accepting"
+    );
+    assert_eq!(
+        tb.sign_in(&host("school-b"), "teacher.b", PW)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    let me = tb.get(&host("school-b"), "/me").await.text().await.unwrap();
+    assert!(me.contains("甲校"), "{me}");
+    let id: i64 = sqlx::query_scalar(
+        "select id from public.member_invitations where tenant_id = $1 and account_id is not null",
+    )
+    .bind(a.id.0)
+    .fetch_one(&app.services.pool)
+    .await
+    .unwrap();
+    let csrf = tb.csrf(&host("school-b"), "/me").await;
+    let r = tb
+        .post(
+            &host("school-b"),
+            &format!("/me/invitations/{id}/accept"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let mut tb = Visitor::new(&app);
     assert_eq!(
         tb.sign_in(&host("school-a"), "teacher.b", PW)
@@ -552,8 +607,7 @@ async fn one_schools_admin_cannot_see_or_change_another_schools_people_or_roles(
         "/admin/users",
         &[
             ("display_name", "x"),
-            ("login", "new.person"),
-            ("password", "Abc12345x"),
+            ("login", "13800138123"),
             ("role", &b_role),
         ],
     )

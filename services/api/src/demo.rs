@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use campus_devstack::{EmbeddedS3, PrivatePostgres, SmtpSink};
+use campus_devstack::{EmbeddedS3, PrivatePostgres, SmsSink, SmtpSink};
 use campus_school::demo::{self, SCHOOLS};
 use campus_school::join;
 use campus_tenant::lifecycle::SchoolSpec;
@@ -123,6 +123,18 @@ pub async fn run(mut cfg: Config, args: DemoArgs) -> anyhow::Result<i32> {
             Some(sink)
         }
     };
+    // Text messages (one-time codes, invitations) go to a provider sink that keeps each in
+    // <data>/sms and prints it here, unless a real provider is configured.
+    let sms_dir = data.join("sms");
+    let sms_sink = match cfg.notify_webhook_url {
+        Some(_) => None,
+        None => {
+            let sink = SmsSink::start(Some(sms_dir.clone()), true).await?;
+            cfg.notify_webhook_url = Some(sink.url());
+            cfg.notify_webhook_secret = Some("demo-sms-provider-secret".into());
+            Some(sink)
+        }
+    };
 
     cfg.database_url = Some(database_url);
     cfg.bind = addr;
@@ -195,6 +207,13 @@ pub async fn run(mut cfg: Config, args: DemoArgs) -> anyhow::Result<i32> {
         println!("         (quiet hours 21:00–07:00 hold all but safety alerts until morning)");
         println!();
     }
+    if sms_sink.is_some() {
+        println!(
+            "  SMS: text messages (sign-in codes, invitations) are printed here and kept in {}",
+            sms_dir.display()
+        );
+        println!();
+    }
 
     println!("Press Ctrl-C to stop.");
     if !args.no_serve {
@@ -202,6 +221,7 @@ pub async fn run(mut cfg: Config, args: DemoArgs) -> anyhow::Result<i32> {
     }
     drop(s3);
     drop(sink);
+    drop(sms_sink);
     if let Some(mut pg) = private_pg {
         tokio::task::spawn_blocking(move || pg.stop()).await??;
     }
@@ -489,6 +509,10 @@ async fn ensure_demo_accounts(services: &Services) -> anyhow::Result<Vec<DemoLog
             .await?;
             account::set_membership(pool, id, first.id.0, &["parent"], None, Some(parent.id))
                 .await?;
+            // The demo's own account: its phone counts as proven (no admin chose a password
+            // for a real person here).
+            let mut conn = pool.acquire().await?;
+            campus_identity::otp::mark_proven(&mut conn, id).await?;
             logins.push(DemoLogin {
                 login: phone,
                 who: format!("{} 家长 (parent)", parent.name),

@@ -168,6 +168,7 @@ impl Services {
             proxies: cfg.trusted_proxies().map_err(anyhow::Error::msg)?,
             secure_cookies: cfg.public_scheme == "https",
             urls: platform.urls.clone(),
+            sms: county_webhook(&cfg).map(campus_identity::otp::Sms::new),
         };
         let metrics = prometheus::Registry::new();
         // Commits that queue notifications wake the workers of every instance afterwards.
@@ -245,26 +246,32 @@ fn notify_db(cfg: &Config) -> anyhow::Result<Db> {
     })
 }
 
+/// The county's SMS/WeChat provider webhook, if configured: the notification workers' and
+/// the one-time codes' SMS channel.
+fn county_webhook(cfg: &Config) -> Option<campus_notify::channels::Webhook> {
+    match (&cfg.notify_webhook_url, &cfg.notify_webhook_secret) {
+        (Some(url), Some(secret)) => Some(campus_notify::channels::Webhook {
+            url: url.clone(),
+            key_id: "county".into(),
+            secret: secret.clone(),
+        }),
+        _ => None,
+    }
+}
+
 fn notifier(
     cfg: &Config,
     db: Db,
     urls: SchoolUrls,
     registry: &prometheus::Registry,
 ) -> anyhow::Result<campus_notify::worker::Notifier> {
-    use campus_notify::channels::{Email, Webhook};
+    use campus_notify::channels::Email;
     let email = cfg
         .smtp_url
         .as_deref()
         .map(|url| Email::new(url, &cfg.smtp_from, cfg.smtp_pool_size, &cfg.base_domain))
         .transpose()?;
-    let county_webhook = match (&cfg.notify_webhook_url, &cfg.notify_webhook_secret) {
-        (Some(url), Some(secret)) => Some(Webhook {
-            url: url.clone(),
-            key_id: "county".into(),
-            secret: secret.clone(),
-        }),
-        _ => None,
-    };
+    let county_webhook = county_webhook(cfg);
     let sealing = cfg
         .notify_secret_key
         .as_deref()

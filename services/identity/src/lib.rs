@@ -8,12 +8,15 @@
 pub mod account;
 pub mod admin;
 pub mod cookies;
+pub mod invitations;
 pub mod limits;
 pub mod login;
 pub mod member;
+pub mod otp;
 mod pages;
 pub mod password;
 pub mod permission;
+mod reset;
 pub mod session;
 pub mod sso;
 
@@ -48,6 +51,8 @@ pub struct IdentityState {
     /// Mark cookies `Secure` (the platform is served over TLS).
     pub secure_cookies: bool,
     pub urls: SchoolUrls,
+    /// The county's SMS channel for one-time codes and invitations (`None`: not configured).
+    pub sms: Option<otp::Sms>,
 }
 
 /// Sign-in pages, served on school hosts and the county host.
@@ -56,12 +61,24 @@ pub fn router() -> Router<IdentityState> {
         .route("/login", get(pages::login_form).post(pages::login_submit))
         .route("/logout", post(pages::logout))
         .route("/me", get(pages::me))
+        .route(
+            "/me/invitations/{id}/accept",
+            post(invitations::accept_signed_in),
+        )
+        .route(
+            "/me/invitations/{id}/decline",
+            post(invitations::decline_signed_in),
+        )
         .route("/sso/callback", get(sso::callback))
+        .route("/password/reset", get(reset::form).post(reset::submit))
 }
 
 /// User and role management, served on school hosts only.
 pub fn school_admin_router() -> Router<IdentityState> {
-    admin::router()
+    admin::router().route(
+        "/invitation",
+        get(invitations::open).post(invitations::respond),
+    )
 }
 
 /// Routes of the central sign-in host `login.<base domain>`.
@@ -69,6 +86,7 @@ pub fn login_host_router() -> Router<IdentityState> {
     Router::new()
         .route("/sso/start", get(sso::start))
         .route("/sso/establish", get(sso::establish))
+        .route("/password/reset", get(reset::form).post(reset::submit))
 }
 
 /// The normalised host of a request (sessions are bound to it).

@@ -370,6 +370,15 @@ struct MePage<'a> {
     roles: String,
     others: Vec<OtherIdentity>,
     csrf: &'a str,
+    invitations: Vec<PendingInvitation>,
+    /// Invitations to the account's phone that wait for the phone to be proven.
+    waiting: i64,
+}
+
+struct PendingInvitation {
+    id: i64,
+    school: String,
+    roles: String,
 }
 
 pub(crate) async fn me(
@@ -385,6 +394,26 @@ pub(crate) async fn me(
             return crate::AuthRejection::Unavailable.into_response();
         }
     };
+    let (invitations, waiting) =
+        match crate::invitations::for_account(&st.pool, user.account_id).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::error!(error = %e, "listing invitations failed");
+                return crate::AuthRejection::Unavailable.into_response();
+            }
+        };
+    let invitations = invitations
+        .into_iter()
+        .map(|i| PendingInvitation {
+            id: i.id,
+            school: i.school,
+            roles: if lang.is_en() {
+                permission::role_names_en(&i.roles)
+            } else {
+                permission::role_names(&i.roles)
+            },
+        })
+        .collect();
     let here = match &site {
         Site::School(t) => t.slug.to_string(),
         _ => String::new(),
@@ -418,6 +447,8 @@ pub(crate) async fn me(
         },
         others,
         csrf: &user.csrf_token,
+        invitations,
+        waiting,
     }
     .render()
     .unwrap_or_default();

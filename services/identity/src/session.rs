@@ -143,6 +143,11 @@ impl SessionStore {
         Ok(())
     }
 
+    /// Drops every cached session lookup (after [`end_all`] in a caller's transaction).
+    pub fn forget_cached(&self) {
+        self.cache.invalidate_all();
+    }
+
     /// Ends every session of an account (logout everywhere, disabled account).
     pub async fn revoke_all(&self, account_id: i64) -> sqlx::Result<u64> {
         let done = sqlx::query("update public.sessions set revoked_at = now() where account_id = $1 and revoked_at is null")
@@ -152,4 +157,21 @@ impl SessionStore {
         self.cache.invalidate_all();
         Ok(done.rows_affected())
     }
+}
+
+/// Ends every session of an account on every host (a new password, a taken-over account):
+/// revokes all its rows in `public.sessions`, in the caller's transaction if it gives one.
+/// Lookups cached on this instance must then be dropped with
+/// [`SessionStore::forget_cached`]; other instances forget within their 10 s cache time.
+pub async fn end_all<'e, E>(db: E, account_id: i64) -> sqlx::Result<u64>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    let done = sqlx::query(
+        "update public.sessions set revoked_at = now() where account_id = $1 and revoked_at is null",
+    )
+    .bind(account_id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
 }

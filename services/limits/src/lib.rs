@@ -54,13 +54,15 @@ pub enum RouteClass {
 }
 
 impl RouteClass {
-    /// Sign-in, joining and invitations on any site; gate ingest on schools.
+    /// Sign-in, joining, invitations and password resets on any site; gate ingest on schools.
     pub fn of(method: &http::Method, path: &str) -> Option<Self> {
         if path == "/api/v1/gate/events" && method == http::Method::POST {
             Some(Self::Gate)
         } else if (path == "/login" && method == http::Method::POST)
             || path.starts_with("/join/")
             || path.starts_with("/invite/")
+            || path == "/invitation"
+            || (path == "/password/reset" && method == http::Method::POST)
         {
             Some(Self::Forms)
         } else {
@@ -186,6 +188,14 @@ mod tests {
         assert_eq!(
             RouteClass::of(&Method::POST, "/api/v1/gate/events"),
             Some(RouteClass::Gate)
+        );
+        assert_eq!(
+            RouteClass::of(&Method::POST, "/password/reset"),
+            Some(RouteClass::Forms)
+        );
+        assert_eq!(
+            RouteClass::of(&Method::POST, "/invitation"),
+            Some(RouteClass::Forms)
         );
         assert_eq!(RouteClass::of(&Method::GET, "/notices"), None);
     }

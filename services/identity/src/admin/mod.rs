@@ -1,5 +1,6 @@
 //! School administration of people (seed 000 系统设置): the school's members with their
-//! roles, status and validity period; adding a member; and the school's custom roles, each
+//! roles, status and validity period; inviting a member (nobody sets another person's
+//! password: the person accepts the invitation with their own); and the school's custom roles, each
 //! a set of module permissions. Served on school hosts only, to holders of `ManageUsers`.
 
 mod form;
@@ -22,6 +23,14 @@ pub fn router() -> Router<IdentityState> {
         .route("/admin/roles", get(pages::roles).post(pages::create_role))
         .route("/admin/roles/{code}", post(pages::update_role))
         .route("/admin/roles/{code}/delete", post(pages::delete_role))
-        .route("/api/v1/users", get(pages::users_json))
+        .route(
+            "/admin/invitations/{id}/cancel",
+            post(pages::cancel_invitation),
+        )
+        .route(
+            "/api/v1/users",
+            get(pages::users_json).post(pages::invite_json),
+        )
+        .route("/api/v1/invitations", get(pages::invitations_json))
         .route("/api/v1/roles", get(pages::roles_json))
 }

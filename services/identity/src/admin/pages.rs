@@ -10,7 +10,8 @@ use campus_tenant::{Site, Tenant};
 use campus_web::Lang;
 
 use super::form::{self, Fields};
-use super::store::{self, AddError, MemberFilter, MembershipChange};
+use super::store::{self, MemberFilter, MembershipChange};
+use crate::invitations::{self, InviteError, NewInvitation};
 use crate::login::Login;
 use crate::permission::{self, Permission, BUILTIN_ROLES};
 use crate::{AuthRejection, CurrentUser, IdentityState};
@@ -162,6 +163,15 @@ struct UsersPage<'a> {
     role_options: Vec<RoleOption>,
     error: Option<String>,
     added: Option<String>,
+    invitations: Vec<InvitationRow>,
+}
+
+struct InvitationRow {
+    id: i64,
+    name: String,
+    login: String,
+    roles: String,
+    expires: String,
 }
 
 fn validity(from: Option<chrono::NaiveDate>, until: Option<chrono::NaiveDate>) -> String {
@@ -250,6 +260,24 @@ async fn render_users(
             }
         })
         .collect();
+    let invitations = match invitations::pending_in(&st.pool, school.id.0).await {
+        Ok(found) => found,
+        Err(e) => return unavailable(e),
+    };
+    let invitations = invitations
+        .into_iter()
+        .map(|i| InvitationRow {
+            id: i.id,
+            login: i.phone.clone().or(i.username.clone()).unwrap_or_default(),
+            roles: i.roles.iter().map(role_name).collect::<Vec<_>>().join("、"),
+            expires: if i.expires_at <= chrono::Utc::now() {
+                lang.pick("已过期", "expired").to_owned()
+            } else {
+                i.expires_at.format("%Y-%m-%d").to_string()
+            },
+            name: i.display_name,
+        })
+        .collect();
     let role_options = role_options(&custom, lang, &[]);
     let pages = (total + store::PAGE_SIZE - 1) / store::PAGE_SIZE;
     let body = UsersPage {
@@ -263,6 +291,7 @@ async fn render_users(
         role_options,
         error,
         added,
+        invitations,
     }
     .render()
     .unwrap_or_default();
@@ -310,8 +339,8 @@ pub(super) async fn users_json(
     }
 }
 
-/// `POST /admin/users`: adds a person to the school (a new account, or an existing one
-/// found by phone or username).
+/// `POST /admin/users`: invites a person to the school. Nobody chooses a password for
+/// somebody else: the person accepts with their own (see [`crate::invitations`]).
 pub(super) async fn add_user(
     State(st): State<IdentityState>,
     Extension(site): Extension<Site>,
@@ -327,86 +356,230 @@ pub(super) async fn add_user(
     if !f.csrf_ok(&user) {
         return forbidden_csrf();
     }
-    let refuse = |Refusal(status, msg): Refusal| {
-        let st = st.clone();
-        let user = user.clone();
-        async move {
-            let outcome = Outcome {
-                status,
-                error: Some(msg),
-                added: None,
-            };
-            render_users(&st, school, &user, lang, &MemberFilter::default(), outcome).await
-        }
+    let asked = Invite {
+        display_name: f.get("display_name").to_owned(),
+        login: f.get("login").to_owned(),
+        roles: f.all("role"),
+        valid_until: f.get("valid_until").to_owned(),
     };
-    match add_member(&st, school, &user, &f).await {
-        Ok(name) => {
-            let outcome = Outcome {
-                added: Some(name),
-                ..Outcome::PLAIN
-            };
-            render_users(&st, school, &user, lang, &MemberFilter::default(), outcome).await
-        }
-        Err(r) => refuse(r).await,
-    }
+    let outcome = match invite_member(&st, school, &user, lang, &asked).await {
+        Ok((_, message)) => Outcome {
+            added: Some(message),
+            ..Outcome::PLAIN
+        },
+        Err(Refusal(status, msg)) => Outcome {
+            status,
+            error: Some(msg),
+            added: None,
+        },
+    };
+    render_users(&st, school, &user, lang, &MemberFilter::default(), outcome).await
 }
 
-async fn add_member(
+/// An invitation as the admin asked for it (form or JSON).
+#[derive(Debug, Default, serde::Deserialize)]
+pub(super) struct Invite {
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    valid_until: String,
+}
+
+/// Checks and stores the invitation, then texts its link (a phone) — or leaves it for the
+/// account's owner to accept signed in (a username). Returns its id and what to tell the
+/// admin.
+async fn invite_member(
     st: &IdentityState,
     school: &Tenant,
     user: &CurrentUser,
-    f: &Fields,
-) -> Result<String, Refusal> {
+    lang: Lang,
+    asked: &Invite,
+) -> Result<(i64, String), Refusal> {
     let unprocessable = |m: String| Refusal(StatusCode::UNPROCESSABLE_ENTITY, m);
-    let name = f.get("display_name");
+    let down = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "inviting a member failed");
+        Refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "服务暂时不可用，请稍后重试。(Temporarily unavailable.)".into(),
+        )
+    };
+    let name = asked.display_name.trim();
     if name.is_empty() || name.chars().count() > 50 {
         return Err(unprocessable(
             "请填写姓名（最多 50 字）。(Enter a name of up to 50 characters.)".into(),
         ));
     }
-    let login = Login::parse(f.get("login")).map_err(|e| unprocessable(e.to_string()))?;
-    let (phone, username) = match &login {
-        Login::Phone(p) => (Some(p.as_str()), None),
-        Login::Username(u) => (None, Some(u.as_str())),
-    };
-    let roles = valid_roles(st, school, f.all("role")).await?;
-    let valid_until = form::date(f.get("valid_until")).map_err(|()| {
+    let login = Login::parse(&asked.login).map_err(|e| unprocessable(e.to_string()))?;
+    let roles = valid_roles(st, school, asked.roles.clone()).await?;
+    let valid_until = form::date(asked.valid_until.trim()).map_err(|()| {
         unprocessable("有效期日期格式应为 2026-09-01。(Dates look like 2026-09-01.)".into())
     })?;
-    let password = f.get("password");
-    let password_hash = if password.is_empty() {
-        None
-    } else {
-        crate::password::check_policy(password).map_err(|e| unprocessable(e.to_string()))?;
-        Some(
-            st.hasher
-                .hash(password)
+    let (phone, account_id) = match &login {
+        Login::Phone(p) => {
+            if st.sms.is_none() {
+                return Err(Refusal(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    crate::otp::OtpError::NoChannel.message(),
+                ));
+            }
+            (Some(p.as_str()), None)
+        }
+        Login::Username(_) => {
+            let mut conn = st.pool.acquire().await.map_err(|e| down(&e))?;
+            let id = crate::account::id_by_login(&mut conn, &login)
                 .await
-                .map_err(|e| Refusal(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?,
-        )
+                .map_err(|e| down(&e))?;
+            match id {
+                Some(id) => (None, Some(id)),
+                None => {
+                    return Err(unprocessable(
+                        "没有使用此用户名的账号。新成员请填写其手机号，平台会发短信邀请。(No account has this username; invite a new member by mobile number.)".into(),
+                    ))
+                }
+            }
+        }
     };
-    let new = store::NewMember {
-        display_name: name,
+    let new = NewInvitation {
         phone,
-        username,
-        password_hash,
+        account_id,
+        display_name: name,
         roles: &roles,
+        staff_id: None,
+        guardian_id: None,
         valid_until,
     };
-    match store::add_member(&st.pool, school.id.0, user.account_id, &new).await {
-        Ok(_) => Ok(name.to_owned()),
-        Err(AddError::AlreadyMember) => Err(Refusal(
-            StatusCode::CONFLICT,
-            AddError::AlreadyMember.to_string(),
-        )),
-        Err(AddError::PasswordNeeded) => Err(unprocessable(AddError::PasswordNeeded.to_string())),
-        Err(AddError::Db(e)) => {
-            tracing::error!(error = %e, "adding a member failed");
-            Err(Refusal(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "服务暂时不可用，请稍后重试。(Temporarily unavailable.)".into(),
-            ))
+    let (id, token) = match invitations::create(&st.pool, school.id.0, user.account_id, &new).await
+    {
+        Ok(created) => created,
+        Err(e @ (InviteError::AlreadyMember | InviteError::AlreadyInvited)) => {
+            return Err(Refusal(StatusCode::CONFLICT, e.to_string()))
         }
+        Err(InviteError::Db(e)) => return Err(down(&e)),
+    };
+    let Some(phone) = phone else {
+        return Ok((
+            id,
+            format!(
+                "{name}：{}",
+                lang.pick(
+                    "已邀请该账号，对方登录后在「我的身份」页面接受即可加入。",
+                    "invited; the account's owner accepts on their My identities page."
+                )
+            ),
+        ));
+    };
+    let role_text = crate::permission::role_names(&roles);
+    if let Err(e) = invitations::send_sms(st, school, id, phone, &token, &role_text).await {
+        if let Err(d) = invitations::discard(&st.pool, school.id.0, id).await {
+            tracing::error!(error = %d, "could not discard an unsent invitation");
+        }
+        return Err(Refusal(e.status(), e.message()));
+    }
+    Ok((
+        id,
+        format!(
+            "{name}：{} {}",
+            lang.pick("邀请短信已发送至", "an invitation was texted to"),
+            crate::otp::mask(phone)
+        ),
+    ))
+}
+
+/// `POST /api/v1/users` (JSON, `X-CSRF-Token`): the same invitation as the page's form.
+pub(super) async fn invite_json(
+    State(st): State<IdentityState>,
+    Extension(site): Extension<Site>,
+    lang: Lang,
+    user: CurrentUser,
+    headers: axum::http::HeaderMap,
+    Json(asked): Json<Invite>,
+) -> Response {
+    let school = match admin_here(&site, &user) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let sent = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if sent.is_empty() || sent != user.csrf_token {
+        return json_refusal(Refusal(
+            StatusCode::FORBIDDEN,
+            "缺少或错误的 CSRF 令牌。(Missing or wrong X-CSRF-Token.)".into(),
+        ));
+    }
+    match invite_member(&st, school, &user, lang, &asked).await {
+        Ok((id, message)) => (
+            StatusCode::CREATED,
+            Json(serde_json::json!({"invitation_id": id, "status": "invited", "message": message})),
+        )
+            .into_response(),
+        Err(r) => json_refusal(r),
+    }
+}
+
+fn json_refusal(Refusal(status, message): Refusal) -> Response {
+    let code = match status {
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::FORBIDDEN => "csrf",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        _ => "invalid",
+    };
+    (
+        status,
+        Json(serde_json::json!({"code": code, "message": message})),
+    )
+        .into_response()
+}
+
+/// `GET /api/v1/invitations`: the school's pending invitations.
+pub(super) async fn invitations_json(
+    State(st): State<IdentityState>,
+    Extension(site): Extension<Site>,
+    user: CurrentUser,
+) -> Response {
+    let school = match admin_here(&site, &user) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    match invitations::pending_in(&st.pool, school.id.0).await {
+        Ok(found) => Json(serde_json::json!({"invitations": found})).into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// `POST /admin/invitations/{id}/cancel`: withdraws one of this school's pending
+/// invitations (another school's id names nothing here: 404).
+pub(super) async fn cancel_invitation(
+    State(st): State<IdentityState>,
+    Extension(site): Extension<Site>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Response {
+    let school = match admin_here(&site, &user) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    if !Fields::parse(&body).csrf_ok(&user) {
+        return forbidden_csrf();
+    }
+    match invitations::cancel(&st.pool, school.id.0, id, user.account_id).await {
+        Ok(true) => Redirect::to("/admin/users").into_response(),
+        Ok(false) => campus_web::message_page(
+            StatusCode::NOT_FOUND,
+            &school.name,
+            ("找不到此邀请", "本校没有这项待接受的邀请。"),
+            (
+                "No such invitation",
+                "This school has no such pending invitation.",
+            ),
+        ),
+        Err(e) => unavailable(e),
     }
 }
 

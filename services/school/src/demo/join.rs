@@ -35,8 +35,9 @@ pub async fn seed_join_requests(
     .await?;
     let mut added = 0;
     let insert = "insert into join_requests (link_id, kind, status_token, name, phone, relation,
-                        child_name, class_id, staff_title, staff_subject, note, password_hash)
-                  select l.id, l.kind, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
+                        child_name, class_id, staff_title, staff_subject, note, password_hash,
+                        phone_proven_at)
+                  select l.id, l.kind, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now()
                     from join_links l where l.token = $1
                   on conflict (phone, kind) where status = 'pending' do nothing";
     for (i, (child, class_id)) in pupils.iter().enumerate() {

@@ -1,12 +1,15 @@
 //! The public side: the application form behind a join link (no sign-in), its submission,
-//! and the applicant's status page.
+//! and the applicant's status page. The applicant proves the phone with an SMS code before
+//! anything about an account is said or asked: until then the form answers the same
+//! whether or not the phone has an account. After the proof, a phone without an account
+//! chooses a password; a phone with one is linked to it, no password asked.
 
 use askama::Template;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use campus_identity::account;
 use campus_identity::login::Login;
+use campus_identity::otp::{self, OtpError, Purpose};
 use campus_tenant::{CurrentSchool, Tenant};
 use serde::Deserialize;
 
@@ -30,6 +33,13 @@ pub(crate) struct ApplyForm {
     password: String,
     #[serde(default)]
     password2: String,
+    /// `send` (a code), `verify` (the code) or `password` (after the proof).
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    proof: String,
     #[serde(default)]
     child_name: String,
     #[serde(default)]
@@ -62,6 +72,9 @@ struct ApplyPage<'a> {
     relations: Vec<Choice>,
     form: &'a ApplyForm,
     errors: &'a [String],
+    /// `details`, `code` (a code was sent) or `password` (phone proven, no account).
+    step: &'a str,
+    notice: Option<String>,
 }
 
 #[derive(Template)]
@@ -90,6 +103,18 @@ struct FormCtx<'a> {
 
 impl FormCtx<'_> {
     async fn render(&self, form: &ApplyForm, errors: &[String], status: StatusCode) -> Response {
+        self.render_step(form, errors, status, "details", None)
+            .await
+    }
+
+    async fn render_step(
+        &self,
+        form: &ApplyForm,
+        errors: &[String],
+        status: StatusCode,
+        step: &str,
+        notice: Option<String>,
+    ) -> Response {
         let (state, school, lang, token, kind) =
             (self.state, self.school, self.lang, self.token, self.kind);
         let classes = if kind == Kind::Parent {
@@ -132,6 +157,8 @@ impl FormCtx<'_> {
                 .collect(),
             form,
             errors,
+            step,
+            notice,
         }
         .render()
         .unwrap_or_default();
@@ -223,9 +250,6 @@ fn check_fields(kind: Kind, f: &ApplyForm) -> (Vec<String>, Option<String>, Opti
             None
         }
     };
-    if f.password.is_empty() {
-        errors.push("请填写密码。".to_owned());
-    }
     let mut class_id = None;
     match kind {
         Kind::Parent => {
@@ -261,95 +285,49 @@ fn check_fields(kind: Kind, f: &ApplyForm) -> (Vec<String>, Option<String>, Opti
     (errors, phone, class_id)
 }
 
-/// What storing the application needs once the fields are valid.
-struct Proven {
-    password_hash: Option<String>,
-    existing_account: bool,
+/// The chosen password of a new account: it must meet the policy and be typed twice.
+async fn new_password(state: &SchoolState, f: &ApplyForm) -> Result<String, (StatusCode, String)> {
+    if let Err(e) = campus_identity::password::check_policy(&f.password) {
+        return Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "密码不符合要求：{}",
+                e.to_string().split(" (").next().unwrap_or_default()
+            ),
+        ));
+    }
+    if f.password != f.password2 {
+        return Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "两次输入的密码不一致。".to_owned(),
+        ));
+    }
+    state.identity.hasher.hash(&f.password).await.map_err(|e| {
+        tracing::error!(error = %e, "hashing failed");
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "服务暂时不可用，请稍后重试。".to_owned(),
+        )
+    })
 }
 
-/// The applicant's password: a new account's password must meet the policy and be typed
-/// twice; an existing account's password must be the right one (proving the phone's
-/// account is theirs).
-async fn check_password(
-    state: &SchoolState,
-    phone: &str,
-    f: &ApplyForm,
-) -> Result<Proven, (StatusCode, String)> {
-    let st = &state.identity;
-    let login = Login::Phone(phone.to_owned());
-    let existing = account::find_by_login(&st.pool, &login)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "account lookup failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "服务暂时不可用，请稍后重试。".to_owned(),
-            )
-        })?;
-    match existing {
-        Some(a) => {
-            if a.locked_until.is_some_and(|t| t > chrono::Utc::now()) {
-                return Err((
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "密码错误次数过多，账号已暂时锁定，请稍后再试。".to_owned(),
-                ));
-            }
-            if st.hasher.verify(&f.password, Some(&a.password_hash)).await {
-                Ok(Proven {
-                    password_hash: None,
-                    existing_account: true,
-                })
-            } else {
-                if let Err(e) = account::record_failure(&st.pool, a.id).await {
-                    tracing::error!(error = %e, "recording a failed password failed");
-                }
-                Err((
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "该手机号已有平台账号，请填写该账号的登录密码。".to_owned(),
-                ))
-            }
-        }
-        None => {
-            if let Err(e) = campus_identity::password::check_policy(&f.password) {
-                return Err((
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    format!(
-                        "密码不符合要求：{}",
-                        e.to_string().split(" (").next().unwrap_or_default()
-                    ),
-                ));
-            }
-            if f.password != f.password2 {
-                return Err((
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "两次输入的密码不一致。".to_owned(),
-                ));
-            }
-            let hash = st.hasher.hash(&f.password).await.map_err(|e| {
-                tracing::error!(error = %e, "hashing failed");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "服务暂时不可用，请稍后重试。".to_owned(),
-                )
-            })?;
-            Ok(Proven {
-                password_hash: Some(hash),
-                existing_account: false,
-            })
-        }
-    }
+fn otp_refusal(e: &OtpError) -> (StatusCode, String) {
+    (e.status(), e.message())
 }
 
 const DUPLICATE: &str = "该手机号已提交过申请，正在等待学校审核，请勿重复提交。";
 
-/// `POST /join/{token}`: checks and stores an application, then shows where to follow it.
+/// `POST /join/{token}`: `action=send` checks the details and texts a code; `verify`
+/// checks the code, then stores the application of a phone that has an account (linked to
+/// it) or asks a new applicant for a password; `password` stores it with the new password.
 pub(crate) async fn submit(
     State(state): State<SchoolState>,
     CurrentSchool(school): CurrentSchool,
     lang: campus_web::Lang,
+    campus_identity::limits::ClientIp(ip): campus_identity::limits::ClientIp,
     headers: HeaderMap,
     Path(token): Path<String>,
-    Form(form): Form<ApplyForm>,
+    Form(mut form): Form<ApplyForm>,
 ) -> Response {
     let link = match find_link(&state, &school, &token).await {
         Ok(l) => l,
@@ -364,6 +342,11 @@ pub(crate) async fn submit(
         token: &token,
         kind,
     };
+    // Passwords and codes are never sent back in a page.
+    let typed_password = std::mem::take(&mut form.password);
+    let typed_password2 = std::mem::take(&mut form.password2);
+    let typed_code = std::mem::take(&mut form.code);
+    let proof = std::mem::take(&mut form.proof);
     let again = |errors: Vec<String>, status: StatusCode| {
         let (ctx, form) = (&ctx, &form);
         async move { ctx.render(form, &errors, status).await }
@@ -380,33 +363,133 @@ pub(crate) async fn submit(
         return again(errors, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
     let phone = phone.unwrap_or_default();
-    // Checks against the school's data before the (slow) password work.
-    let precheck = async {
+    let class_ok = async {
         let mut tx = state.db.school(&school).await?;
-        let class_ok = match class_id {
+        let ok = match class_id {
             Some(id) => requests::class_exists(&mut tx, id).await?,
             None => true,
         };
-        let duplicate = requests::pending_exists(&mut tx, &phone, kind).await?;
         tx.commit().await?;
-        Ok::<_, Failure>((class_ok, duplicate))
+        Ok::<_, Failure>(ok)
     }
     .await;
-    match precheck {
-        Ok((false, _)) => {
+    match class_ok {
+        Ok(false) => {
             return again(
                 vec!["所选班级不存在，请重新选择。".to_owned()],
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await
         }
-        Ok((true, true)) => return again(vec![DUPLICATE.to_owned()], StatusCode::CONFLICT).await,
-        Ok(_) => {}
+        Ok(true) => {}
         Err(f) => return f.page(&school.name),
     }
-    let proven = match check_password(&state, &phone, &form).await {
-        Ok(p) => p,
-        Err((status, message)) => return again(vec![message], status).await,
+    let st = &state.identity;
+    let at_code_step = |e: OtpError| {
+        let (ctx, form) = (&ctx, &form);
+        async move {
+            let (status, message) = otp_refusal(&e);
+            let mut resp = ctx
+                .render_step(form, &[message], status, "code", None)
+                .await;
+            if let Some(secs) = e.retry_after() {
+                resp.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(secs),
+                );
+            }
+            resp
+        }
+    };
+    let (account_id, password_hash) = match form.action.as_str() {
+        "verify" => {
+            let proof = match otp::verify(&st.pool, &phone, Purpose::Join, &typed_code).await {
+                Ok(p) => p,
+                Err(e) => return at_code_step(e).await,
+            };
+            let existing = match account_id_by_phone(st, &phone).await {
+                Ok(a) => a,
+                Err(f) => return f.page(&school.name),
+            };
+            match existing {
+                Some(id) => match redeem(st, &phone, &proof).await {
+                    Ok(()) => (Some(id), None),
+                    Err(e) => return at_code_step(e).await,
+                },
+                None => {
+                    let mut next = form.clone();
+                    next.proof = proof;
+                    return ctx
+                        .render_step(&next, &[], StatusCode::OK, "password", None)
+                        .await;
+                }
+            }
+        }
+        "password" => {
+            match otp::proof_ok(&st.pool, &phone, Purpose::Join, &proof).await {
+                Ok(true) => {}
+                Ok(false) => return at_code_step(OtpError::NoProof).await,
+                Err(e) => return at_code_step(e).await,
+            }
+            let typed = ApplyForm {
+                password: typed_password,
+                password2: typed_password2,
+                ..ApplyForm::default()
+            };
+            let hash = match new_password(&state, &typed).await {
+                Ok(h) => h,
+                Err((status, message)) => {
+                    let mut next = form.clone();
+                    next.proof = proof;
+                    return ctx
+                        .render_step(&next, &[message], status, "password", None)
+                        .await;
+                }
+            };
+            if let Err(e) = redeem(st, &phone, &proof).await {
+                return at_code_step(e).await;
+            }
+            (None, Some(hash))
+        }
+        _ => {
+            // Send a code. Nothing here depends on whether the phone has an account.
+            let r = otp::Request {
+                phone: &phone,
+                purpose: Purpose::Join,
+                ip,
+                site: school.slug.as_str(),
+                site_name: &school.name,
+                deliver: true,
+            };
+            return match otp::send(&st.pool, st.sms.as_ref(), &r).await {
+                Ok(()) => {
+                    ctx.render_step(
+                        &form,
+                        &[],
+                        StatusCode::OK,
+                        "code",
+                        Some(format!(
+                            "验证码已发送至 {}，5 分钟内有效。",
+                            otp::mask(&phone)
+                        )),
+                    )
+                    .await
+                }
+                Err(e) => {
+                    let (status, message) = otp_refusal(&e);
+                    let mut resp = ctx
+                        .render_step(&form, &[message], status, "details", None)
+                        .await;
+                    if let Some(secs) = e.retry_after() {
+                        resp.headers_mut().insert(
+                            axum::http::header::RETRY_AFTER,
+                            axum::http::HeaderValue::from(secs),
+                        );
+                    }
+                    resp
+                }
+            };
+        }
     };
     let note = trimmed(&form.note);
     let new = NewRequest {
@@ -422,8 +505,9 @@ pub(crate) async fn submit(
             .then(|| trimmed(&form.subject))
             .flatten(),
         note,
-        password_hash: proven.password_hash.as_deref(),
-        existing_account: proven.existing_account,
+        password_hash: password_hash.as_deref(),
+        account_id,
+        phone_proven: true,
     };
     let stored = async {
         let mut tx = state.db.school(&school).await?;
@@ -465,6 +549,28 @@ pub(crate) async fn submit(
         lang,
         StatusCode::OK,
     )
+}
+
+async fn account_id_by_phone(
+    st: &campus_identity::IdentityState,
+    phone: &str,
+) -> Result<Option<i64>, Failure> {
+    let mut conn = st.pool.acquire().await?;
+    Ok(campus_identity::account::id_by_login(&mut conn, &Login::Phone(phone.to_owned())).await?)
+}
+
+/// Spends the proof of the phone (its own small transaction in `public`).
+async fn redeem(
+    st: &campus_identity::IdentityState,
+    phone: &str,
+    proof: &str,
+) -> Result<(), OtpError> {
+    let mut tx = st.pool.begin().await?;
+    if !otp::redeem(&mut tx, phone, Purpose::Join, proof).await? {
+        return Err(OtpError::NoProof);
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// `GET /join/status/{token}`: 待审核, 成功加入 or 已拒绝 (with the reason).

@@ -351,6 +351,10 @@ async fn grant_membership(
             .into())
         }
     };
+    if r.phone_proven_at.is_some() {
+        // The applicant proved the phone with a code: the account's phone is theirs.
+        campus_identity::otp::mark_proven(&mut tx, account_id).await?;
+    }
     account::add_roles(
         &mut tx,
         account_id,

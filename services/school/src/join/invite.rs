@@ -1,7 +1,9 @@
 //! Accepting an invitation created by the county (e.g. the first administrator's, at
-//! onboarding): the invited person chooses a name, a login and a password — or proves the
-//! password of the account they already have — and receives the invited role here. Each
-//! invitation works once, only before it expires, and only on its own school's host.
+//! onboarding): the invited person chooses a name, a login and a password and receives the
+//! invited role here. A mobile number as login must be proven with an SMS code first;
+//! if it already has an account, that account is linked (no password is set or asked).
+//! A username that has an account needs that account's password. Each invitation works
+//! once, only before it expires, and only on its own school's host.
 
 use askama::Template;
 use axum::extract::{Form, Path, State};
@@ -9,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use campus_identity::account::{self, NewAccount};
 use campus_identity::login::Login;
+use campus_identity::otp::{self, Purpose};
 use campus_identity::permission;
 use campus_tenant::lifecycle::{self, PendingInvitation};
 use campus_tenant::{CurrentSchool, Tenant};
@@ -31,6 +34,14 @@ pub(crate) struct InviteForm {
     password: String,
     #[serde(default)]
     password2: String,
+    /// `send`: text a code to the mobile number typed as login.
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    code: String,
+    /// The proof of the phone from a correct code, kept while the form is corrected.
+    #[serde(default)]
+    proof: String,
 }
 
 #[derive(Template)]
@@ -44,6 +55,7 @@ struct InvitePage<'a> {
     form: &'a InviteForm,
     errors: &'a [String],
     done: bool,
+    notice: Option<String>,
 }
 
 /// Why the invitation cannot be used here.
@@ -134,6 +146,17 @@ impl Ctx<'_> {
         status: StatusCode,
         done: bool,
     ) -> Response {
+        self.render_with(form, errors, status, done, None)
+    }
+
+    fn render_with(
+        &self,
+        form: &InviteForm,
+        errors: &[String],
+        status: StatusCode,
+        done: bool,
+        notice: Option<String>,
+    ) -> Response {
         let csrf = super::new_csrf();
         let body = InvitePage {
             lang: self.lang,
@@ -144,6 +167,7 @@ impl Ctx<'_> {
             form,
             errors,
             done,
+            notice,
         }
         .render()
         .unwrap_or_default();
@@ -189,11 +213,77 @@ pub(crate) async fn form(
     ctx.render(&InviteForm::default(), &[], StatusCode::OK, false)
 }
 
-/// The account the invitation goes to: an existing one whose password was given, or the
-/// details of a new one (password already hashed).
+/// The account the invitation goes to: an existing one whose password was given (or whose
+/// phone was just proven), or the details of a new one (password already hashed).
 enum Holder {
     Existing(i64),
     New(String),
+}
+
+/// A password for a new account: the policy, typed twice, hashed.
+async fn new_hash(state: &SchoolState, form: &InviteForm) -> Result<String, (StatusCode, String)> {
+    if let Err(e) = campus_identity::password::check_policy(&form.password) {
+        return Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "密码不符合要求：{}",
+                e.to_string().split(" (").next().unwrap_or_default()
+            ),
+        ));
+    }
+    if form.password != form.password2 {
+        return Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "两次输入的密码不一致。".to_owned(),
+        ));
+    }
+    state
+        .identity
+        .hasher
+        .hash(&form.password)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "hashing failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "服务暂时不可用，请稍后重试。".to_owned(),
+            )
+        })
+}
+
+/// For a mobile number: the proof (from the typed code, or kept from an earlier try) and
+/// the holder — the phone's account if it has one, otherwise a new one with the password.
+async fn phone_holder(
+    state: &SchoolState,
+    phone: &str,
+    form: &mut InviteForm,
+) -> Result<Holder, (StatusCode, String)> {
+    let st = &state.identity;
+    let refusal = |e: otp::OtpError| (e.status(), e.message());
+    let kept = !form.proof.is_empty()
+        && otp::proof_ok(&st.pool, phone, Purpose::Invite, &form.proof)
+            .await
+            .map_err(refusal)?;
+    if !kept {
+        form.proof = String::new();
+        if form.code.trim().is_empty() {
+            return Err((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "请先获取并填写短信验证码。".to_owned(),
+            ));
+        }
+        form.proof = otp::verify(&st.pool, phone, Purpose::Invite, &form.code)
+            .await
+            .map_err(refusal)?;
+    }
+    let mut conn = st.pool.acquire().await.map_err(|e| refusal(e.into()))?;
+    let existing = account::id_by_login(&mut conn, &Login::Phone(phone.to_owned()))
+        .await
+        .map_err(|e| refusal(e.into()))?;
+    match existing {
+        Some(id) => Ok(Holder::Existing(id)),
+        None => Ok(Holder::New(new_hash(state, form).await?)),
+    }
 }
 
 async fn holder(
@@ -236,29 +326,7 @@ async fn holder(
                 ))
             }
         }
-        None => {
-            if let Err(e) = campus_identity::password::check_policy(&form.password) {
-                return Err((
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    format!(
-                        "密码不符合要求：{}",
-                        e.to_string().split(" (").next().unwrap_or_default()
-                    ),
-                ));
-            }
-            if form.password != form.password2 {
-                return Err((
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "两次输入的密码不一致。".to_owned(),
-                ));
-            }
-            let hash = st
-                .hasher
-                .hash(&form.password)
-                .await
-                .map_err(|e| unavailable(&e))?;
-            Ok(Holder::New(hash))
-        }
+        None => Ok(Holder::New(new_hash(state, form).await?)),
     }
 }
 
@@ -268,9 +336,10 @@ pub(crate) async fn submit(
     State(state): State<SchoolState>,
     CurrentSchool(school): CurrentSchool,
     lang: campus_web::Lang,
+    campus_identity::limits::ClientIp(ip): campus_identity::limits::ClientIp,
     headers: HeaderMap,
     Path(token): Path<String>,
-    Form(form): Form<InviteForm>,
+    Form(mut form): Form<InviteForm>,
 ) -> Response {
     let inv = match usable(&state, &school, &token).await {
         Ok(i) => i,
@@ -291,8 +360,51 @@ pub(crate) async fn submit(
             false,
         );
     }
+    if form.action == "send" {
+        let Ok(Login::Phone(phone)) = Login::parse(&form.login) else {
+            return ctx.render(
+                &form,
+                &["验证码只能发送到手机号：请在登录账号处填写 11 位手机号。".to_owned()],
+                StatusCode::UNPROCESSABLE_ENTITY,
+                false,
+            );
+        };
+        let r = otp::Request {
+            phone: &phone,
+            purpose: Purpose::Invite,
+            ip,
+            site: school.slug.as_str(),
+            site_name: &school.name,
+            deliver: true,
+        };
+        form.password = String::new();
+        form.password2 = String::new();
+        return match otp::send(&state.identity.pool, state.identity.sms.as_ref(), &r).await {
+            Ok(()) => ctx.render_with(
+                &form,
+                &[],
+                StatusCode::OK,
+                false,
+                Some(format!(
+                    "验证码已发送至 {}，5 分钟内有效。",
+                    otp::mask(&phone)
+                )),
+            ),
+            Err(e) => {
+                let mut resp = ctx.render(&form, &[e.message()], e.status(), false);
+                if let Some(secs) = e.retry_after() {
+                    resp.headers_mut().insert(
+                        axum::http::header::RETRY_AFTER,
+                        axum::http::HeaderValue::from(secs),
+                    );
+                }
+                resp
+            }
+        };
+    }
     let mut errors = Vec::new();
-    let name = form.display_name.trim();
+    let name = form.display_name.trim().to_owned();
+    let name = name.as_str();
     if name.is_empty() || name.chars().count() > 50 {
         errors.push("请填写姓名（最多 50 个字）。".to_owned());
     }
@@ -309,7 +421,7 @@ pub(crate) async fn submit(
             None
         }
     };
-    if form.password.is_empty() {
+    if form.password.is_empty() && !matches!(login, Some(Login::Phone(_))) {
         errors.push("请填写密码。".to_owned());
     }
     if permission::builtin(&inv.role).is_none() {
@@ -318,11 +430,16 @@ pub(crate) async fn submit(
     let Some(login) = login.filter(|_| errors.is_empty()) else {
         return ctx.render(&form, &errors, StatusCode::UNPROCESSABLE_ENTITY, false);
     };
-    let holder = match holder(&state, &login, &form).await {
+    let holder = match &login {
+        Login::Phone(phone) => phone_holder(&state, phone, &mut form).await,
+        Login::Username(_) => holder(&state, &login, &form).await,
+    };
+    let holder = match holder {
         Ok(h) => h,
         Err((status, message)) => return ctx.render(&form, &[message], status, false),
     };
-    match accept(&state, &school, &inv, &login, name, &holder).await {
+    let proof = (!form.proof.is_empty()).then_some(form.proof.as_str());
+    match accept(&state, &school, &inv, &login, name, &holder, proof).await {
         Ok(Some(account_id)) => {
             account::audit(
                 &state.identity.pool,
@@ -343,6 +460,15 @@ pub(crate) async fn submit(
             StatusCode::CONFLICT,
             false,
         ),
+        Err(AcceptError::NotProven) => {
+            form.proof = String::new();
+            ctx.render(
+                &form,
+                &["验证已过期，请重新获取短信验证码。".to_owned()],
+                StatusCode::UNPROCESSABLE_ENTITY,
+                false,
+            )
+        }
         Err(AcceptError::Db(e)) => {
             tracing::error!(error = %e, "accepting an invitation failed");
             Unusable::Unavailable.page(&school)
@@ -352,6 +478,8 @@ pub(crate) async fn submit(
 
 enum AcceptError {
     AccountAppeared,
+    /// The phone's proof was spent or expired meanwhile.
+    NotProven,
     Db(sqlx::Error),
 }
 
@@ -370,8 +498,9 @@ impl From<campus_tenant::TenantError> for AcceptError {
     }
 }
 
-/// One transaction: claim the invitation, create the account if it is new, add the role.
-/// `None` if the invitation could not be claimed.
+/// One transaction: claim the invitation, spend the phone's proof (a mobile number as
+/// login), create the account if it is new, add the role. `None` if the invitation could
+/// not be claimed.
 async fn accept(
     state: &SchoolState,
     school: &Tenant,
@@ -379,10 +508,20 @@ async fn accept(
     login: &Login,
     name: &str,
     holder: &Holder,
+    proof: Option<&str>,
 ) -> Result<Option<i64>, AcceptError> {
     let mut tx = state.identity.pool.begin().await?;
     if !lifecycle::claim_invitation(&mut tx, inv.id).await? {
         return Ok(None);
+    }
+    if let Login::Phone(phone) = login {
+        let proven = match proof {
+            Some(p) => otp::redeem(&mut tx, phone, Purpose::Invite, p).await?,
+            None => false,
+        };
+        if !proven {
+            return Err(AcceptError::NotProven);
+        }
     }
     let now = account::id_by_login(&mut tx, login).await?;
     let account_id = match (holder, now) {
@@ -406,6 +545,9 @@ async fn accept(
         }
         _ => return Err(AcceptError::AccountAppeared),
     };
+    if matches!(login, Login::Phone(_)) {
+        otp::mark_proven(&mut tx, account_id).await?;
+    }
     account::add_roles(&mut tx, account_id, school.id.0, &[&inv.role], None, None).await?;
     tx.commit().await?;
     Ok(Some(account_id))

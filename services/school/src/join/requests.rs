@@ -30,8 +30,10 @@ pub(crate) struct Request {
     pub staff_id: Option<i64>,
     pub granted_roles: Option<Vec<String>>,
     pub account_id: Option<i64>,
-    /// The phone already had an account when the person applied (its password was proven).
+    /// The phone already had an account when the person applied (and proved the phone).
     pub existing_account: bool,
+    /// When the applicant proved the phone with an SMS code.
+    pub phone_proven_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     #[serde(skip)]
     pub password_hash: Option<String>,
@@ -40,7 +42,7 @@ pub(crate) struct Request {
 const SELECT: &str = "select r.id, r.kind, r.name, r.phone, r.relation, r.child_name, r.class_id,
         c.name as class_name, r.staff_title, r.staff_subject, r.note, r.status, r.reviewer_name,
         r.reviewed_at, r.reject_reason, r.student_id, r.guardian_id, r.staff_id, r.granted_roles, r.account_id,
-        r.existing_account, r.created_at, r.password_hash
+        r.existing_account, r.phone_proven_at, r.created_at, r.password_hash
    from join_requests r left join classes c on c.id = r.class_id";
 
 /// A validated application, ready to store.
@@ -57,7 +59,10 @@ pub(crate) struct NewRequest<'a> {
     pub staff_subject: Option<&'a str>,
     pub note: Option<&'a str>,
     pub password_hash: Option<&'a str>,
-    pub existing_account: bool,
+    /// The account the phone already has (the applicant proved the phone).
+    pub account_id: Option<i64>,
+    /// The phone was proven with a code.
+    pub phone_proven: bool,
 }
 
 /// Stores the application; `None` if the phone already has one waiting for this kind.
@@ -65,8 +70,10 @@ pub(crate) async fn insert(tx: &mut SchoolTx, r: &NewRequest<'_>) -> sqlx::Resul
     let token = random_token();
     let stored = sqlx::query(
         "insert into join_requests (link_id, kind, status_token, name, phone, relation, child_name,
-                class_id, staff_title, staff_subject, note, password_hash, existing_account)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                class_id, staff_title, staff_subject, note, password_hash, existing_account,
+                account_id, phone_proven_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                 case when $15 then now() end)
          on conflict (phone, kind) where status = 'pending' do nothing",
     )
     .bind(r.link_id)
@@ -81,24 +88,12 @@ pub(crate) async fn insert(tx: &mut SchoolTx, r: &NewRequest<'_>) -> sqlx::Resul
     .bind(r.staff_subject)
     .bind(r.note)
     .bind(r.password_hash)
-    .bind(r.existing_account)
+    .bind(r.account_id.is_some())
+    .bind(r.account_id)
+    .bind(r.phone_proven)
     .execute(&mut **tx)
     .await?;
     Ok((stored.rows_affected() == 1).then_some(token))
-}
-
-pub(crate) async fn pending_exists(
-    tx: &mut SchoolTx,
-    phone: &str,
-    kind: Kind,
-) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "select exists(select 1 from join_requests where phone = $1 and kind = $2 and status = 'pending')",
-    )
-    .bind(phone)
-    .bind(kind.code())
-    .fetch_one(&mut **tx)
-    .await
 }
 
 /// Applications in `status`, oldest first (pending) or newest first (decided).
