@@ -2,6 +2,10 @@
 //! permissions, sign-in with Argon2id and lockout, and server-side sessions bound to the
 //! host they were issued for.
 //!
+//! Sign-in security: a lockout that decays ([`account`]), password change and reset by
+//! a mailed link ([`passwords`]), TOTP second factors ([`second_factor`]) and single
+//! sign-on bound to the browser ([`sso`]).
+//!
 //! Handlers learn who is asking through the [`CurrentUser`] extractor and ask it for a
 //! [`Permission`]; nothing else in the platform reads session cookies or compares roles.
 
@@ -13,9 +17,13 @@ pub mod login;
 pub mod member;
 mod pages;
 pub mod password;
+mod passwords;
 pub mod permission;
+pub mod second_factor;
 pub mod session;
 pub mod sso;
+pub mod totp;
+mod ui;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
@@ -48,6 +56,13 @@ pub struct IdentityState {
     /// Mark cookies `Secure` (the platform is served over TLS).
     pub secure_cookies: bool,
     pub urls: SchoolUrls,
+    /// Mails links (email confirmation, password reset); `None` without `smtp_url`.
+    pub mail: Option<campus_notify::channels::Email>,
+    /// Seals TOTP secrets (`notify_secret_key`); without it they are stored unsealed but
+    /// never shown after enrolment.
+    pub sealing: Option<campus_notify::secret::SealingKey>,
+    /// The county requires a second factor from bureau accounts.
+    pub require_second_factor_bureau: bool,
 }
 
 /// Sign-in pages, served on school hosts and the county host.
@@ -55,8 +70,18 @@ pub fn router() -> Router<IdentityState> {
     Router::new()
         .route("/login", get(pages::login_form).post(pages::login_submit))
         .route("/logout", post(pages::logout))
+        .route("/login/2fa", get(second_factor::pending_form).post(second_factor::pending_submit))
         .route("/me", get(pages::me))
+        .route("/me/password", get(passwords::change_form).post(passwords::change_submit))
+        .route("/me/email", post(passwords::email_submit))
+        .route("/me/email/confirm", get(passwords::email_confirm))
+        .route("/me/2fa", get(second_factor::me_form).post(second_factor::me_submit))
+        .route(
+            "/password/reset/email",
+            get(passwords::reset_form).post(passwords::reset_submit),
+        )
         .route("/sso/callback", get(sso::callback))
+        .route("/sso/central", get(sso::central))
 }
 
 /// User and role management, served on school hosts only.
@@ -68,6 +93,7 @@ pub fn school_admin_router() -> Router<IdentityState> {
 pub fn login_host_router() -> Router<IdentityState> {
     Router::new()
         .route("/sso/start", get(sso::start))
+        .route("/sso/bind", get(sso::bind))
         .route("/sso/establish", get(sso::establish))
 }
 

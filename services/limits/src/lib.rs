@@ -54,11 +54,13 @@ pub enum RouteClass {
 }
 
 impl RouteClass {
-    /// Sign-in, joining and invitations on any site; gate ingest on schools.
+    /// Sign-in (with its second-factor step), password resets, joining and invitations on
+    /// any site; gate ingest on schools.
     pub fn of(method: &http::Method, path: &str) -> Option<Self> {
         if path == "/api/v1/gate/events" && method == http::Method::POST {
             Some(Self::Gate)
-        } else if (path == "/login" && method == http::Method::POST)
+        } else if ((path == "/login" || path == "/login/2fa" || path.starts_with("/password/reset"))
+            && method == http::Method::POST)
             || path.starts_with("/join/")
             || path.starts_with("/invite/")
         {
@@ -175,6 +177,14 @@ mod tests {
             Some(RouteClass::Forms)
         );
         assert_eq!(RouteClass::of(&Method::GET, "/login"), None);
+        assert_eq!(
+            RouteClass::of(&Method::POST, "/login/2fa"),
+            Some(RouteClass::Forms)
+        );
+        assert_eq!(
+            RouteClass::of(&Method::POST, "/password/reset/email"),
+            Some(RouteClass::Forms)
+        );
         assert_eq!(
             RouteClass::of(&Method::GET, "/join/abc"),
             Some(RouteClass::Forms)
