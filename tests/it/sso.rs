@@ -31,8 +31,16 @@ async fn signing_in_once_opens_every_school_of_the_person_without_a_password() {
     .await;
     let mut v = Visitor::new(&app);
 
-    // The form at school A, then the login host opens its own session.
+    // The form at school A, then the login host opens its own session: it binds the
+    // round trip to this browser with a nonce cookie, A issues a code for that nonce.
     let r = v.sign_in(&host("school-a"), "teacher.wang", PW).await;
+    assert_eq!(
+        location(&r),
+        format!("http://login.{BASE}/sso/bind?next=school-a.{BASE}")
+    );
+    let r = v.follow(r).await;
+    assert!(v.cookie(&format!("login.{BASE}"), "campus_sso_nonce").is_some());
+    let r = v.follow(r).await;
     assert!(
         location(&r).starts_with(&format!("http://login.{BASE}/sso/establish?code=")),
         "{}",
@@ -105,6 +113,8 @@ async fn a_code_for_one_school_cannot_be_used_at_another_or_from_another_browser
     .await;
     let mut v = Visitor::new(&app);
     let r = v.sign_in(&host("school-a"), "teacher.li", PW).await;
+    let r = v.follow(r).await;
+    let r = v.follow(r).await;
     v.follow(r).await;
     let r = v.get(&host("school-b"), "/login").await;
     let r = v.follow(r).await;
@@ -168,4 +178,55 @@ async fn the_login_host_sends_codes_only_to_the_platforms_own_sites() {
         format!("http://school-a.{BASE}/login?local=1")
     );
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_central_code_from_an_attackers_browser_does_not_sign_in_the_victims() {
+    let app = TestApp::spawn().await;
+    let a = app.onboard("school-a", "甲校").await.tenant;
+    person(&app.services, "attacker", "攻击者", PW, &[(&a, &["teacher"])]).await;
+    let login = format!("login.{BASE}");
+
+    // The attacker signs in and stops before the login host redeems the code.
+    let mut attacker = Visitor::new(&app);
+    let r = attacker.sign_in(&host("school-a"), "attacker", PW).await;
+    let r = attacker.follow(r).await;
+    let r = attacker.follow(r).await;
+    let establish = url::Url::parse(&location(&r)).unwrap();
+    assert_eq!(establish.path(), "/sso/establish");
+    let path = format!("/sso/establish?{}", establish.query().unwrap());
+
+    // The victim's browser is lured to the link: with no nonce cookie, or its own one.
+    let mut victim = Visitor::new(&app);
+    let r = victim.get(&login, &path).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("不是在本浏览器中发起的"));
+    assert!(victim.cookie(&login, "campus_session").is_none());
+
+    let again = attacker_again(&mut attacker, &app).await;
+    let r = attacker.follow(again).await;
+    let establish = url::Url::parse(&location(&r)).unwrap();
+    let path = format!("/sso/establish?{}", establish.query().unwrap());
+    victim
+        .get(&login, &format!("/sso/bind?next=school-a.{BASE}"))
+        .await;
+    assert!(victim.cookie(&login, "campus_sso_nonce").is_some());
+    let r = victim.get(&login, &path).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(victim.cookie(&login, "campus_session").is_none());
+
+    // A nonce taken to another browser's school session issues nothing for the victim
+    // either: /sso/central needs a session at the school.
+    let r = victim
+        .get(&host("school-a"), &format!("/sso/central?nonce={}", "a".repeat(64)))
+        .await;
+    assert_eq!(location(&r), "/login?local=1");
+    app.stop().await;
+}
+
+/// The attacker's browser asks for another central code (a fresh bind round trip).
+async fn attacker_again(attacker: &mut Visitor<'_>, _app: &TestApp) -> reqwest::Response {
+    attacker
+        .get(&format!("login.{BASE}"), &format!("/sso/bind?next=school-a.{BASE}"))
+        .await
 }

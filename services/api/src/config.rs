@@ -98,6 +98,8 @@ pub struct Config {
     /// Sign-in attempts allowed per client address per minute (half of it, at least 10,
     /// per login name).
     pub login_attempts_per_minute: u32,
+    /// Bureau accounts must sign in with a second factor (TOTP) on the county host.
+    pub require_second_factor_bureau: bool,
     /// Take client addresses from `X-Forwarded-For` of any peer (only when nothing but the
     /// load balancer can reach the instance; prefer `trusted_proxies`).
     pub trust_forwarded_for: bool,
@@ -187,6 +189,7 @@ impl Default for Config {
             password_hash_concurrency: std::thread::available_parallelism()
                 .map_or(1, |n| (n.get() / 2).max(1)),
             login_attempts_per_minute: 20,
+            require_second_factor_bureau: false,
             trust_forwarded_for: false,
             trusted_proxies: Vec::new(),
             person_requests_per_second: 10,

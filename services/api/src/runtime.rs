@@ -169,6 +169,18 @@ impl Services {
             secure_cookies: cfg.public_scheme == "https",
             urls: platform.urls.clone(),
             sms: county_webhook(&cfg).map(campus_identity::otp::Sms::new),
+            mail: cfg
+                .smtp_url
+                .as_deref()
+                .map(|url| {
+                    campus_notify::channels::Email::new(url, &cfg.smtp_from, 2, &cfg.base_domain)
+                })
+                .transpose()?,
+            sealing: cfg
+                .notify_secret_key
+                .as_deref()
+                .and_then(|k| campus_notify::secret::SealingKey::from_hex(k).ok()),
+            require_second_factor_bureau: cfg.require_second_factor_bureau,
         };
         let metrics = prometheus::Registry::new();
         // Commits that queue notifications wake the workers of every instance afterwards.

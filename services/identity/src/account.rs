@@ -15,6 +15,8 @@ pub struct Credentials {
     pub county_role: Option<String>,
     pub failed_logins: i32,
     pub locked_until: Option<DateTime<Utc>>,
+    /// A second factor is on: a correct password alone opens no session.
+    pub totp_enabled: bool,
 }
 
 pub async fn find_by_login(pool: &PgPool, login: &Login) -> sqlx::Result<Option<Credentials>> {
@@ -23,7 +25,8 @@ pub async fn find_by_login(pool: &PgPool, login: &Login) -> sqlx::Result<Option<
         Login::Username(u) => ("username", u),
     };
     sqlx::query_as(&format!(
-        "select id, display_name, password_hash, status, county_role, failed_logins, locked_until
+        "select id, display_name, password_hash, status, county_role, failed_logins, locked_until,
+                totp_enabled_at is not null as totp_enabled
            from public.accounts where {column} = $1"
     ))
     .bind(value)
@@ -31,30 +34,78 @@ pub async fn find_by_login(pool: &PgPool, login: &Login) -> sqlx::Result<Option<
     .await
 }
 
-/// After this many failures in a row an account is locked, for 1 minute, then 2, 4… up to
-/// an hour, so guessing is slow while a person who mistyped waits briefly.
+/// After this many recent failures an account is locked: for 1 minute, then 2, 4… up to
+/// 15 minutes while wrong passwords keep coming, so guessing is slow while a person who
+/// mistyped waits briefly.
 pub const FREE_ATTEMPTS: i32 = 5;
 
+/// Failures older than this (counted from the newest one) are forgotten, so nobody can keep
+/// someone else's account locked for longer than the failures they keep sending.
+pub const DECAY_MINUTES: i32 = 15;
+
+/// Counts a wrong password (or second-factor code); returns when the account is locked
+/// until, if it now is.
 pub async fn record_failure(pool: &PgPool, account_id: i64) -> sqlx::Result<Option<DateTime<Utc>>> {
     sqlx::query_scalar(
-        "update public.accounts set failed_logins = failed_logins + 1,
-                locked_until = case when failed_logins + 1 >= $2
-                    then now() + least(interval '1 minute' * power(2, failed_logins + 1 - $2), interval '1 hour')
-                    else locked_until end
-          where id = $1 returning locked_until",
+        "with c as (
+             select id, case when last_failed_at is null
+                              or last_failed_at < now() - make_interval(mins => $3)
+                        then 1 else failed_logins + 1 end as n
+               from public.accounts where id = $1 for update)
+         update public.accounts a set failed_logins = c.n, last_failed_at = now(),
+                locked_until = case when c.n >= $2
+                    then now() + least(interval '1 minute' * power(2, c.n - $2), interval '15 minutes')
+                    else null end
+           from c where a.id = c.id returning a.locked_until",
     )
     .bind(account_id)
     .bind(FREE_ATTEMPTS)
+    .bind(DECAY_MINUTES)
     .fetch_one(pool)
     .await
 }
 
 pub async fn record_success(pool: &PgPool, account_id: i64) -> sqlx::Result<()> {
-    sqlx::query("update public.accounts set failed_logins = 0, locked_until = null, last_login_at = now() where id = $1")
+    sqlx::query("update public.accounts set failed_logins = 0, last_failed_at = null, locked_until = null, last_login_at = now() where id = $1")
         .bind(account_id)
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// Whether the account is a member (of any standing) of the school: only then does the
+/// school's audit trail name it.
+pub async fn is_member(pool: &PgPool, account_id: i64, tenant_id: i64) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "select exists (select 1 from public.memberships where account_id = $1 and tenant_id = $2)",
+    )
+    .bind(account_id)
+    .bind(tenant_id)
+    .fetch_one(pool)
+    .await
+}
+
+/// Appends a sign-in event about `account_id` to the trail of `tenant_id`, naming the
+/// account only if it belongs to that school (otherwise only the typed login is kept).
+pub async fn audit_attempt(
+    pool: &PgPool,
+    account_id: i64,
+    tenant_id: Option<i64>,
+    login: &str,
+    event: &str,
+    host: &str,
+) {
+    let named = match tenant_id {
+        Some(t) => match is_member(pool, account_id, t).await {
+            Ok(yes) => yes.then_some(account_id),
+            Err(e) => {
+                tracing::error!(error = %e, "membership check for the audit trail failed");
+                None
+            }
+        },
+        None => Some(account_id),
+    };
+    audit(pool, named, tenant_id, login, event, host).await;
 }
 
 /// A new account; the password must already be hashed.

@@ -2,6 +2,10 @@
 //! permissions, sign-in with Argon2id and lockout, and server-side sessions bound to the
 //! host they were issued for.
 //!
+//! Sign-in security: a lockout that decays ([`account`]), password change and reset by
+//! a mailed link ([`passwords`]), TOTP second factors ([`second_factor`]) and single
+//! sign-on bound to the browser ([`sso`]).
+//!
 //! Handlers learn who is asking through the [`CurrentUser`] extractor and ask it for a
 //! [`Permission`]; nothing else in the platform reads session cookies or compares roles.
 
@@ -15,10 +19,14 @@ pub mod member;
 pub mod otp;
 mod pages;
 pub mod password;
+mod passwords;
 pub mod permission;
 mod reset;
+pub mod second_factor;
 pub mod session;
 pub mod sso;
+pub mod totp;
+mod ui;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
@@ -53,6 +61,13 @@ pub struct IdentityState {
     pub urls: SchoolUrls,
     /// The county's SMS channel for one-time codes and invitations (`None`: not configured).
     pub sms: Option<otp::Sms>,
+    /// Mails links (email confirmation, password reset); `None` without `smtp_url`.
+    pub mail: Option<campus_notify::channels::Email>,
+    /// Seals TOTP secrets (`notify_secret_key`); without it they are stored unsealed but
+    /// never shown after enrolment.
+    pub sealing: Option<campus_notify::secret::SealingKey>,
+    /// The county requires a second factor from bureau accounts.
+    pub require_second_factor_bureau: bool,
 }
 
 /// Sign-in pages, served on school hosts and the county host.
@@ -60,6 +75,7 @@ pub fn router() -> Router<IdentityState> {
     Router::new()
         .route("/login", get(pages::login_form).post(pages::login_submit))
         .route("/logout", post(pages::logout))
+        .route("/login/2fa", get(second_factor::pending_form).post(second_factor::pending_submit))
         .route("/me", get(pages::me))
         .route(
             "/me/invitations/{id}/accept",
@@ -69,8 +85,17 @@ pub fn router() -> Router<IdentityState> {
             "/me/invitations/{id}/decline",
             post(invitations::decline_signed_in),
         )
-        .route("/sso/callback", get(sso::callback))
         .route("/password/reset", get(reset::form).post(reset::submit))
+        .route("/me/password", get(passwords::change_form).post(passwords::change_submit))
+        .route("/me/email", post(passwords::email_submit))
+        .route("/me/email/confirm", get(passwords::email_confirm))
+        .route("/me/2fa", get(second_factor::me_form).post(second_factor::me_submit))
+        .route(
+            "/password/reset/email",
+            get(passwords::reset_form).post(passwords::reset_submit),
+        )
+        .route("/sso/callback", get(sso::callback))
+        .route("/sso/central", get(sso::central))
 }
 
 /// User and role management, served on school hosts only.
@@ -85,6 +110,7 @@ pub fn school_admin_router() -> Router<IdentityState> {
 pub fn login_host_router() -> Router<IdentityState> {
     Router::new()
         .route("/sso/start", get(sso::start))
+        .route("/sso/bind", get(sso::bind))
         .route("/sso/establish", get(sso::establish))
         .route("/password/reset", get(reset::form).post(reset::submit))
 }

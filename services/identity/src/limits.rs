@@ -20,6 +20,10 @@ use crate::IdentityState;
 pub struct LoginLimits {
     per_ip: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     per_login: Arc<DefaultKeyedRateLimiter<String>>,
+    /// Requests for a password-reset link from one address (10 an hour).
+    mail_per_ip: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Links mailed to one account, reset or email confirmation (3 an hour).
+    mail_per_account: Arc<DefaultKeyedRateLimiter<i64>>,
 }
 
 impl LoginLimits {
@@ -32,7 +36,30 @@ impl LoginLimits {
         Self {
             per_ip: Arc::new(RateLimiter::keyed(Quota::per_minute(per_ip))),
             per_login: Arc::new(RateLimiter::keyed(Quota::per_minute(per_login))),
+            mail_per_ip: Arc::new(RateLimiter::keyed(Quota::per_hour(
+                NonZeroU32::new(10).expect("ten"),
+            ))),
+            mail_per_account: Arc::new(RateLimiter::keyed(Quota::per_hour(
+                NonZeroU32::new(3).expect("three"),
+            ))),
         }
+    }
+
+    /// `Err(wait)` when this address asked for too many reset links.
+    pub fn check_mail_ip(&self, ip: Option<IpAddr>) -> Result<(), Duration> {
+        let clock = DefaultClock::default();
+        match ip {
+            Some(ip) => self
+                .mail_per_ip
+                .check_key(&ip)
+                .map_err(|n| n.wait_time_from(clock.now())),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether one more link may be mailed to this account now.
+    pub fn allow_mail_to(&self, account_id: i64) -> bool {
+        self.mail_per_account.check_key(&account_id).is_ok()
     }
 
     /// `Err(wait)` when this attempt exceeds a limit.
@@ -54,6 +81,8 @@ impl LoginLimits {
         self.per_ip.shrink_to_fit();
         self.per_login.retain_recent();
         self.per_login.shrink_to_fit();
+        self.mail_per_ip.retain_recent();
+        self.mail_per_account.retain_recent();
     }
 
     /// Sweeps every minute for as long as the returned task runs.

@@ -169,38 +169,109 @@ pub(crate) async fn login_submit(
             .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
         return resp;
     }
-    let result = sign_in(&st, &site, &login, &form.password, &host, tenant_id).await;
-    match result {
-        Ok((token, account_id)) => {
-            // Then let the login host open its session too, so other schools need no password.
-            let next = match crate::sso::issue(
-                &st.pool,
-                account_id,
-                &crate::sso::login_host(&st),
-                crate::sso::Purpose::Central,
-            )
-            .await
-            {
-                Ok(code) if crate::sso::is_platform_site(&host, &st.urls.base_domain) => {
-                    format!("{}/sso/establish?code={code}&next={host}", st.urls.login())
-                }
-                Ok(_) => "/me".to_owned(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not issue a central sign-on code; signed in here only");
-                    "/me".to_owned()
-                }
-            };
-            let mut resp = Redirect::to(&next).into_response();
+    let a = match sign_in(&st, &site, &login, &form.password, &host, tenant_id).await {
+        Ok(a) => a,
+        Err((status, message)) => {
+            return render_login(&st, &site, lang, status, &form.login, Some(message))
+        }
+    };
+    let login_text = login.to_string();
+    // A second factor on, or required here: no session before the code (or enrolment).
+    let must_enrol = if a.totp_enabled {
+        false
+    } else {
+        match crate::second_factor::required(&st, a.id, a.county_role.as_deref(), tenant_id).await
+        {
+            Ok(must) => must,
+            Err(e) => {
+                tracing::error!(error = %e, "second factor requirement lookup failed");
+                return crate::AuthRejection::Unavailable.into_response();
+            }
+        }
+    };
+    if a.totp_enabled || must_enrol {
+        let pending = match crate::second_factor::begin_pending(
+            &st.pool,
+            a.id,
+            &host,
+            tenant_id,
+            &login_text,
+            must_enrol,
+        )
+        .await
+        {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "starting a pending sign-in failed");
+                return crate::AuthRejection::Unavailable.into_response();
+            }
+        };
+        let mut resp = Redirect::to("/login/2fa").into_response();
+        crate::cookies::set(
+            &mut resp,
+            crate::second_factor::PENDING_COOKIE,
+            pending,
+            "/login",
+            st.secure_cookies,
+        );
+        return resp;
+    }
+    match complete_sign_in(&st, a.id, &host, tenant_id, &login_text, false).await {
+        Ok(token) => {
+            let mut resp = Redirect::to(&after_sign_in(&st, &host)).into_response();
             crate::cookies::set(&mut resp, COOKIE, token, "/", st.secure_cookies);
             resp
         }
-        Err((status, message)) => {
-            render_login(&st, &site, lang, status, &form.login, Some(message))
-        }
+        Err(resp) => resp,
     }
 }
 
-/// Checks the password and the person's right to sign in here; returns a new session token.
+/// Where the browser goes once signed in: through the login host, so that it opens its own
+/// session too (other schools then need no password), bound to this browser by a nonce
+/// cookie there (see [`crate::sso`]); off the platform's addresses, straight to `/me`.
+pub(crate) fn after_sign_in(st: &IdentityState, host: &str) -> String {
+    if crate::sso::is_platform_site(host, &st.urls.base_domain) {
+        format!("{}/sso/bind?next={host}", st.urls.login())
+    } else {
+        "/me".to_owned()
+    }
+}
+
+/// The last step of a sign-in: lockout cleared, session opened, audited. Returns the
+/// session token for the cookie.
+pub(crate) async fn complete_sign_in(
+    st: &IdentityState,
+    account_id: i64,
+    host: &str,
+    tenant_id: Option<i64>,
+    login_text: &str,
+    second_factor: bool,
+) -> Result<String, Response> {
+    let unavailable = |e: sqlx::Error| {
+        tracing::error!(error = %e, "sign-in failed");
+        crate::AuthRejection::Unavailable.into_response()
+    };
+    account::record_success(&st.pool, account_id)
+        .await
+        .map_err(unavailable)?;
+    let token = st
+        .sessions
+        .create_with(account_id, host, tenant_id, second_factor)
+        .await
+        .map_err(unavailable)?;
+    account::audit(
+        &st.pool,
+        Some(account_id),
+        tenant_id,
+        login_text,
+        "signed_in",
+        host,
+    )
+    .await;
+    Ok(token)
+}
+
+/// Checks the password and the person's right to sign in here; returns the account.
 async fn sign_in(
     st: &IdentityState,
     site: &Site,
@@ -208,7 +279,7 @@ async fn sign_in(
     password: &str,
     host: &str,
     tenant_id: Option<i64>,
-) -> Result<(String, i64), (StatusCode, &'static str)> {
+) -> Result<account::Credentials, (StatusCode, &'static str)> {
     const WRONG: &str = "手机号/用户名或密码不正确。(Wrong login or password.)";
     let unavailable = |e: sqlx::Error| {
         tracing::error!(error = %e, "sign-in failed");
@@ -223,15 +294,8 @@ async fn sign_in(
     let login_text = login.to_string();
     if let Some(a) = &account {
         if a.locked_until.is_some_and(|t| t > chrono::Utc::now()) {
-            account::audit(
-                &st.pool,
-                Some(a.id),
-                tenant_id,
-                &login_text,
-                "locked_out",
-                host,
-            )
-            .await;
+            account::audit_attempt(&st.pool, a.id, tenant_id, &login_text, "locked_out", host)
+                .await;
             return Err((
                 StatusCode::TOO_MANY_REQUESTS,
                 "尝试次数过多，账号已暂时锁定，请稍后再试。(Too many attempts; try again later.)",
@@ -251,15 +315,8 @@ async fn sign_in(
             account::record_failure(&st.pool, a.id)
                 .await
                 .map_err(unavailable)?;
-            account::audit(
-                &st.pool,
-                Some(a.id),
-                tenant_id,
-                &login_text,
-                "wrong_password",
-                host,
-            )
-            .await;
+            account::audit_attempt(&st.pool, a.id, tenant_id, &login_text, "wrong_password", host)
+                .await;
         } else {
             account::audit(
                 &st.pool,
@@ -274,15 +331,7 @@ async fn sign_in(
         return Err((StatusCode::UNAUTHORIZED, WRONG));
     };
     if a.status != "active" {
-        account::audit(
-            &st.pool,
-            Some(a.id),
-            tenant_id,
-            &login_text,
-            "disabled",
-            host,
-        )
-        .await;
+        account::audit_attempt(&st.pool, a.id, tenant_id, &login_text, "disabled", host).await;
         return Err((
             StatusCode::FORBIDDEN,
             "账号已停用，请联系学校管理员。(This account is disabled.)",
@@ -297,38 +346,14 @@ async fn sign_in(
         Site::Platform | Site::Login => false,
     };
     if !allowed {
-        account::audit(
-            &st.pool,
-            Some(a.id),
-            tenant_id,
-            &login_text,
-            "no_membership",
-            host,
-        )
-        .await;
+        account::audit_attempt(&st.pool, a.id, tenant_id, &login_text, "no_membership", host)
+            .await;
         return Err((
             StatusCode::FORBIDDEN,
             "您在这里没有身份。请到您所在学校的网址登录。(You have no identity here.)",
         ));
     }
-    account::record_success(&st.pool, a.id)
-        .await
-        .map_err(unavailable)?;
-    let token = st
-        .sessions
-        .create(a.id, host, tenant_id)
-        .await
-        .map_err(unavailable)?;
-    account::audit(
-        &st.pool,
-        Some(a.id),
-        tenant_id,
-        &login_text,
-        "signed_in",
-        host,
-    )
-    .await;
-    Ok((token, a.id))
+    Ok(a)
 }
 
 #[derive(Deserialize)]
@@ -373,6 +398,9 @@ struct MePage<'a> {
     invitations: Vec<PendingInvitation>,
     /// Invitations to the account's phone that wait for the phone to be proven.
     waiting: i64,
+    email: Option<String>,
+    email_confirmed: bool,
+    second_factor: bool,
 }
 
 struct PendingInvitation {
@@ -434,9 +462,27 @@ pub(crate) async fn me(
             })
         })
         .collect();
+    let (email, email_confirmed) = match crate::passwords::email_of(&st.pool, user.account_id).await {
+        Ok(Some((e, ok))) => (Some(e), ok),
+        Ok(None) => (None, false),
+        Err(e) => {
+            tracing::error!(error = %e, "reading the email failed");
+            return crate::AuthRejection::Unavailable.into_response();
+        }
+    };
+    let second_factor = match crate::second_factor::enrolled(&st.pool, user.account_id).await {
+        Ok(on) => on,
+        Err(e) => {
+            tracing::error!(error = %e, "reading the second factor failed");
+            return crate::AuthRejection::Unavailable.into_response();
+        }
+    };
     let name = site_name(&site);
     let badge = user.badge();
     let body = MePage {
+        email,
+        email_confirmed,
+        second_factor,
         lang,
         name: &user.display_name,
         site_name: &name,

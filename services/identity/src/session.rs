@@ -1,8 +1,11 @@
 //! Server-side sessions: a random token in an `HttpOnly`, host-only cookie; only its
 //! SHA-256 is stored, with the host it was issued for. A session is found only on that
 //! host, so a cookie copied to another school's address is not a session there. Lookups
-//! are cached with moka for a few seconds; revocation drops the cache entry.
+//! are cached with moka for a few seconds; revocation drops the cache entry, and ending
+//! all of an account's sessions ([`end_all`]) makes every cached lookup of this process
+//! stale.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -24,6 +27,8 @@ pub struct Session {
     /// Sent back in every form; a state-changing request without it is refused.
     pub csrf_token: String,
     pub expires_at: DateTime<Utc>,
+    /// The sign-in behind this session passed a second factor.
+    pub second_factor: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -35,6 +40,7 @@ struct SessionRow {
     tenant_id: Option<i64>,
     csrf_token: String,
     expires_at: DateTime<Utc>,
+    second_factor: bool,
 }
 
 impl From<SessionRow> for Session {
@@ -47,6 +53,7 @@ impl From<SessionRow> for Session {
             tenant_id: r.tenant_id,
             csrf_token: r.csrf_token,
             expires_at: r.expires_at,
+            second_factor: r.second_factor,
         }
     }
 }
@@ -57,14 +64,51 @@ pub(crate) fn random_hex() -> String {
     hex::encode(raw)
 }
 
-fn hash(token: &str) -> Vec<u8> {
+pub(crate) fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Bumped whenever sessions are ended in bulk: cached lookups made before are reloaded.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// Ends every session of an account on every host (a new password, logout everywhere, a
+/// disabled account), in the caller's transaction if it gives one; cached lookups in this
+/// process made before are reloaded. A caller that passes a transaction calls
+/// [`SessionStore::forget_cached`] after its commit (a lookup between this statement and
+/// the commit still saw the sessions). Other instances' caches forget within seconds.
+pub async fn end_all<'e, E>(db: E, account_id: i64) -> sqlx::Result<u64>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    let done = sqlx::query(
+        "update public.sessions set revoked_at = now() where account_id = $1 and revoked_at is null",
+    )
+    .bind(account_id)
+    .execute(db)
+    .await?;
+    EPOCH.fetch_add(1, Ordering::SeqCst);
+    Ok(done.rows_affected())
+}
+
+/// Ends every session of an account but the one whose token is `keep` (password change:
+/// the browser that changed it stays signed in).
+pub async fn end_all_except(pool: &PgPool, account_id: i64, keep: &str) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "update public.sessions set revoked_at = now()
+          where account_id = $1 and revoked_at is null and token_hash <> $2",
+    )
+    .bind(account_id)
+    .bind(hash(keep))
+    .execute(pool)
+    .await?;
+    EPOCH.fetch_add(1, Ordering::SeqCst);
+    Ok(done.rows_affected())
 }
 
 #[derive(Clone, Debug)]
 pub struct SessionStore {
     pool: PgPool,
-    cache: moka::future::Cache<Vec<u8>, Option<Session>>,
+    cache: moka::future::Cache<Vec<u8>, (u64, Option<Session>)>,
     lifetime: Duration,
 }
 
@@ -89,12 +133,23 @@ impl SessionStore {
         host: &str,
         tenant_id: Option<i64>,
     ) -> sqlx::Result<String> {
+        self.create_with(account_id, host, tenant_id, false).await
+    }
+
+    /// [`Self::create`], recording whether the sign-in passed a second factor.
+    pub async fn create_with(
+        &self,
+        account_id: i64,
+        host: &str,
+        tenant_id: Option<i64>,
+        second_factor: bool,
+    ) -> sqlx::Result<String> {
         let token = random_hex();
         let expires = Utc::now()
             + chrono::Duration::from_std(self.lifetime).unwrap_or(chrono::Duration::hours(12));
         sqlx::query(
-            "insert into public.sessions (token_hash, account_id, host, tenant_id, csrf_token, expires_at)
-             values ($1, $2, $3, $4, $5, $6)",
+            "insert into public.sessions (token_hash, account_id, host, tenant_id, csrf_token, expires_at, second_factor)
+             values ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(hash(&token))
         .bind(account_id)
@@ -102,6 +157,7 @@ impl SessionStore {
         .bind(tenant_id)
         .bind(random_hex())
         .bind(expires)
+        .bind(second_factor)
         .execute(&self.pool)
         .await?;
         Ok(token)
@@ -113,22 +169,36 @@ impl SessionStore {
             return Ok(None);
         }
         let key = hash(token);
-        let pool = self.pool.clone();
-        let session = self
-            .cache
-            .try_get_with(key.clone(), async move {
+        let epoch = EPOCH.load(Ordering::SeqCst);
+        let load = |key: Vec<u8>| {
+            let pool = self.pool.clone();
+            async move {
                 sqlx::query_as::<_, SessionRow>(
-                    "select s.account_id, a.display_name, a.county_role, s.host, s.tenant_id, s.csrf_token, s.expires_at
+                    "select s.account_id, a.display_name, a.county_role, s.host, s.tenant_id, s.csrf_token, s.expires_at, s.second_factor
                        from public.sessions s join public.accounts a on a.id = s.account_id
                       where s.token_hash = $1 and s.revoked_at is null and s.expires_at > now() and a.status = 'active'",
                 )
                 .bind(key)
                 .fetch_optional(&pool)
                 .await
-                .map(|row| row.map(Session::from))
-            })
+                .map(|row| (epoch, row.map(Session::from)))
+            }
+        };
+        let mut cached = self
+            .cache
+            .try_get_with(key.clone(), load(key.clone()))
             .await
             .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        if cached.0 < epoch {
+            // Loaded before sessions were ended in bulk: look again.
+            self.cache.invalidate(&key).await;
+            cached = self
+                .cache
+                .try_get_with(key.clone(), load(key.clone()))
+                .await
+                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        }
+        let session = cached.1;
         Ok(session.filter(|s| s.host == host && s.expires_at > Utc::now()))
     }
 
@@ -150,28 +220,6 @@ impl SessionStore {
 
     /// Ends every session of an account (logout everywhere, disabled account).
     pub async fn revoke_all(&self, account_id: i64) -> sqlx::Result<u64> {
-        let done = sqlx::query("update public.sessions set revoked_at = now() where account_id = $1 and revoked_at is null")
-            .bind(account_id)
-            .execute(&self.pool)
-            .await?;
-        self.cache.invalidate_all();
-        Ok(done.rows_affected())
+        end_all(&self.pool, account_id).await
     }
-}
-
-/// Ends every session of an account on every host (a new password, a taken-over account):
-/// revokes all its rows in `public.sessions`, in the caller's transaction if it gives one.
-/// Lookups cached on this instance must then be dropped with
-/// [`SessionStore::forget_cached`]; other instances forget within their 10 s cache time.
-pub async fn end_all<'e, E>(db: E, account_id: i64) -> sqlx::Result<u64>
-where
-    E: sqlx::PgExecutor<'e>,
-{
-    let done = sqlx::query(
-        "update public.sessions set revoked_at = now() where account_id = $1 and revoked_at is null",
-    )
-    .bind(account_id)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected())
 }

@@ -54,15 +54,16 @@ pub enum RouteClass {
 }
 
 impl RouteClass {
-    /// Sign-in, joining, invitations and password resets on any site; gate ingest on schools.
+    /// Sign-in (with its second-factor step), password resets, joining and invitations on
+    /// any site; gate ingest on schools.
     pub fn of(method: &http::Method, path: &str) -> Option<Self> {
         if path == "/api/v1/gate/events" && method == http::Method::POST {
             Some(Self::Gate)
-        } else if (path == "/login" && method == http::Method::POST)
+        } else if ((path == "/login" || path == "/login/2fa" || path.starts_with("/password/reset"))
+            && method == http::Method::POST)
             || path.starts_with("/join/")
             || path.starts_with("/invite/")
             || path == "/invitation"
-            || (path == "/password/reset" && method == http::Method::POST)
         {
             Some(Self::Forms)
         } else {
@@ -177,6 +178,14 @@ mod tests {
             Some(RouteClass::Forms)
         );
         assert_eq!(RouteClass::of(&Method::GET, "/login"), None);
+        assert_eq!(
+            RouteClass::of(&Method::POST, "/login/2fa"),
+            Some(RouteClass::Forms)
+        );
+        assert_eq!(
+            RouteClass::of(&Method::POST, "/password/reset/email"),
+            Some(RouteClass::Forms)
+        );
         assert_eq!(
             RouteClass::of(&Method::GET, "/join/abc"),
             Some(RouteClass::Forms)
