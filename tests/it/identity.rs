@@ -306,10 +306,19 @@ async fn the_bureau_signs_in_on_the_county_host_only() {
 async fn old_failures_decay_so_one_wrong_password_later_does_not_lock() {
     let app = TestApp::spawn().await;
     let a = app.onboard("school-a", "甲校").await.tenant;
-    let id = person(&app.services, "teacher.li", "李老师", PW, &[(&a, &["teacher"])]).await;
+    let id = person(
+        &app.services,
+        "teacher.li",
+        "李老师",
+        PW,
+        &[(&a, &["teacher"])],
+    )
+    .await;
     let mut v = Visitor::new(&app);
     for _ in 0..4 {
-        let r = v.sign_in(&host("school-a"), "teacher.li", "wrong-pass-1").await;
+        let r = v
+            .sign_in(&host("school-a"), "teacher.li", "wrong-pass-1")
+            .await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
     // Past the decay window, the four old failures no longer count.
@@ -320,28 +329,35 @@ async fn old_failures_decay_so_one_wrong_password_later_does_not_lock() {
     .execute(&app.services.pool)
     .await
     .unwrap();
-    let r = v.sign_in(&host("school-a"), "teacher.li", "wrong-pass-1").await;
+    let r = v
+        .sign_in(&host("school-a"), "teacher.li", "wrong-pass-1")
+        .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let (failed, locked): (i32, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
-        "select failed_logins, locked_until from public.accounts where id = $1",
-    )
-    .bind(id)
-    .fetch_one(&app.services.pool)
-    .await
-    .unwrap();
+    let (failed, locked): (i32, Option<chrono::DateTime<chrono::Utc>>) =
+        sqlx::query_as("select failed_logins, locked_until from public.accounts where id = $1")
+            .bind(id)
+            .fetch_one(&app.services.pool)
+            .await
+            .unwrap();
     assert_eq!((failed, locked), (1, None));
     assert_eq!(
-        v.sign_in(&host("school-a"), "teacher.li", PW).await.status(),
+        v.sign_in(&host("school-a"), "teacher.li", PW)
+            .await
+            .status(),
         StatusCode::SEE_OTHER,
         "not locked"
     );
     // While failures keep coming the lock grows, but stays short (at most 15 minutes).
-    sqlx::query("update public.accounts set failed_logins = 30, last_failed_at = now() where id = $1")
-        .bind(id)
-        .execute(&app.services.pool)
-        .await
-        .unwrap();
-    let r = v.sign_in(&host("school-a"), "teacher.li", "wrong-pass-1").await;
+    sqlx::query(
+        "update public.accounts set failed_logins = 30, last_failed_at = now() where id = $1",
+    )
+    .bind(id)
+    .execute(&app.services.pool)
+    .await
+    .unwrap();
+    let r = v
+        .sign_in(&host("school-a"), "teacher.li", "wrong-pass-1")
+        .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let short: bool = sqlx::query_scalar(
         "select locked_until <= now() + interval '15 minutes' and locked_until > now() from public.accounts where id = $1",
@@ -359,15 +375,38 @@ async fn a_schools_audit_log_names_only_its_own_people() {
     let app = TestApp::spawn().await;
     let a = app.onboard("school-a", "甲校").await.tenant;
     let b = app.onboard("school-b", "乙校").await.tenant;
-    person(&app.services, "admin.a", "甲管理员", PW, &[(&a, &["school_admin"])]).await;
-    person(&app.services, "teacher.a", "甲老师", PW, &[(&a, &["teacher"])]).await;
-    let bid = person(&app.services, "teacher.b", "乙校秘密老师", PW, &[(&b, &["teacher"])]).await;
+    person(
+        &app.services,
+        "admin.a",
+        "甲管理员",
+        PW,
+        &[(&a, &["school_admin"])],
+    )
+    .await;
+    person(
+        &app.services,
+        "teacher.a",
+        "甲老师",
+        PW,
+        &[(&a, &["teacher"])],
+    )
+    .await;
+    let bid = person(
+        &app.services,
+        "teacher.b",
+        "乙校秘密老师",
+        PW,
+        &[(&b, &["teacher"])],
+    )
+    .await;
     let mut v = Visitor::new(&app);
     // Someone at A types the login of B's teacher (wrong and right password), and an A
     // teacher's login with a wrong password.
-    v.sign_in(&host("school-a"), "teacher.b", "wrong-pass-1").await;
+    v.sign_in(&host("school-a"), "teacher.b", "wrong-pass-1")
+        .await;
     v.sign_in(&host("school-a"), "teacher.b", PW).await;
-    v.sign_in(&host("school-a"), "teacher.a", "wrong-pass-1").await;
+    v.sign_in(&host("school-a"), "teacher.a", "wrong-pass-1")
+        .await;
     let named_at_a: i64 = sqlx::query_scalar(
         "select count(*) from public.auth_events where tenant_id = $1 and account_id = $2",
     )

@@ -31,12 +31,9 @@ async fn mail_count(sink: &SmtpSink, n: usize) -> Vec<campus_devstack::smtp::Mai
 /// The path and query of the first link to `host` in a mail.
 fn link_in(mail: &campus_devstack::smtp::Mail, host: &str) -> String {
     let text = mail.text();
-    let start = text.find(&format!("http://{host}")).expect("a link") + "http://".len() + host.len();
-    text[start..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned()
+    let start =
+        text.find(&format!("http://{host}")).expect("a link") + "http://".len() + host.len();
+    text[start..].split_whitespace().next().unwrap().to_owned()
 }
 
 async fn signed_in<'a>(app: &'a TestApp, slug: &str, login: &str, pw: &str) -> Visitor<'a> {
@@ -50,7 +47,14 @@ async fn signed_in<'a>(app: &'a TestApp, slug: &str, login: &str, pw: &str) -> V
 async fn changing_the_password_ends_the_other_sessions_and_keeps_this_one() {
     let app = TestApp::spawn().await;
     let a = app.onboard("school-a", "甲校").await.tenant;
-    let id = person(&app.services, "teacher.wang", "王老师", PW, &[(&a, &["teacher"])]).await;
+    let id = person(
+        &app.services,
+        "teacher.wang",
+        "王老师",
+        PW,
+        &[(&a, &["teacher"])],
+    )
+    .await;
     let mut here = signed_in(&app, "school-a", "teacher.wang", PW).await;
     let mut elsewhere = signed_in(&app, "school-a", "teacher.wang", PW).await;
     let h = host("school-a");
@@ -124,7 +128,11 @@ async fn changing_the_password_ends_the_other_sessions_and_keeps_this_one() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(here.get(&h, "/me").await.status(), StatusCode::OK, "this browser stays");
+    assert_eq!(
+        here.get(&h, "/me").await.status(),
+        StatusCode::OK,
+        "this browser stays"
+    );
     assert_eq!(
         elsewhere.get(&h, "/me").await.status(),
         StatusCode::SEE_OTHER,
@@ -148,18 +156,33 @@ async fn a_reset_link_mailed_to_a_proven_email_sets_a_new_password_once_and_ends
     let url = sink.url();
     let app = TestApp::spawn_with(|c| c.smtp_url = Some(url)).await;
     let a = app.onboard("school-a", "甲校").await.tenant;
-    let id = person(&app.services, "teacher.wang", "王老师", PW, &[(&a, &["teacher"])]).await;
+    let id = person(
+        &app.services,
+        "teacher.wang",
+        "王老师",
+        PW,
+        &[(&a, &["teacher"])],
+    )
+    .await;
     let h = host("school-a");
     let mut me = signed_in(&app, "school-a", "teacher.wang", PW).await;
 
     // The person gives an email on /me and proves it with the mailed link.
     let csrf = me.csrf(&h, "/me").await;
     let r = me
-        .post(&h, "/me/email", &[("csrf", &csrf), ("email", "not an email")])
+        .post(
+            &h,
+            "/me/email",
+            &[("csrf", &csrf), ("email", "not an email")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let r = me
-        .post(&h, "/me/email", &[("csrf", &csrf), ("email", "Wang@Example.cn")])
+        .post(
+            &h,
+            "/me/email",
+            &[("csrf", &csrf), ("email", "Wang@Example.cn")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let mail = mail_count(&sink, 1).await;
@@ -174,14 +197,24 @@ async fn a_reset_link_mailed_to_a_proven_email_sets_a_new_password_once_and_ends
     assert!(confirm.starts_with("/me/email/confirm?token="), "{confirm}");
     let r = Visitor::new(&app).get(&h, &confirm).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(me.get(&h, "/me").await.text().await.unwrap().contains("已验证"));
+    assert!(me
+        .get(&h, "/me")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("已验证"));
     assert_eq!(
         Visitor::new(&app).get(&h, &confirm).await.status(),
         StatusCode::BAD_REQUEST,
         "a confirmation link works once"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(sink.mail().len(), 1, "nothing was mailed for an unproven email");
+    assert_eq!(
+        sink.mail().len(),
+        1,
+        "nothing was mailed for an unproven email"
+    );
 
     // Someone keeps the account locked.
     sqlx::query(
@@ -232,7 +265,11 @@ async fn a_reset_link_mailed_to_a_proven_email_sets_a_new_password_once_and_ends
         .post(
             &h,
             "/password/reset/email",
-            &[("token", &token), ("new_password", NEW_PW), ("new_password2", "nope")],
+            &[
+                ("token", &token),
+                ("new_password", NEW_PW),
+                ("new_password2", "nope"),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -240,7 +277,11 @@ async fn a_reset_link_mailed_to_a_proven_email_sets_a_new_password_once_and_ends
         .post(
             &h,
             "/password/reset/email",
-            &[("token", &token), ("new_password", NEW_PW), ("new_password2", NEW_PW)],
+            &[
+                ("token", &token),
+                ("new_password", NEW_PW),
+                ("new_password2", NEW_PW),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -251,7 +292,10 @@ async fn a_reset_link_mailed_to_a_proven_email_sets_a_new_password_once_and_ends
     );
     // The lockout is cleared and the new password works.
     assert_eq!(
-        Visitor::new(&app).sign_in(&h, "teacher.wang", NEW_PW).await.status(),
+        Visitor::new(&app)
+            .sign_in(&h, "teacher.wang", NEW_PW)
+            .await
+            .status(),
         StatusCode::SEE_OTHER
     );
     // The link works once.
@@ -259,7 +303,11 @@ async fn a_reset_link_mailed_to_a_proven_email_sets_a_new_password_once_and_ends
         .post(
             &h,
             "/password/reset/email",
-            &[("token", &token), ("new_password", "again2028x"), ("new_password2", "again2028x")],
+            &[
+                ("token", &token),
+                ("new_password", "again2028x"),
+                ("new_password2", "again2028x"),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
@@ -274,7 +322,14 @@ async fn a_school_never_mails_reset_links_for_another_schools_people() {
     let app = TestApp::spawn_with(|c| c.smtp_url = Some(url)).await;
     app.onboard("school-a", "甲校").await;
     let b = app.onboard("school-b", "乙校").await.tenant;
-    let id = person(&app.services, "teacher.zhao", "赵老师", PW, &[(&b, &["teacher"])]).await;
+    let id = person(
+        &app.services,
+        "teacher.zhao",
+        "赵老师",
+        PW,
+        &[(&b, &["teacher"])],
+    )
+    .await;
     sqlx::query(
         "update public.accounts set email = 'zhao@example.cn', email_confirmed_at = now() where id = $1",
     )
@@ -285,16 +340,27 @@ async fn a_school_never_mails_reset_links_for_another_schools_people() {
     let mut v = Visitor::new(&app);
     for login in ["teacher.zhao", "zhao@example.cn"] {
         let r = v
-            .post(&host("school-a"), "/password/reset/email", &[("login", login)])
+            .post(
+                &host("school-a"),
+                "/password/reset/email",
+                &[("login", login)],
+            )
             .await;
         assert_eq!(r.status(), StatusCode::OK);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(sink.mail().is_empty(), "school A mails nothing for B's teacher");
+    assert!(
+        sink.mail().is_empty(),
+        "school A mails nothing for B's teacher"
+    );
 
     // At B it works, and B's link is no reset link at A.
     let r = v
-        .post(&host("school-b"), "/password/reset/email", &[("login", "teacher.zhao")])
+        .post(
+            &host("school-b"),
+            "/password/reset/email",
+            &[("login", "teacher.zhao")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let mail = mail_count(&sink, 1).await;
@@ -308,7 +374,11 @@ async fn a_school_never_mails_reset_links_for_another_schools_people() {
         .post(
             &host("school-a"),
             "/password/reset/email",
-            &[("token", &token), ("new_password", NEW_PW), ("new_password2", NEW_PW)],
+            &[
+                ("token", &token),
+                ("new_password", NEW_PW),
+                ("new_password2", NEW_PW),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);

@@ -20,7 +20,9 @@ fn location(r: &reqwest::Response) -> String {
 
 /// The secret shown on an enrolment page.
 fn secret_in(page: &str) -> Vec<u8> {
-    let start = page.find("id=\"totp-secret\">").expect("the secret is shown")
+    let start = page
+        .find("id=\"totp-secret\">")
+        .expect("the secret is shown")
         + "id=\"totp-secret\">".len();
     let end = start + page[start..].find('<').unwrap();
     totp::from_base32(&page[start..end]).unwrap()
@@ -50,7 +52,10 @@ async fn password_step(v: &mut Visitor<'_>, slug: &str, login: &str) -> String {
     let r = v.sign_in(&host(slug), login, PW).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/login/2fa");
-    assert!(v.cookie(&host(slug), "campus_session").is_none(), "no session before the code");
+    assert!(
+        v.cookie(&host(slug), "campus_session").is_none(),
+        "no session before the code"
+    );
     let page = v.get(&host(slug), "/login/2fa").await;
     assert_eq!(page.status(), StatusCode::OK);
     page.text().await.unwrap()
@@ -60,30 +65,53 @@ async fn password_step(v: &mut Visitor<'_>, slug: &str, login: &str) -> String {
 async fn enrolling_puts_a_code_step_after_the_password_and_each_code_works_once() {
     let app = TestApp::spawn_with(|c| c.notify_secret_key = Some(KEY.into())).await;
     let a = app.onboard("school-a", "甲校").await.tenant;
-    let id = person(&app.services, "teacher.wang", "王老师", PW, &[(&a, &["teacher"])]).await;
+    let id = person(
+        &app.services,
+        "teacher.wang",
+        "王老师",
+        PW,
+        &[(&a, &["teacher"])],
+    )
+    .await;
     let h = host("school-a");
     let mut v = Visitor::new(&app);
     v.sign_in(&h, "teacher.wang", PW).await;
     let page = v.get(&h, "/me/2fa").await.text().await.unwrap();
-    assert!(page.contains("<svg class=\"qr\""), "a QR code of the otpauth URI");
+    assert!(
+        page.contains("<svg class=\"qr\""),
+        "a QR code of the otpauth URI"
+    );
     let secret = secret_in(&page);
     let csrf = csrf_in(&page);
     let r = v
-        .post(&h, "/me/2fa", &[("csrf", &csrf), ("action", "enable"), ("code", "000000")])
+        .post(
+            &h,
+            "/me/2fa",
+            &[("csrf", &csrf), ("action", "enable"), ("code", "000000")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let r = v
-        .post(&h, "/me/2fa", &[("csrf", &csrf), ("action", "enable"), ("code", &code(&secret, 0))])
+        .post(
+            &h,
+            "/me/2fa",
+            &[
+                ("csrf", &csrf),
+                ("action", "enable"),
+                ("code", &code(&secret, 0)),
+            ],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let recovery = recovery_codes(&r.text().await.unwrap());
     assert_eq!(recovery.len(), 10);
     // Sealed at rest; the secret is never shown again.
-    let stored: Vec<u8> = sqlx::query_scalar("select totp_secret from public.accounts where id = $1")
-        .bind(id)
-        .fetch_one(&app.services.pool)
-        .await
-        .unwrap();
+    let stored: Vec<u8> =
+        sqlx::query_scalar("select totp_secret from public.accounts where id = $1")
+            .bind(id)
+            .fetch_one(&app.services.pool)
+            .await
+            .unwrap();
     assert_eq!(stored[0], 1, "sealed with the platform key");
     assert!(!stored.windows(secret.len()).any(|w| w == secret.as_slice()));
     let page = v.get(&h, "/me/2fa").await.text().await.unwrap();
@@ -94,33 +122,58 @@ async fn enrolling_puts_a_code_step_after_the_password_and_each_code_works_once(
     let page = password_step(&mut phone, "school-a", "teacher.wang").await;
     let pending_csrf = csrf_in(&page);
     let r = phone
-        .post(&h, "/login/2fa", &[("csrf", &pending_csrf), ("code", "123456")])
+        .post(
+            &h,
+            "/login/2fa",
+            &[("csrf", &pending_csrf), ("code", "123456")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let fresh = code(&secret, 1);
     let r = phone
-        .post(&h, "/login/2fa", &[("csrf", &pending_csrf), ("code", &fresh)])
+        .post(
+            &h,
+            "/login/2fa",
+            &[("csrf", &pending_csrf), ("code", &fresh)],
+        )
         .await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
     assert_eq!(phone.get(&h, "/me").await.status(), StatusCode::OK);
     // The same code again (a replay within its 30 seconds) is refused.
     let mut replay = Visitor::new(&app);
     let page = password_step(&mut replay, "school-a", "teacher.wang").await;
     let pending_csrf = csrf_in(&page);
     let r = replay
-        .post(&h, "/login/2fa", &[("csrf", &pending_csrf), ("code", &fresh)])
+        .post(
+            &h,
+            "/login/2fa",
+            &[("csrf", &pending_csrf), ("code", &fresh)],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(replay.cookie(&h, "campus_session").is_none());
     // A recovery code works once.
     let r = replay
-        .post(&h, "/login/2fa", &[("csrf", &pending_csrf), ("code", &recovery[0])])
+        .post(
+            &h,
+            "/login/2fa",
+            &[("csrf", &pending_csrf), ("code", &recovery[0])],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let mut again = Visitor::new(&app);
     let page = password_step(&mut again, "school-a", "teacher.wang").await;
     let r = again
-        .post(&h, "/login/2fa", &[("csrf", &csrf_in(&page)), ("code", &recovery[0])])
+        .post(
+            &h,
+            "/login/2fa",
+            &[("csrf", &csrf_in(&page)), ("code", &recovery[0])],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // Wrong codes count toward the lockout.
@@ -129,22 +182,40 @@ async fn enrolling_puts_a_code_step_after_the_password_and_each_code_works_once(
         .fetch_one(&app.services.pool)
         .await
         .unwrap();
-    assert_eq!(failed, 1, "reset by the sign-ins in between, then one wrong code");
+    assert_eq!(
+        failed, 1,
+        "reset by the sign-ins in between, then one wrong code"
+    );
     // A pending sign-in is no session anywhere.
     assert_eq!(again.get(&h, "/me").await.status(), StatusCode::SEE_OTHER);
 
     // Turning it off needs a current code.
     let csrf = v.csrf(&h, "/me/2fa").await;
     let r = v
-        .post(&h, "/me/2fa", &[("csrf", &csrf), ("action", "disable"), ("code", "111111")])
+        .post(
+            &h,
+            "/me/2fa",
+            &[("csrf", &csrf), ("action", "disable"), ("code", "111111")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let r = v
-        .post(&h, "/me/2fa", &[("csrf", &csrf), ("action", "disable"), ("code", &recovery[1])])
+        .post(
+            &h,
+            "/me/2fa",
+            &[
+                ("csrf", &csrf),
+                ("action", "disable"),
+                ("code", &recovery[1]),
+            ],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(
-        Visitor::new(&app).sign_in(&h, "teacher.wang", PW).await.status(),
+        Visitor::new(&app)
+            .sign_in(&h, "teacher.wang", PW)
+            .await
+            .status(),
         StatusCode::SEE_OTHER
     );
     app.stop().await;
@@ -168,7 +239,14 @@ async fn a_plan_that_requires_it_sends_user_managers_to_enrolment_before_any_pag
     .execute(&app.services.pool)
     .await
     .unwrap();
-    person(&app.services, "teacher.li", "李老师", PW, &[(&a, &["teacher"])]).await;
+    person(
+        &app.services,
+        "teacher.li",
+        "李老师",
+        PW,
+        &[(&a, &["teacher"])],
+    )
+    .await;
     person(
         &app.services,
         "head.zhang",
@@ -193,20 +271,32 @@ async fn a_plan_that_requires_it_sends_user_managers_to_enrolment_before_any_pag
     let r = v.follow(r).await;
     let r = v.follow(r).await;
     assert_eq!(location(&r), format!("http://school-b.{BASE}/me"));
-    assert!(v.cookie(&format!("login.{BASE}"), "campus_session").is_some());
+    assert!(v
+        .cookie(&format!("login.{BASE}"), "campus_session")
+        .is_some());
     let r = v.get(&h, "/login").await;
     let r = v.follow(r).await;
-    assert_eq!(location(&r), format!("http://school-a.{BASE}/login?local=1"));
+    assert_eq!(
+        location(&r),
+        format!("http://school-a.{BASE}/login?local=1")
+    );
     assert!(v.cookie(&h, "campus_session").is_none());
 
     // The school admin at A: enrolment right after the password, no page before it.
     let mut v = Visitor::new(&app);
     let page = password_step(&mut v, "school-a", "head.zhang").await;
     assert!(page.contains("要求两步验证"), "{page}");
-    assert_eq!(v.get(&h, "/admin/users").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        v.get(&h, "/admin/users").await.status(),
+        StatusCode::SEE_OTHER
+    );
     let secret = secret_in(&page);
     let r = v
-        .post(&h, "/login/2fa", &[("csrf", &csrf_in(&page)), ("code", &code(&secret, 0))])
+        .post(
+            &h,
+            "/login/2fa",
+            &[("csrf", &csrf_in(&page)), ("code", &code(&secret, 0))],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(recovery_codes(&r.text().await.unwrap()).len(), 10);
@@ -214,7 +304,15 @@ async fn a_plan_that_requires_it_sends_user_managers_to_enrolment_before_any_pag
     // Required here: it cannot be turned off.
     let csrf = v.csrf(&h, "/me/2fa").await;
     let r = v
-        .post(&h, "/me/2fa", &[("csrf", &csrf), ("action", "disable"), ("code", &code(&secret, 1))])
+        .post(
+            &h,
+            "/me/2fa",
+            &[
+                ("csrf", &csrf),
+                ("action", "disable"),
+                ("code", &code(&secret, 1)),
+            ],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     app.stop().await;
@@ -252,18 +350,41 @@ async fn one_schools_admin_cannot_turn_off_another_schools_second_factor() {
     let app = TestApp::spawn().await;
     let a = app.onboard("school-a", "甲校").await.tenant;
     let b = app.onboard("school-b", "乙校").await.tenant;
-    person(&app.services, "admin.a", "甲管理员", PW, &[(&a, &["school_admin"])]).await;
-    let bid = person(&app.services, "teacher.b", "乙老师", PW, &[(&b, &["teacher"])]).await;
+    person(
+        &app.services,
+        "admin.a",
+        "甲管理员",
+        PW,
+        &[(&a, &["school_admin"])],
+    )
+    .await;
+    let bid = person(
+        &app.services,
+        "teacher.b",
+        "乙老师",
+        PW,
+        &[(&b, &["teacher"])],
+    )
+    .await;
     // B's teacher turns it on.
     let mut tb = Visitor::new(&app);
     tb.sign_in(&host("school-b"), "teacher.b", PW).await;
-    let page = tb.get(&host("school-b"), "/me/2fa").await.text().await.unwrap();
+    let page = tb
+        .get(&host("school-b"), "/me/2fa")
+        .await
+        .text()
+        .await
+        .unwrap();
     let secret = secret_in(&page);
     let r = tb
         .post(
             &host("school-b"),
             "/me/2fa",
-            &[("csrf", &csrf_in(&page)), ("action", "enable"), ("code", &code(&secret, 0))],
+            &[
+                ("csrf", &csrf_in(&page)),
+                ("action", "enable"),
+                ("code", &code(&secret, 0)),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -276,7 +397,11 @@ async fn one_schools_admin_cannot_turn_off_another_schools_second_factor() {
         .post(
             &host("school-a"),
             "/me/2fa",
-            &[("csrf", &csrf), ("action", "disable"), ("code", &code(&secret, 1))],
+            &[
+                ("csrf", &csrf),
+                ("action", "disable"),
+                ("code", &code(&secret, 1)),
+            ],
         )
         .await;
     assert!(r.status().is_client_error(), "{}", r.status());
@@ -287,16 +412,21 @@ async fn one_schools_admin_cannot_turn_off_another_schools_second_factor() {
         .post(
             &host("school-b"),
             "/me/2fa",
-            &[("csrf", &csrf), ("action", "disable"), ("code", &code(&secret, 1))],
+            &[
+                ("csrf", &csrf),
+                ("action", "disable"),
+                ("code", &code(&secret, 1)),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/login");
-    let on: bool = sqlx::query_scalar("select totp_enabled_at is not null from public.accounts where id = $1")
-        .bind(bid)
-        .fetch_one(&app.services.pool)
-        .await
-        .unwrap();
+    let on: bool =
+        sqlx::query_scalar("select totp_enabled_at is not null from public.accounts where id = $1")
+            .bind(bid)
+            .fetch_one(&app.services.pool)
+            .await
+            .unwrap();
     assert!(on, "B's teacher still has the second factor");
     app.stop().await;
 }

@@ -39,7 +39,9 @@ async fn signing_in_once_opens_every_school_of_the_person_without_a_password() {
         format!("http://login.{BASE}/sso/bind?next=school-a.{BASE}")
     );
     let r = v.follow(r).await;
-    assert!(v.cookie(&format!("login.{BASE}"), "campus_sso_nonce").is_some());
+    assert!(v
+        .cookie(&format!("login.{BASE}"), "campus_sso_nonce")
+        .is_some());
     let r = v.follow(r).await;
     assert!(
         location(&r).starts_with(&format!("http://login.{BASE}/sso/establish?code=")),
@@ -184,7 +186,14 @@ async fn the_login_host_sends_codes_only_to_the_platforms_own_sites() {
 async fn a_central_code_from_an_attackers_browser_does_not_sign_in_the_victims() {
     let app = TestApp::spawn().await;
     let a = app.onboard("school-a", "甲校").await.tenant;
-    person(&app.services, "attacker", "攻击者", PW, &[(&a, &["teacher"])]).await;
+    person(
+        &app.services,
+        "attacker",
+        "攻击者",
+        PW,
+        &[(&a, &["teacher"])],
+    )
+    .await;
     let login = format!("login.{BASE}");
 
     // The attacker signs in and stops before the login host redeems the code.
@@ -218,7 +227,10 @@ async fn a_central_code_from_an_attackers_browser_does_not_sign_in_the_victims()
     // A nonce taken to another browser's school session issues nothing for the victim
     // either: /sso/central needs a session at the school.
     let r = victim
-        .get(&host("school-a"), &format!("/sso/central?nonce={}", "a".repeat(64)))
+        .get(
+            &host("school-a"),
+            &format!("/sso/central?nonce={}", "a".repeat(64)),
+        )
         .await;
     assert_eq!(location(&r), "/login?local=1");
     app.stop().await;
@@ -227,6 +239,9 @@ async fn a_central_code_from_an_attackers_browser_does_not_sign_in_the_victims()
 /// The attacker's browser asks for another central code (a fresh bind round trip).
 async fn attacker_again(attacker: &mut Visitor<'_>, _app: &TestApp) -> reqwest::Response {
     attacker
-        .get(&format!("login.{BASE}"), &format!("/sso/bind?next=school-a.{BASE}"))
+        .get(
+            &format!("login.{BASE}"),
+            &format!("/sso/bind?next=school-a.{BASE}"),
+        )
         .await
 }

@@ -75,7 +75,10 @@ pub fn router() -> Router<IdentityState> {
     Router::new()
         .route("/login", get(pages::login_form).post(pages::login_submit))
         .route("/logout", post(pages::logout))
-        .route("/login/2fa", get(second_factor::pending_form).post(second_factor::pending_submit))
+        .route(
+            "/login/2fa",
+            get(second_factor::pending_form).post(second_factor::pending_submit),
+        )
         .route("/me", get(pages::me))
         .route(
             "/me/invitations/{id}/accept",
@@ -89,7 +92,10 @@ pub fn router() -> Router<IdentityState> {
         .route("/me/password", get(passwords::change_form).post(passwords::change_submit))
         .route("/me/email", post(passwords::email_submit))
         .route("/me/email/confirm", get(passwords::email_confirm))
-        .route("/me/2fa", get(second_factor::me_form).post(second_factor::me_submit))
+        .route(
+            "/me/2fa",
+            get(second_factor::me_form).post(second_factor::me_submit),
+        )
         .route(
             "/password/reset/email",
             get(passwords::reset_form).post(passwords::reset_submit),

@@ -180,8 +180,7 @@ pub(crate) async fn login_submit(
     let must_enrol = if a.totp_enabled {
         false
     } else {
-        match crate::second_factor::required(&st, a.id, a.county_role.as_deref(), tenant_id).await
-        {
+        match crate::second_factor::required(&st, a.id, a.county_role.as_deref(), tenant_id).await {
             Ok(must) => must,
             Err(e) => {
                 tracing::error!(error = %e, "second factor requirement lookup failed");
@@ -315,8 +314,15 @@ async fn sign_in(
             account::record_failure(&st.pool, a.id)
                 .await
                 .map_err(unavailable)?;
-            account::audit_attempt(&st.pool, a.id, tenant_id, &login_text, "wrong_password", host)
-                .await;
+            account::audit_attempt(
+                &st.pool,
+                a.id,
+                tenant_id,
+                &login_text,
+                "wrong_password",
+                host,
+            )
+            .await;
         } else {
             account::audit(
                 &st.pool,
@@ -346,8 +352,15 @@ async fn sign_in(
         Site::Platform | Site::Login => false,
     };
     if !allowed {
-        account::audit_attempt(&st.pool, a.id, tenant_id, &login_text, "no_membership", host)
-            .await;
+        account::audit_attempt(
+            &st.pool,
+            a.id,
+            tenant_id,
+            &login_text,
+            "no_membership",
+            host,
+        )
+        .await;
         return Err((
             StatusCode::FORBIDDEN,
             "您在这里没有身份。请到您所在学校的网址登录。(You have no identity here.)",
@@ -462,7 +475,8 @@ pub(crate) async fn me(
             })
         })
         .collect();
-    let (email, email_confirmed) = match crate::passwords::email_of(&st.pool, user.account_id).await {
+    let (email, email_confirmed) = match crate::passwords::email_of(&st.pool, user.account_id).await
+    {
         Ok(Some((e, ok))) => (Some(e), ok),
         Ok(None) => (None, false),
         Err(e) => {

@@ -115,7 +115,10 @@ fn mail(st: &IdentityState, to: String, subject: String, text: String) {
 fn password_fields(lang: campus_web::Lang) -> Vec<Field> {
     vec![
         Field::new(
-            lang.pick("新密码（至少 8 位，含字母和数字）", "New password (8+ characters, letters and digits)"),
+            lang.pick(
+                "新密码（至少 8 位，含字母和数字）",
+                "New password (8+ characters, letters and digits)",
+            ),
             "new_password",
             "password",
             "new-password",
@@ -156,7 +159,8 @@ fn change_page(lang: campus_web::Lang, csrf: &str, error: Option<String>) -> Acc
     );
     page.links.push((
         "/password/reset/email".into(),
-        lang.pick("忘记当前密码？", "Forgot your current password?").into(),
+        lang.pick("忘记当前密码？", "Forgot your current password?")
+            .into(),
     ));
     page
 }
@@ -226,7 +230,11 @@ pub(crate) async fn change_submit(
             "尝试次数过多，账号已暂时锁定，请稍后再试。(Too many attempts; try again later.)",
         );
     }
-    if !st.hasher.verify(&form.current_password, Some(&stored)).await {
+    if !st
+        .hasher
+        .verify(&form.current_password, Some(&stored))
+        .await
+    {
         if let Err(e) = account::record_failure(&st.pool, user.account_id).await {
             return unavailable(e);
         }
@@ -279,7 +287,8 @@ pub(crate) async fn change_submit(
         )
         .to_owned(),
     );
-    page.links.push(("/me".into(), lang.pick("返回", "Back").into()));
+    page.links
+        .push(("/me".into(), lang.pick("返回", "Back").into()));
     page.into_response(
         StatusCode::OK,
         &site_name(&site),
@@ -311,7 +320,9 @@ fn plausible_email(raw: &str) -> Option<String> {
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && !e.chars().any(|c| c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';' | '"'))
+        && !e
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';' | '"'))
         && !domain.contains('@');
     ok.then_some(e)
 }
@@ -341,19 +352,25 @@ pub(crate) async fn email_submit(
     let Some(email) = plausible_email(&form.email) else {
         let mut page = AccountPage::new(lang, lang.pick("邮箱地址无效", "Invalid email"));
         page.error = Some("请输入有效的邮箱地址，例如 name@example.com。(Enter an address like name@example.com.)".into());
-        page.links.push(("/me".into(), lang.pick("返回", "Back").into()));
+        page.links
+            .push(("/me".into(), lang.pick("返回", "Back").into()));
         return page.into_response(StatusCode::UNPROCESSABLE_ENTITY, &name, who);
     };
     if st.mail.is_none() {
         let mut page = AccountPage::new(lang, lang.pick("暂不能发送邮件", "Mail is not available"));
-        page.error = Some("平台未配置邮件发送，暂时无法验证邮箱。(This platform sends no mail yet.)".into());
-        page.links.push(("/me".into(), lang.pick("返回", "Back").into()));
+        page.error =
+            Some("平台未配置邮件发送，暂时无法验证邮箱。(This platform sends no mail yet.)".into());
+        page.links
+            .push(("/me".into(), lang.pick("返回", "Back").into()));
         return page.into_response(StatusCode::SERVICE_UNAVAILABLE, &name, who);
     }
     if !st.login_limits.allow_mail_to(user.account_id) {
         let mut page = AccountPage::new(lang, lang.pick("请稍后再试", "Try again later"));
-        page.error = Some("发送过于频繁，请一小时后再试。(Too many links sent; try again in an hour.)".into());
-        page.links.push(("/me".into(), lang.pick("返回", "Back").into()));
+        page.error = Some(
+            "发送过于频繁，请一小时后再试。(Too many links sent; try again in an hour.)".into(),
+        );
+        page.links
+            .push(("/me".into(), lang.pick("返回", "Back").into()));
         return page.into_response(StatusCode::TOO_MANY_REQUESTS, &name, who);
     }
     let host = host_of(&headers);
@@ -393,9 +410,13 @@ pub(crate) async fn email_submit(
     let mut page = AccountPage::new(lang, lang.pick("确认邮件已发送", "Confirmation sent"));
     page.notes.push(format!(
         "{} {email}",
-        lang.pick("请打开发送到以下邮箱的链接完成验证：", "Open the link we mailed to:")
+        lang.pick(
+            "请打开发送到以下邮箱的链接完成验证：",
+            "Open the link we mailed to:"
+        )
     ));
-    page.links.push(("/me".into(), lang.pick("返回", "Back").into()));
+    page.links
+        .push(("/me".into(), lang.pick("返回", "Back").into()));
     page.into_response(StatusCode::OK, &name, who)
 }
 
@@ -462,13 +483,17 @@ pub(crate) async fn email_confirm(
                 )
                 .to_owned(),
             );
-            page.links.push(("/me".into(), lang.pick("返回", "Back").into()));
+            page.links
+                .push(("/me".into(), lang.pick("返回", "Back").into()));
             page.into_response(StatusCode::OK, &name, campus_web::Who::Nobody)
         }
         None => campus_web::message_page(
             StatusCode::BAD_REQUEST,
             &name,
-            ("链接无效", "此确认链接无效、已用过或已过期，请在“我的身份”页重新发送。"),
+            (
+                "链接无效",
+                "此确认链接无效、已用过或已过期，请在“我的身份”页重新发送。",
+            ),
             (
                 "Invalid link",
                 "This link is invalid, used or expired; send a new one from your profile page.",
@@ -480,7 +505,10 @@ pub(crate) async fn email_confirm(
 // ---- reset by email link -----------------------------------------------------------------
 
 fn request_page(lang: campus_web::Lang, error: Option<String>) -> AccountPage {
-    let mut page = AccountPage::new(lang, lang.pick("通过邮箱重设密码", "Reset password by email"));
+    let mut page = AccountPage::new(
+        lang,
+        lang.pick("通过邮箱重设密码", "Reset password by email"),
+    );
     page.error = error;
     page.notes.push(
         lang.pick(
@@ -502,7 +530,8 @@ fn request_page(lang: campus_web::Lang, error: Option<String>) -> AccountPage {
     });
     page.links.push((
         "/password/reset".into(),
-        lang.pick("用短信验证码重设", "Reset with an SMS code instead").into(),
+        lang.pick("用短信验证码重设", "Reset with an SMS code instead")
+            .into(),
     ));
     page
 }
@@ -559,7 +588,11 @@ pub(crate) async fn reset_form(
 ) -> Response {
     let name = site_name(&site);
     if q.token.is_empty() {
-        return request_page(lang, None).into_response(StatusCode::OK, &name, campus_web::Who::Nobody);
+        return request_page(lang, None).into_response(
+            StatusCode::OK,
+            &name,
+            campus_web::Who::Nobody,
+        );
     }
     match reset_token_live(&st.pool, &q.token, &host_of(&headers)).await {
         Ok(true) => new_password_page(lang, &q.token, None).into_response(
@@ -608,7 +641,11 @@ pub(crate) async fn reset_submit(
                 "申请过于频繁，请 {secs} 秒后再试。(Too many requests; try again in {secs} s.)"
             )),
         )
-        .into_response(StatusCode::TOO_MANY_REQUESTS, &name, campus_web::Who::Nobody);
+        .into_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &name,
+            campus_web::Who::Nobody,
+        );
         resp.headers_mut()
             .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
         return resp;
@@ -619,7 +656,11 @@ pub(crate) async fn reset_submit(
             lang,
             Some("请输入手机号、用户名或邮箱。(Enter a mobile number, username or email.)".into()),
         )
-        .into_response(StatusCode::UNPROCESSABLE_ENTITY, &name, campus_web::Who::Nobody);
+        .into_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &name,
+            campus_web::Who::Nobody,
+        );
     }
     let found: sqlx::Result<Vec<(i64, String, String)>> = if typed.contains('@') {
         sqlx::query_as(
@@ -725,7 +766,10 @@ pub(crate) async fn reset_submit(
         )
         .to_owned(),
     );
-    page.links.push(("/login".into(), lang.pick("返回登录", "Back to sign-in").into()));
+    page.links.push((
+        "/login".into(),
+        lang.pick("返回登录", "Back to sign-in").into(),
+    ));
     page.into_response(StatusCode::OK, &name, campus_web::Who::Nobody)
 }
 
@@ -807,6 +851,7 @@ async fn set_new_password(
         )
         .to_owned(),
     );
-    page.links.push(("/login".into(), lang.pick("登录", "Sign in").into()));
+    page.links
+        .push(("/login".into(), lang.pick("登录", "Sign in").into()));
     page.into_response(StatusCode::OK, &name, campus_web::Who::Nobody)
 }

@@ -97,7 +97,11 @@ pub async fn required(
 
 /// [`required`] for the site at `host` (a school's or the county's address under the base
 /// domain), as the login host sees it before handing out a code.
-pub async fn required_at_host(st: &IdentityState, account_id: i64, host: &str) -> sqlx::Result<bool> {
+pub async fn required_at_host(
+    st: &IdentityState,
+    account_id: i64,
+    host: &str,
+) -> sqlx::Result<bool> {
     let label = host
         .strip_suffix(st.urls.base_domain.as_str())
         .and_then(|r| r.strip_suffix('.'))
@@ -278,7 +282,11 @@ pub async fn begin_pending(
     Ok(token)
 }
 
-async fn find_pending(pool: &PgPool, headers: &HeaderMap, host: &str) -> sqlx::Result<Option<(String, Pending)>> {
+async fn find_pending(
+    pool: &PgPool,
+    headers: &HeaderMap,
+    host: &str,
+) -> sqlx::Result<Option<(String, Pending)>> {
     let Some(token) = crate::cookie_value(headers, PENDING_COOKIE) else {
         return Ok(None);
     };
@@ -314,7 +322,13 @@ fn site_name(site: &Site) -> String {
     }
 }
 
-fn code_form(lang: campus_web::Lang, action: &str, csrf: &str, submit: &str, extra: Option<(&'static str, &str)>) -> FormSpec {
+fn code_form(
+    lang: campus_web::Lang,
+    action: &str,
+    csrf: &str,
+    submit: &str,
+    extra: Option<(&'static str, &str)>,
+) -> FormSpec {
     let mut hidden = vec![("csrf", csrf.to_owned())];
     if let Some((k, v)) = extra {
         hidden.push((k, v.to_owned()));
@@ -323,7 +337,10 @@ fn code_form(lang: campus_web::Lang, action: &str, csrf: &str, submit: &str, ext
         action: action.to_owned(),
         hidden,
         fields: vec![Field::new(
-            lang.pick("验证码（6 位数字）或恢复码", "Code (6 digits) or a recovery code"),
+            lang.pick(
+                "验证码（6 位数字）或恢复码",
+                "Code (6 digits) or a recovery code",
+            ),
             "code",
             "text",
             "one-time-code",
@@ -343,9 +360,14 @@ async fn enrolment_page(
     csrf: &str,
     error: Option<String>,
 ) -> Result<AccountPage, Response> {
-    let secret = enrolment_secret(st, account_id).await.map_err(unavailable)?;
+    let secret = enrolment_secret(st, account_id)
+        .await
+        .map_err(unavailable)?;
     let uri = totp::otpauth_uri(campus_web::PLATFORM_NAME, label, &secret);
-    let mut page = AccountPage::new(lang, lang.pick("设置两步验证", "Set up two-step verification"));
+    let mut page = AccountPage::new(
+        lang,
+        lang.pick("设置两步验证", "Set up two-step verification"),
+    );
     page.error = error;
     page.notes.push(
         lang.pick(
@@ -356,14 +378,25 @@ async fn enrolment_page(
     );
     page.qr = Some(crate::ui::qr_svg(&uri));
     page.secret = Some(totp::base32(&secret));
-    let mut form = code_form(lang, action, csrf, lang.pick("启用", "Turn on"), Some(("action", "enable")));
-    form.fields[0].label = lang.pick("应用显示的 6 位验证码", "The 6-digit code the app shows").to_owned();
+    let mut form = code_form(
+        lang,
+        action,
+        csrf,
+        lang.pick("启用", "Turn on"),
+        Some(("action", "enable")),
+    );
+    form.fields[0].label = lang
+        .pick("应用显示的 6 位验证码", "The 6-digit code the app shows")
+        .to_owned();
     page.forms.push(form);
     Ok(page)
 }
 
 fn recovery_page(lang: campus_web::Lang, codes: Vec<String>, next: &str) -> AccountPage {
-    let mut page = AccountPage::new(lang, lang.pick("两步验证已启用", "Two-step verification is on"));
+    let mut page = AccountPage::new(
+        lang,
+        lang.pick("两步验证已启用", "Two-step verification is on"),
+    );
     page.notes.push(
         lang.pick(
             "请抄下这些恢复码并妥善保管：手机丢失时，每个恢复码可代替验证码使用一次。它们只显示这一次。",
@@ -372,7 +405,8 @@ fn recovery_page(lang: campus_web::Lang, codes: Vec<String>, next: &str) -> Acco
         .to_owned(),
     );
     page.codes = codes;
-    page.links.push((next.to_owned(), lang.pick("继续", "Continue").to_owned()));
+    page.links
+        .push((next.to_owned(), lang.pick("继续", "Continue").to_owned()));
     page
 }
 
@@ -498,12 +532,17 @@ pub(crate) async fn pending_submit(
             lang,
             &pending,
             StatusCode::TOO_MANY_REQUESTS,
-            Some("尝试次数过多，账号已暂时锁定，请稍后再试。(Too many attempts; try again later.)".into()),
+            Some(
+                "尝试次数过多，账号已暂时锁定，请稍后再试。(Too many attempts; try again later.)"
+                    .into(),
+            ),
         )
         .await;
     }
     let outcome = if pending.must_enrol {
-        confirm_enrolment(&st, pending.account_id, &form.code).await.map(|c| c.map(Some))
+        confirm_enrolment(&st, pending.account_id, &form.code)
+            .await
+            .map(|c| c.map(Some))
     } else {
         check_code(&st, pending.account_id, &form.code)
             .await
@@ -512,10 +551,12 @@ pub(crate) async fn pending_submit(
     let recovery = match outcome {
         Ok(Some(recovery)) => recovery,
         Ok(None) => {
-            let _ = sqlx::query("update public.pending_signins set attempts = attempts + 1 where token_hash = $1")
-                .bind(hash(&token))
-                .execute(&st.pool)
-                .await;
+            let _ = sqlx::query(
+                "update public.pending_signins set attempts = attempts + 1 where token_hash = $1",
+            )
+            .bind(hash(&token))
+            .execute(&st.pool)
+            .await;
             if let Err(e) = account::record_failure(&st.pool, pending.account_id).await {
                 return unavailable(e);
             }
@@ -640,7 +681,11 @@ async fn me_page(
             Err(resp) => return resp,
         }
     };
-    page.into_response(status, &site_name(site), campus_web::Who::User(user.badge()))
+    page.into_response(
+        status,
+        &site_name(site),
+        campus_web::Who::User(user.badge()),
+    )
 }
 
 /// `POST /me/2fa` (`action` = `enable` with the first code, or `disable` with a current
@@ -665,15 +710,29 @@ pub(crate) async fn me_submit(
             if let Err(e) = account::record_failure(&st.pool, account_id).await {
                 tracing::error!(error = %e, "counting a wrong code failed");
             }
-            account::audit_attempt(&st.pool, account_id, tenant_id, "", "wrong_second_factor", &host)
-                .await;
+            account::audit_attempt(
+                &st.pool,
+                account_id,
+                tenant_id,
+                "",
+                "wrong_second_factor",
+                &host,
+            )
+            .await;
         }
     };
     match form.action.as_str() {
         "enable" => match confirm_enrolment(&st, user.account_id, &form.code).await {
             Ok(Some(codes)) => {
-                account::audit(&st.pool, Some(user.account_id), user.tenant_id, "", "second_factor_on", &host)
-                    .await;
+                account::audit(
+                    &st.pool,
+                    Some(user.account_id),
+                    user.tenant_id,
+                    "",
+                    "second_factor_on",
+                    &host,
+                )
+                .await;
                 recovery_page(lang, codes, "/me").into_response(
                     StatusCode::OK,
                     &site_name(&site),
@@ -749,18 +808,27 @@ pub(crate) async fn me_submit(
             if let Err(e) = off.await {
                 return unavailable(e);
             }
-            account::audit(&st.pool, Some(user.account_id), user.tenant_id, "", "second_factor_off", &host)
-                .await;
+            account::audit(
+                &st.pool,
+                Some(user.account_id),
+                user.tenant_id,
+                "",
+                "second_factor_off",
+                &host,
+            )
+            .await;
             Redirect::to("/me/2fa").into_response()
         }
-        _ => me_page(
-            &st,
-            &site,
-            lang,
-            &user,
-            StatusCode::BAD_REQUEST,
-            Some("请求无效。(Unknown action.)".into()),
-        )
-        .await,
+        _ => {
+            me_page(
+                &st,
+                &site,
+                lang,
+                &user,
+                StatusCode::BAD_REQUEST,
+                Some("请求无效。(Unknown action.)".into()),
+            )
+            .await
+        }
     }
 }

@@ -43,7 +43,9 @@ pub fn from_base32(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let (mut buffer, mut bits) = (0u32, 0u32);
     for c in text.chars().filter(|c| !matches!(c, ' ' | '=' | '-')) {
-        let v = ALPHABET.iter().position(|&a| a == c.to_ascii_uppercase() as u8)?;
+        let v = ALPHABET
+            .iter()
+            .position(|&a| a == c.to_ascii_uppercase() as u8)?;
         buffer = (buffer << 5) | v as u32;
         bits += 5;
         if bits >= 8 {
@@ -124,7 +126,10 @@ mod tests {
     fn base32_round_trips_and_drift_is_one_step() {
         let s = new_secret();
         assert_eq!(from_base32(&base32(&s)).unwrap(), s);
-        assert_eq!(base32(b"12345678901234567890"), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+        assert_eq!(
+            base32(b"12345678901234567890"),
+            "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+        );
         let now = 1000;
         let prev = format!("{:06}", code_at(&s, now - 1));
         assert_eq!(matching_step(&s, &prev, now), Some(now - 1));

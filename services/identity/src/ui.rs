@@ -15,7 +15,12 @@ pub(crate) struct Field {
 }
 
 impl Field {
-    pub fn new(label: &str, name: &'static str, kind: &'static str, autocomplete: &'static str) -> Self {
+    pub fn new(
+        label: &str,
+        name: &'static str,
+        kind: &'static str,
+        autocomplete: &'static str,
+    ) -> Self {
         Self {
             label: label.to_owned(),
             name,
@@ -93,5 +98,9 @@ pub(crate) fn qr_svg(text: &str) -> String {
         .quiet_zone(true)
         .build();
     let start = image.find("<svg").unwrap_or(0);
-    image[start..].replacen("<svg ", "<svg class=\"qr\" role=\"img\" aria-label=\"QR\" ", 1)
+    image[start..].replacen(
+        "<svg ",
+        "<svg class=\"qr\" role=\"img\" aria-label=\"QR\" ",
+        1,
+    )
 }

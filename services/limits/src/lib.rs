@@ -59,7 +59,9 @@ impl RouteClass {
     pub fn of(method: &http::Method, path: &str) -> Option<Self> {
         if path == "/api/v1/gate/events" && method == http::Method::POST {
             Some(Self::Gate)
-        } else if ((path == "/login" || path == "/login/2fa" || path.starts_with("/password/reset"))
+        } else if ((path == "/login"
+            || path == "/login/2fa"
+            || path.starts_with("/password/reset"))
             && method == http::Method::POST)
             || path.starts_with("/join/")
             || path.starts_with("/invite/")
