@@ -384,12 +384,12 @@ async fn placeholder_secrets_from_the_example_files_stop_every_command() {
         ("CAMPUS_ADMIN_TOKEN", "", "admin_token"),
         (
             "CAMPUS_ADMIN_TOKEN",
-            "0000000000000000000000000000000000000000",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
             "admin_token",
         ),
         (
             "CAMPUS_NOTIFY_SECRET_KEY",
-            "0000000000000000000000000000000000000000000000000000000000000000",
+            "abababababababababababababababababababababababababababababababab",
             "notify_secret_key",
         ),
     ] {
