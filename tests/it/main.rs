@@ -30,6 +30,7 @@ mod observability;
 mod organisation;
 mod pgbouncer;
 mod postgres_tls;
+mod preview_sandbox;
 mod pupils;
 mod roster;
 mod routing;
