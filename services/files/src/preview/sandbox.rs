@@ -184,8 +184,8 @@ pub struct Step<'a> {
     pub work: &'a Path,
 }
 
-fn strs(xs: &[&str]) -> impl Iterator<Item = OsString> + '_ {
-    xs.iter().map(OsString::from)
+fn strs(xs: &[&str]) -> Vec<OsString> {
+    xs.iter().map(OsString::from).collect()
 }
 
 /// bwrap's arguments for one step, up to and including the program and its arguments.
@@ -212,8 +212,7 @@ fn bwrap_args(
         "--ro-bind",
         "/usr",
         "/usr",
-    ])
-    .collect();
+    ]);
     for dir in USR_LINKS {
         let p = Path::new(dir);
         match std::fs::read_link(p) {
