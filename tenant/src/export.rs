@@ -115,7 +115,7 @@ pub async fn export(
 
     let schema_dump = dir.join("schema.sql");
     let (mut cmd, _passfile) =
-        pg_dump_command(pg_dump, &tenant.schema_name(), &schema_dump, database_url)?;
+        pg_dump_command(pg_dump, tenant.schema_name(), &schema_dump, database_url)?;
     let output = cmd
         .output()
         .await

@@ -428,10 +428,13 @@ async fn export_with_a_password_keeps_it_off_pg_dumps_command_line() {
         s3_secret_key: Some(S3_SECRET.into()),
         ..campus::config::Config::default()
     };
-    campus_tenant::ObjectStore::new(campus::runtime::s3_client(&cfg).await, cfg.s3_bucket.clone())
-        .ensure_bucket()
-        .await
-        .unwrap();
+    campus_tenant::ObjectStore::new(
+        campus::runtime::s3_client(&cfg).await,
+        cfg.s3_bucket.clone(),
+    )
+    .ensure_bucket()
+    .await
+    .unwrap();
     let run = |args: &[&str]| {
         let mut cmd = tokio::process::Command::new(BIN);
         cmd.args(args)
