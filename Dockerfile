@@ -73,11 +73,13 @@ CMD ["serve"]
 FROM base AS preview
 USER root
 # Office → PDF with LibreOffice (headless, no Java), PDF → page images with poppler's
-# pdftoppm, and CJK fonts so Chinese documents render with real glyphs.
+# pdftoppm, CJK fonts so Chinese documents render with real glyphs, and bubblewrap, the
+# sandbox every conversion runs in (it needs user namespaces: the task's seccomp profile
+# must allow them, or PDF and office previews are refused; see README).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libreoffice-core libreoffice-writer libreoffice-calc libreoffice-impress \
-      poppler-utils fonts-noto-cjk fonts-wqy-microhei \
+      poppler-utils fonts-noto-cjk fonts-wqy-microhei bubblewrap \
  && rm -rf /var/lib/apt/lists/*
 USER campus:campus
 CMD ["serve", "--roles", "preview"]

@@ -30,13 +30,14 @@ ensure_postgres_binaries() {
 }
 
 # The preview role's tools: pdftoppm for PDF, LibreOffice for Word/WPS/Excel/PowerPoint,
-# prlimit to sandbox them. Without them the platform still runs and says at start which
-# previews are unavailable.
+# bubblewrap to sandbox them and prlimit to limit them. Without them the platform still runs
+# and says at start which previews are unavailable.
 preview_packages() {
   local missing=()
   command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
   command -v soffice >/dev/null 2>&1 || missing+=(libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui)
   command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
+  command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
   fc-list 2>/dev/null | grep -qiE "wqy|noto.*cjk|droid.*fallback" || missing+=(fonts-wqy-microhei)
   printf '%s\n' "${missing[@]}"
 }

@@ -48,7 +48,7 @@ pub struct Args {
     /// Pictures previewed (each timed).
     #[arg(long, default_value_t = 5)]
     pub images: usize,
-    /// Word documents previewed (each timed; the first also starts LibreOffice's profile).
+    /// Word documents previewed (each timed; each starts LibreOffice with a fresh profile in its sandbox).
     #[arg(long, default_value_t = 3)]
     pub documents: usize,
     /// Pages of each Word document.
@@ -342,14 +342,13 @@ async fn measure(
     let upload_median = median(&upload_times).context("no rounds")?;
 
     // 2. Previews, made by the worker driven turn by turn.
-    let tools = Tools::detect();
+    let tools = Tools::detect(PreviewSettings::default().sandbox);
     let previewer = Previewer::new(
         services.db.clone(),
         services.store.clone(),
         tools.clone(),
         PreviewSettings::default(),
     )?;
-    let profile = dir.path().join("lo-profile");
     let photo = phone_photo()?;
     let mut image_times = Vec::new();
     for i in 0..args.images {
@@ -358,7 +357,7 @@ async fn measure(
                 reqwest::multipart::Part::bytes(photo.clone()).file_name(format!("合影{i}.jpg")),
             )
             .await?;
-        image_times.push(timed_turn(&previewer, &profile).await?);
+        image_times.push(timed_turn(&previewer).await?);
     }
     let document = docx(args.pages)?;
     let mut doc_times = Vec::new();
@@ -370,7 +369,7 @@ async fn measure(
                     .file_name(format!("通知{i}.docx")),
             )
             .await?;
-        doc_times.push(timed_turn(&previewer, &profile).await?);
+        doc_times.push(timed_turn(&previewer).await?);
         let meta: serde_json::Value = client
             .http
             .get(format!("{}/api/v1/files/{}", client.base, f["id"]))
@@ -480,9 +479,9 @@ async fn measure(
 }
 
 /// One worker turn that must have made a preview.
-async fn timed_turn(previewer: &Previewer, profile: &Path) -> Result<Duration> {
+async fn timed_turn(previewer: &Previewer) -> Result<Duration> {
     let started = Instant::now();
-    let turn = previewer.turn(profile).await?;
+    let turn = previewer.turn().await?;
     let took = started.elapsed();
     anyhow::ensure!(turn == Turn::Worked, "the worker found nothing to preview");
     Ok(took)

@@ -416,3 +416,150 @@ async fn placeholder_secrets_from_the_example_files_stop_every_command() {
     );
     cli.db.drop_all().await;
 }
+
+#[tokio::test]
+async fn export_with_a_password_keeps_it_off_pg_dumps_command_line() {
+    use std::os::unix::fs::PermissionsExt;
+    // A cluster of our own whose `exporter` role must give its password over TCP.
+    let dir = tempfile::tempdir().unwrap();
+    let pg = campus_devstack::PrivatePostgres::start(&dir.path().join("pg")).unwrap();
+    let admin = sqlx::PgPool::connect(&pg.url("postgres")).await.unwrap();
+    const PASSWORD: &str = "Exp0rt:pa@ss\\word";
+    sqlx::query(&format!(
+        "create role exporter login superuser password '{PASSWORD}'"
+    ))
+    .execute(&admin)
+    .await
+    .unwrap();
+    let hba = pg.data_dir().join("pg_hba.conf");
+    let rules = std::fs::read_to_string(&hba).unwrap();
+    std::fs::write(
+        &hba,
+        format!("host all exporter 127.0.0.1/32 scram-sha-256\n{rules}"),
+    )
+    .unwrap();
+    sqlx::query("select pg_reload_conf()")
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let port = pg.port();
+    let without = format!("postgres://exporter@127.0.0.1:{port}/postgres");
+    assert!(
+        sqlx::PgPool::connect(&without).await.is_err(),
+        "the role cannot connect without its password"
+    );
+    let with = format!("postgres://exporter:Exp0rt%3Apa%40ss%5Cword@127.0.0.1:{port}/postgres");
+
+    // pg_dump as a script that notes its arguments and password file, then runs the real one.
+    let bins = tempfile::tempdir().unwrap();
+    let real = pg.binaries().clone();
+    for tool in ["initdb", "pg_ctl", "postgres"] {
+        std::os::unix::fs::symlink(real.tool(tool), bins.path().join(tool)).unwrap();
+    }
+    let notes = bins.path().join("notes");
+    let script = bins.path().join("pg_dump");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > {notes}.args\nprintf '%s\\n' \"$PGPASSFILE\" > {notes}.file\nstat -c %a \"$PGPASSFILE\" > {notes}.mode\nexec {real} \"$@\"\n",
+            notes = notes.display(),
+            real = real.tool("pg_dump").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let s3_dir = tempfile::tempdir().unwrap();
+    let s3 = start_s3(s3_dir.path()).await;
+    let cfg = campus::config::Config {
+        database_url: Some(pg.url("postgres")),
+        s3_endpoint: Some(s3.endpoint()),
+        s3_access_key: Some(S3_KEY.into()),
+        s3_secret_key: Some(S3_SECRET.into()),
+        ..campus::config::Config::default()
+    };
+    campus_tenant::ObjectStore::new(
+        campus::runtime::s3_client(&cfg).await,
+        cfg.s3_bucket.clone(),
+    )
+    .ensure_bucket()
+    .await
+    .unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = tokio::process::Command::new(BIN);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", pg.url("postgres"))
+            .env("CAMPUS_DATABASE_DIRECT_URL", &with)
+            .env("CAMPUS_PG_BINDIR", bins.path())
+            .env("CAMPUS_BASE_DOMAIN", BASE)
+            .env("CAMPUS_S3_ENDPOINT", s3.endpoint())
+            .env("CAMPUS_S3_ACCESS_KEY", S3_KEY)
+            .env("CAMPUS_S3_SECRET_KEY", S3_SECRET)
+            .env("RUST_LOG", "warn");
+        cmd
+    };
+    let out = run(&["tenant", "create", "alpha", "--name", "甲校"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let services = campus::Services::connect(cfg).await.unwrap();
+    let tenant = campus_tenant::registry::get(
+        &services.pool,
+        &campus_tenant::Slug::parse("alpha").unwrap(),
+    )
+    .await
+    .unwrap();
+    crate::helpers::add_pupils(&services, &tenant, "pupil", 1).await;
+    services.pool.close().await;
+
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "tenant",
+        "export",
+        "alpha",
+        "--out",
+        out_dir.path().to_str().unwrap(),
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "the export works with the password: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let args = std::fs::read_to_string(notes.with_extension("args")).unwrap();
+    assert!(
+        !args.contains("Exp0rt") && !args.contains("pa@ss") && !args.contains("pa%40ss"),
+        "no password on pg_dump's command line: {args}"
+    );
+    assert!(args.contains(&format!("postgres://exporter@127.0.0.1:{port}/postgres")));
+    assert_eq!(
+        std::fs::read_to_string(notes.with_extension("mode"))
+            .unwrap()
+            .trim(),
+        "600",
+        "the password file is private"
+    );
+    let passfile = std::fs::read_to_string(notes.with_extension("file")).unwrap();
+    assert!(
+        !Path::new(passfile.trim()).exists(),
+        "the password file is gone after the export"
+    );
+    let export = std::fs::read_dir(out_dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let dump = std::fs::read_to_string(export.join("schema.sql")).unwrap();
+    assert!(dump.contains("pupil-0"), "the dump holds the school's rows");
+}

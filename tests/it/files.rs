@@ -194,7 +194,7 @@ fn png(w: u32, h: u32) -> Vec<u8> {
 // People and requests
 // ---------------------------------------------------------------------------------------
 
-async fn signed_in<'a>(app: &'a TestApp, slug: &str, login: &str) -> Visitor<'a> {
+pub(crate) async fn signed_in<'a>(app: &'a TestApp, slug: &str, login: &str) -> Visitor<'a> {
     let mut v = Visitor::new(app);
     assert_eq!(
         v.sign_in(&host(slug), login, PW).await.status(),
@@ -205,7 +205,7 @@ async fn signed_in<'a>(app: &'a TestApp, slug: &str, login: &str) -> Visitor<'a>
 }
 
 /// A school with an administrator `<p>.admin` and a teacher `<p>.teacher`.
-async fn school(app: &TestApp, slug: &str, p: &str) -> Tenant {
+pub(crate) async fn school(app: &TestApp, slug: &str, p: &str) -> Tenant {
     let t = app.onboard(slug, &format!("{p}校")).await.tenant;
     person(
         &app.services,
@@ -234,7 +234,7 @@ async fn upload(v: &mut Visitor<'_>, slug: &str, name: &str, bytes: Vec<u8>) -> 
         .await
 }
 
-async fn uploaded(
+pub(crate) async fn uploaded(
     v: &mut Visitor<'_>,
     slug: &str,
     name: &str,
@@ -246,7 +246,7 @@ async fn uploaded(
 }
 
 /// Waits (at most 90 s) until the file's preview is ready or unavailable.
-async fn settled(v: &mut Visitor<'_>, slug: &str, id: i64) -> serde_json::Value {
+pub(crate) async fn settled(v: &mut Visitor<'_>, slug: &str, id: i64) -> serde_json::Value {
     for _ in 0..450 {
         let f: serde_json::Value = v
             .get(&host(slug), &format!("/api/v1/files/{id}"))
@@ -262,7 +262,7 @@ async fn settled(v: &mut Visitor<'_>, slug: &str, id: i64) -> serde_json::Value 
     panic!("the preview of file {id} did not settle in 90 s");
 }
 
-async fn preview_error(app: &TestApp, t: &Tenant, id: i64) -> String {
+pub(crate) async fn preview_error(app: &TestApp, t: &Tenant, id: i64) -> String {
     let mut tx = app.services.db.school(t).await.unwrap();
     let e: Option<String> = sqlx::query_scalar("select preview_error from files where id = $1")
         .bind(id)
@@ -273,7 +273,7 @@ async fn preview_error(app: &TestApp, t: &Tenant, id: i64) -> String {
     e.unwrap_or_default()
 }
 
-fn id(f: &serde_json::Value) -> i64 {
+pub(crate) fn id(f: &serde_json::Value) -> i64 {
     f["id"].as_i64().unwrap()
 }
 

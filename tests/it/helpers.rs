@@ -591,3 +591,32 @@ pub fn hidden_field(page: &str, name: &str) -> Option<String> {
     let end = start + page[start..].find('"')?;
     Some(page[start..end].to_owned())
 }
+
+/// Rewrites a zip so that every entry larger than 1 KB declares an unpacked size of 1 KB,
+/// in its central directory record and its local header: what a zip bomb's maker does to
+/// pass checks that trust the declared sizes. The data and CRCs stay as they were.
+pub fn understate_zip_sizes(zip: &mut [u8]) {
+    let u16_at = |b: &[u8], at: usize| u16::from_le_bytes([b[at], b[at + 1]]) as usize;
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let eocd = (0..=zip.len() - 22)
+        .rev()
+        .find(|&i| zip[i..i + 4] == *b"PK\x05\x06")
+        .expect("an end of central directory record");
+    let entries = u16_at(zip, eocd + 10);
+    let mut at = u32_at(zip, eocd + 16) as usize;
+    for _ in 0..entries {
+        assert_eq!(
+            zip[at..at + 4],
+            *b"PK\x01\x02",
+            "a central directory record"
+        );
+        let size = u32_at(zip, at + 24);
+        let local = u32_at(zip, at + 42) as usize;
+        if size > 1024 {
+            zip[at + 24..at + 28].copy_from_slice(&1024u32.to_le_bytes());
+            assert_eq!(zip[local..local + 4], *b"PK\x03\x04", "a local header");
+            zip[local + 22..local + 26].copy_from_slice(&1024u32.to_le_bytes());
+        }
+        at += 46 + u16_at(zip, at + 28) + u16_at(zip, at + 30) + u16_at(zip, at + 32);
+    }
+}

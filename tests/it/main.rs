@@ -32,6 +32,7 @@ mod passwords;
 mod pgbouncer;
 mod phones;
 mod postgres_tls;
+mod preview_sandbox;
 mod pupils;
 mod roster;
 mod routing;

@@ -1235,3 +1235,37 @@ async fn formula_like_text_is_neutralised_in_csv_exports_and_read_back_as_typed(
     assert_eq!(snapshot(&app, &a).await, stored);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_workbook_that_understates_its_unpacked_size_is_refused() {
+    let app = TestApp::spawn().await;
+    let a = app.onboard("school-a", "甲校").await.tenant;
+    let mut v = signed_in(&app, "admin.a", &[(&a, "school-a")], &["school_admin"]).await;
+    let before = snapshot(&app, &a).await;
+
+    // A real roster plus a part that inflates to 210 MB while declaring 1 KB.
+    let mut w = zip::ZipWriter::new_append(std::io::Cursor::new(full_workbook())).unwrap();
+    w.start_file(
+        "xl/media/image1.bin",
+        zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated),
+    )
+    .unwrap();
+    let zeros = vec![0u8; 1024 * 1024];
+    for _ in 0..210 {
+        std::io::Write::write_all(&mut w, &zeros).unwrap();
+    }
+    let mut bomb = w.finish().unwrap().into_inner();
+    crate::helpers::understate_zip_sizes(&mut bomb);
+    assert!(bomb.len() < 2 * 1024 * 1024, "small enough to upload");
+
+    let (status, page) = upload(&mut v, "school-a", "名册.xlsx", bomb.clone(), "all").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("工作簿过大"), "{page}");
+    assert!(page.contains("未导入任何数据"));
+    let (status, json) = upload_api(&mut v, "school-a", "名册.xlsx", bomb, "all").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(json["code"], "workbook_too_large");
+    assert_eq!(snapshot(&app, &a).await, before);
+    app.stop().await;
+}

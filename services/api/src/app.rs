@@ -304,17 +304,23 @@ pub async fn serve(
 
 /// The preview workers, after saying which kinds of file this instance can preview.
 async fn spawn_previews(s: &Services) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
-    use campus_files::preview::{worker::Previewer, Tools};
-    let tools = Tools::detect();
+    use campus_files::preview::{sandbox::Sandbox, worker::Previewer, Tools};
     let settings = s.cfg.preview_settings();
+    let isolation = settings.sandbox;
+    // Trying bwrap starts a process: off the async threads.
+    let tools = tokio::task::spawn_blocking(move || Tools::detect(isolation)).await?;
     let line = tools.describe();
-    if tools.can(campus_files::sniff::Kind::Office) {
-        tracing::info!(workers = settings.workers, "{line}");
-    } else {
-        tracing::warn!(
+    match &tools.sandbox {
+        Sandbox::Unusable(_) => tracing::warn!(
+            workers = settings.workers,
+            "{line} (install bubblewrap and allow user namespaces: see README)"
+        ),
+        Sandbox::Off => tracing::warn!(workers = settings.workers, "{line}"),
+        Sandbox::Bwrap(_) if !tools.can(campus_files::sniff::Kind::Office) => tracing::warn!(
             workers = settings.workers,
             "{line} (install poppler-utils and LibreOffice: see README)"
-        );
+        ),
+        Sandbox::Bwrap(_) => tracing::info!(workers = settings.workers, "{line}"),
     }
     let previewer = Arc::new(Previewer::new(
         s.db.clone(),

@@ -151,6 +151,9 @@ pub struct Config {
     pub preview_memory_mb: u64,
     /// Pages of a document rendered at most.
     pub preview_max_pages: u32,
+    /// How conversion subprocesses are isolated: `bwrap` (bubblewrap namespaces; without a
+    /// working bwrap, PDF and office files are not previewed) or `none`.
+    pub preview_sandbox: String,
 }
 
 impl Default for Config {
@@ -212,6 +215,7 @@ impl Default for Config {
             preview_timeout_secs: 60,
             preview_memory_mb: 2048,
             preview_max_pages: 30,
+            preview_sandbox: "bwrap".into(),
         }
     }
 }
@@ -356,6 +360,11 @@ impl Config {
             (1..=500).contains(&self.preview_max_pages),
             "preview_max_pages must be between 1 and 500"
         );
+        anyhow::ensure!(
+            campus_files::preview::sandbox::Isolation::parse(&self.preview_sandbox).is_some(),
+            "preview_sandbox must be bwrap or none (got {:?})",
+            self.preview_sandbox
+        );
         self.trusted_proxies()
             .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
         for (name, v, max) in [
@@ -431,6 +440,8 @@ impl Config {
             timeout: Duration::from_secs(self.preview_timeout_secs),
             memory_bytes: self.preview_memory_mb * 1024 * 1024,
             max_pages: self.preview_max_pages,
+            sandbox: campus_files::preview::sandbox::Isolation::parse(&self.preview_sandbox)
+                .unwrap_or_default(),
             ..defaults
         }
     }

@@ -1,29 +1,32 @@
-//! The conversions behind a preview. External programs (LibreOffice, pdftoppm) run as
-//! `prlimit --as --cpu --fsize --nofile -- timeout -k 5 <secs> program …`: an address-space
-//! and CPU limit, a wall-clock limit that kills the whole process group, a private
-//! working directory, a clean environment and no input. Images are decoded in-process by
-//! the `image` crate with decoding limits (pixel dimensions and allocation), which stop
+//! The conversions behind a preview. External programs (LibreOffice, pdftoppm) run one step
+//! at a time in the sandbox of [`super::sandbox`] (bubblewrap namespaces, `prlimit` and
+//! `timeout`), each step with the file it reads bound read-only and a fresh folder of the
+//! job as the only place it can write; its output is collected from that folder once the
+//! sandbox is gone, plain files only. Office zips are inflated once before LibreOffice sees
+//! them, counting the bytes they really produce. Images are decoded in-process by the
+//! `image` crate with decoding limits (pixel dimensions and allocation), which stop
 //! decompression bombs before any large buffer is made. Anything that fails, times out or
 //! is refused becomes a reason shown as "preview unavailable".
 
 use std::ffi::OsString;
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
 
 use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
 
+use super::sandbox::{self, Step};
 use super::{PreviewSettings, Tools};
 
 /// Longest side of a page image, in pixels (sharp on phones, small enough to send).
 pub const PAGE_PX: u32 = 1400;
 /// Longest side of a thumbnail.
 pub const THUMB_PX: u32 = 320;
-/// Unpacked size above which an office zip (docx, xlsx, pptx, odt) is not converted.
+/// Bytes an office zip (docx, xlsx, pptx, odt) may inflate to, all entries together.
 const MAX_UNPACKED: u64 = 300 * 1024 * 1024;
-/// Largest output file a subprocess may write.
-const MAX_OUTPUT: u64 = 512 * 1024 * 1024;
+/// Entries an office zip may have (real documents have tens, at most a few hundred).
+const MAX_ENTRIES: usize = 5_000;
+/// Largest page image read back from pdftoppm.
+const MAX_PAGE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// JPEG pages and a thumbnail.
 #[derive(Debug)]
@@ -32,92 +35,40 @@ pub struct Rendered {
     pub thumb: Vec<u8>,
 }
 
-/// Runs `program` sandboxed in `dir`.
-async fn sandboxed(
-    tools: &Tools,
-    s: &PreviewSettings,
-    dir: &Path,
-    program: &Path,
-    args: &[OsString],
-) -> Result<(), String> {
-    let (Some(prlimit), Some(timeout)) = (&tools.prlimit, &tools.timeout) else {
-        return Err("sandbox tools (prlimit, timeout) are missing".into());
-    };
-    let secs = s.timeout.as_secs().max(1);
-    let mut cmd = tokio::process::Command::new(prlimit);
-    cmd.arg(format!("--as={}", s.memory_bytes))
-        .arg(format!("--cpu={secs}"))
-        .arg(format!("--fsize={MAX_OUTPUT}"))
-        .arg("--nofile=512")
-        .arg("--core=0")
-        .arg("--")
-        .arg(timeout)
-        .args(["-k", "5", &secs.to_string()])
-        .arg(program)
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("HOME", dir)
-        .env("TMPDIR", dir)
-        .env("LANG", "C.UTF-8")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let name = program
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let out = tokio::time::timeout(s.timeout + Duration::from_secs(10), cmd.output())
-        .await
-        .map_err(|_| format!("{name} did not finish in time"))?
-        .map_err(|e| format!("{name} could not start: {e}"))?;
-    match out.status.code() {
-        Some(0) => Ok(()),
-        Some(124) | Some(137) => Err(format!("{name} did not finish in {secs} s")),
-        _ => {
-            let err = String::from_utf8_lossy(&out.stderr);
-            let tail: String = err
-                .chars()
-                .rev()
-                .take(300)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            Err(format!("{name} failed ({}): {}", out.status, tail.trim()))
-        }
-    }
-}
-
-/// Renders the first pages of a PDF as JPEG images with poppler's `pdftoppm`.
+/// Renders the first pages of a PDF as JPEG images with poppler's `pdftoppm`, in a fresh
+/// folder `pages` of the job's folder `job`.
 pub async fn pdf_pages(
     tools: &Tools,
     s: &PreviewSettings,
-    dir: &Path,
+    job: &Path,
     pdf: &Path,
 ) -> Result<Rendered, String> {
     let program = tools.pdftoppm.as_deref().ok_or("pdftoppm is missing")?;
-    let out_dir = dir.join("pages");
-    std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
-    let args: Vec<OsString> = vec![
-        "-q".into(),
-        "-jpeg".into(),
-        "-jpegopt".into(),
-        "quality=80".into(),
-        "-scale-to".into(),
-        PAGE_PX.to_string().into(),
-        "-f".into(),
-        "1".into(),
-        "-l".into(),
-        s.max_pages.to_string().into(),
-        pdf.into(),
-        out_dir.join("page").into(),
-    ];
-    sandboxed(tools, s, dir, program, &args).await?;
+    let work = sandbox::fresh_folder(job, "pages")?;
+    let step = Step {
+        program,
+        input: Some(pdf),
+        work: &work,
+    };
+    sandbox::run(tools, s, step, |inside| {
+        vec![
+            "-q".into(),
+            "-jpeg".into(),
+            "-jpegopt".into(),
+            "quality=80".into(),
+            "-scale-to".into(),
+            PAGE_PX.to_string().into(),
+            "-f".into(),
+            "1".into(),
+            "-l".into(),
+            s.max_pages.to_string().into(),
+            inside.input.clone().into(),
+            inside.work.join("page").into(),
+        ]
+    })
+    .await?;
     // pdftoppm names pages page-1.jpg or page-01.jpg…, padded to the page count's width.
-    let mut pages: Vec<(u32, PathBuf)> = std::fs::read_dir(&out_dir)
+    let mut pages: Vec<(u32, PathBuf)> = std::fs::read_dir(&work)
         .map_err(|e| e.to_string())?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter_map(|p| {
@@ -129,6 +80,7 @@ pub async fn pdf_pages(
                 .ok()?;
             Some((n, p))
         })
+        .filter(|(n, p)| (1..=s.max_pages).contains(n) && sandbox::is_plain_file(p))
         .collect();
     pages.sort();
     if pages.is_empty() {
@@ -136,7 +88,7 @@ pub async fn pdf_pages(
     }
     let mut jpegs = Vec::with_capacity(pages.len());
     for (_, p) in pages {
-        jpegs.push(std::fs::read(&p).map_err(|e| e.to_string())?);
+        jpegs.push(sandbox::output_file(&p, MAX_PAGE_BYTES)?);
     }
     let first = jpegs[0].clone();
     let thumb = blocking(s, move || {
@@ -150,70 +102,90 @@ pub async fn pdf_pages(
     })
 }
 
-/// Refuses zips whose entries would unpack to more than [`MAX_UNPACKED`] or unpack one
-/// entry more than 200-fold past 10 MB: the classic zip bomb hidden in a .docx.
+/// Inflates every entry of an office zip and refuses it when the bytes really produced
+/// pass [`MAX_UNPACKED`], one entry of more than 10 MB inflates more than 200-fold (the
+/// classic zip bomb hidden in a .docx), or it has more than [`MAX_ENTRIES`] entries. The
+/// sizes a zip declares are not trusted: they are whatever its maker wrote.
 pub fn check_zip(path: &Path) -> Result<(), String> {
     let Ok(file) = std::fs::File::open(path) else {
         return Err("the file could not be read".into());
     };
-    let Ok(mut zip) = zip::ZipArchive::new(file) else {
+    let Ok(mut zip) = zip::ZipArchive::new(std::io::BufReader::new(file)) else {
         // Not a zip (a .doc, .xls, .ppt or .wps compound file): nothing to check here.
         return Ok(());
     };
+    if zip.len() > MAX_ENTRIES {
+        return Err(format!(
+            "the document has {} parts, more than {MAX_ENTRIES} (a zip bomb?)",
+            zip.len()
+        ));
+    }
     let mut total = 0u64;
     for i in 0..zip.len() {
-        let e = zip
-            .by_index_raw(i)
+        let mut entry = zip.by_index(i).map_err(|e| format!("damaged zip: {e}"))?;
+        let packed = entry.compressed_size().max(1);
+        let room = MAX_UNPACKED - total;
+        let n = std::io::copy(&mut (&mut entry).take(room + 1), &mut std::io::sink())
             .map_err(|e| format!("damaged zip: {e}"))?;
-        let (size, packed) = (e.size(), e.compressed_size().max(1));
-        if size > 10 * 1024 * 1024 && size / packed > 200 {
+        if n > 10 * 1024 * 1024 && n / packed > 200 {
             return Err(format!(
-                "an entry unpacks {}-fold to {} MB (a zip bomb?)",
-                size / packed,
-                size / 1024 / 1024
+                "an entry unpacks {}-fold to more than {} MB (a zip bomb?)",
+                n / packed,
+                n / 1024 / 1024
             ));
         }
-        total = total.saturating_add(size);
-    }
-    if total > MAX_UNPACKED {
-        return Err(format!(
-            "the document unpacks to {} MB, more than {} MB",
-            total / 1024 / 1024,
-            MAX_UNPACKED / 1024 / 1024
-        ));
+        total += n;
+        if total > MAX_UNPACKED {
+            return Err(format!(
+                "the document unpacks to more than {} MB",
+                MAX_UNPACKED / 1024 / 1024
+            ));
+        }
     }
     Ok(())
 }
 
-/// Converts an office document to PDF with LibreOffice (its own profile in `profile`).
+/// Converts an office document to PDF with LibreOffice, in a fresh folder `office` of the
+/// job's folder `job` that is also its home and its profile (nothing is shared between
+/// jobs). Returns the PDF's path on the host.
 pub async fn office_to_pdf(
     tools: &Tools,
     s: &PreviewSettings,
-    dir: &Path,
+    job: &Path,
     input: &Path,
-    profile: &Path,
 ) -> Result<PathBuf, String> {
     let program = tools.soffice.as_deref().ok_or("LibreOffice is missing")?;
     check_zip(input)?;
-    let out_dir = dir.join("pdf");
-    std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
-    let args: Vec<OsString> = vec![
-        "--headless".into(),
-        "--norestore".into(),
-        "--nolockcheck".into(),
-        "--nologo".into(),
-        "--nodefault".into(),
-        format!("-env:UserInstallation=file://{}", profile.display()).into(),
-        "--convert-to".into(),
-        "pdf".into(),
-        "--outdir".into(),
-        out_dir.clone().into(),
-        input.into(),
-    ];
-    sandboxed(tools, s, dir, program, &args).await?;
+    let work = sandbox::fresh_folder(job, "office")?;
+    let step = Step {
+        program,
+        input: Some(input),
+        work: &work,
+    };
+    sandbox::run(tools, s, step, |inside| {
+        let args: Vec<OsString> = vec![
+            "--headless".into(),
+            "--norestore".into(),
+            "--nolockcheck".into(),
+            "--nologo".into(),
+            "--nodefault".into(),
+            format!(
+                "-env:UserInstallation=file://{}",
+                inside.work.join("profile").display()
+            )
+            .into(),
+            "--convert-to".into(),
+            "pdf".into(),
+            "--outdir".into(),
+            inside.work.clone().into(),
+            inside.input.clone().into(),
+        ];
+        args
+    })
+    .await?;
     let stem = input.file_stem().unwrap_or_default();
-    let pdf = out_dir.join(stem).with_extension("pdf");
-    if pdf.is_file() {
+    let pdf = work.join(stem).with_extension("pdf");
+    if sandbox::is_plain_file(&pdf) {
         Ok(pdf)
     } else {
         Err("LibreOffice could not read the document".into())
@@ -302,6 +274,62 @@ pub async fn image_pages(s: &PreviewSettings, bytes: Vec<u8>) -> Result<Rendered
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+
+    /// Makes every entry over 1 KB declare 1 KB (central directory and local header).
+    fn understate_sizes(zip: &mut [u8]) {
+        let u16_at = |b: &[u8], at: usize| u16::from_le_bytes([b[at], b[at + 1]]) as usize;
+        let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+        let eocd = (0..=zip.len() - 22)
+            .rev()
+            .find(|&i| zip[i..i + 4] == *b"PK\x05\x06")
+            .unwrap();
+        let mut at = u32_at(zip, eocd + 16) as usize;
+        for _ in 0..u16_at(zip, eocd + 10) {
+            let local = u32_at(zip, at + 42) as usize;
+            if u32_at(zip, at + 24) > 1024 {
+                zip[at + 24..at + 28].copy_from_slice(&1024u32.to_le_bytes());
+                zip[local + 22..local + 26].copy_from_slice(&1024u32.to_le_bytes());
+            }
+            at += 46 + u16_at(zip, at + 28) + u16_at(zip, at + 30) + u16_at(zip, at + 32);
+        }
+    }
+
+    fn zip_file(dir: &Path, entries: &[(&str, usize)]) -> PathBuf {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (name, size) in entries {
+            w.start_file(*name, opts).unwrap();
+            w.write_all(&vec![b' '; *size]).unwrap();
+        }
+        let mut bytes = w.finish().unwrap().into_inner();
+        understate_sizes(&mut bytes);
+        let path = dir.join("document.docx");
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn office_zips_are_measured_by_what_they_inflate_to_not_what_they_declare() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = zip_file(dir.path(), &[("word/document.xml", 2 * 1024 * 1024)]);
+        assert_eq!(check_zip(&ok), Ok(()));
+        let bomb = zip_file(dir.path(), &[("word/document.xml", 40 * 1024 * 1024)]);
+        let declared: u64 = {
+            let mut z = zip::ZipArchive::new(std::fs::File::open(&bomb).unwrap()).unwrap();
+            (0..z.len())
+                .map(|i| z.by_index_raw(i).unwrap().size())
+                .sum()
+        };
+        assert_eq!(declared, 1024, "the zip claims 1 KB");
+        let why = check_zip(&bomb).unwrap_err();
+        assert!(why.contains("zip bomb"), "{why}");
+        let many: Vec<(String, usize)> = (0..=MAX_ENTRIES).map(|i| (format!("p{i}"), 0)).collect();
+        let many: Vec<(&str, usize)> = many.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+        let why = check_zip(&zip_file(dir.path(), &many)).unwrap_err();
+        assert!(why.contains("parts"), "{why}");
+    }
 
     #[test]
     fn declared_giant_images_are_refused_before_decoding() {

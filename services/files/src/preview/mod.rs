@@ -1,10 +1,11 @@
-//! Previews: the worker role that makes them (`worker`), the sandboxed conversions
-//! (`convert`), the viewer's-name watermark (`watermark`) and the pages that show them
-//! (`page`). `Tools` finds the external programs at start so the instance can say which
-//! kinds it can preview.
+//! Previews: the worker role that makes them (`worker`), the conversions (`convert`), the
+//! sandbox their subprocesses run in (`sandbox`), the viewer's-name watermark (`watermark`)
+//! and the pages that show them (`page`). `Tools` finds the external programs and tries the
+//! sandbox at start so the instance can say which kinds it can preview.
 
 pub mod convert;
 pub mod page;
+pub mod sandbox;
 pub mod watermark;
 pub mod worker;
 
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::sniff::Kind;
+use sandbox::{Isolation, Sandbox};
 
 /// Limits of one conversion.
 #[derive(Clone, Debug)]
@@ -26,6 +28,8 @@ pub struct PreviewSettings {
     pub max_pages: u32,
     /// Originals larger than this are not previewed (images are decoded in memory).
     pub max_image_bytes: u64,
+    /// How subprocesses are isolated (`preview_sandbox`).
+    pub sandbox: Isolation,
 }
 
 impl Default for PreviewSettings {
@@ -36,6 +40,7 @@ impl Default for PreviewSettings {
             memory_bytes: 2048 * 1024 * 1024,
             max_pages: 30,
             max_image_bytes: 40 * 1024 * 1024,
+            sandbox: Isolation::Bwrap,
         }
     }
 }
@@ -49,6 +54,9 @@ pub struct Tools {
     /// kills the whole process group): without both, no subprocess runs at all.
     pub prlimit: Option<PathBuf>,
     pub timeout: Option<PathBuf>,
+    /// bubblewrap, tried once at start (or off when `preview_sandbox = "none"`): without a
+    /// usable sandbox, no subprocess runs at all.
+    pub sandbox: Sandbox,
 }
 
 fn which(name: &str) -> Option<PathBuf> {
@@ -66,37 +74,49 @@ fn is_executable(p: &Path) -> bool {
 }
 
 impl Tools {
-    pub fn detect() -> Self {
+    /// Finds the programs on `PATH` and, unless `isolation` is `None`, tries bwrap.
+    pub fn detect(isolation: Isolation) -> Self {
         Self {
             pdftoppm: which("pdftoppm"),
             soffice: which("soffice").or_else(|| which("libreoffice")),
             prlimit: which("prlimit"),
             timeout: which("timeout"),
+            sandbox: Sandbox::detect(isolation, which("bwrap")),
         }
     }
 
-    fn sandbox(&self) -> bool {
-        self.prlimit.is_some() && self.timeout.is_some()
+    /// Whether subprocesses may run: limits, and a sandbox (or an explicit "none").
+    fn subprocesses(&self) -> bool {
+        self.prlimit.is_some() && self.timeout.is_some() && self.sandbox.usable()
     }
 
     /// Whether this instance can preview files of `kind`.
     pub fn can(&self, kind: Kind) -> bool {
         match kind {
             Kind::Image => true,
-            Kind::Pdf => self.sandbox() && self.pdftoppm.is_some(),
-            Kind::Office => self.sandbox() && self.pdftoppm.is_some() && self.soffice.is_some(),
+            Kind::Pdf => self.subprocesses() && self.pdftoppm.is_some(),
+            Kind::Office => {
+                self.subprocesses() && self.pdftoppm.is_some() && self.soffice.is_some()
+            }
             Kind::Other => false,
         }
     }
 
-    /// One line for the start-up log: what can be previewed, and what is missing.
+    /// One line for the start-up log: what can be previewed, how conversions are
+    /// isolated, and what is missing.
     pub fn describe(&self) -> String {
         let mut yes = vec!["images"];
         let mut missing = Vec::new();
-        if !self.sandbox() {
-            missing.push("prlimit/timeout (util-linux, coreutils): no PDF or office previews");
+        if self.prlimit.is_none() || self.timeout.is_none() {
+            missing.push(
+                "prlimit/timeout (util-linux, coreutils): no PDF or office previews".to_owned(),
+            );
+        } else if let Sandbox::Unusable(why) = &self.sandbox {
+            missing.push(format!(
+                "sandbox ({why}): no PDF or office previews (preview_sandbox = \"none\" converts without one)"
+            ));
         } else if self.pdftoppm.is_none() {
-            missing.push("pdftoppm (poppler-utils): no PDF or office previews");
+            missing.push("pdftoppm (poppler-utils): no PDF or office previews".to_owned());
         }
         if self.can(Kind::Pdf) {
             yes.push("PDF");
@@ -104,9 +124,18 @@ impl Tools {
         if self.can(Kind::Office) {
             yes.push("Word/WPS/Excel/PowerPoint/OpenDocument");
         } else if self.soffice.is_none() {
-            missing.push("soffice (LibreOffice): no Word/WPS/Excel/PowerPoint previews");
+            missing.push("soffice (LibreOffice): no Word/WPS/Excel/PowerPoint previews".to_owned());
         }
         let mut line = format!("previews available: {}", yes.join(", "));
+        line.push_str(match &self.sandbox {
+            Sandbox::Bwrap(_) => {
+                "; conversions sandboxed by bwrap (no network, no worker environment, a folder per job)"
+            }
+            Sandbox::Off => {
+                "; conversions NOT sandboxed (preview_sandbox = \"none\"): they run as this user with its network"
+            }
+            Sandbox::Unusable(_) => "",
+        });
         if !missing.is_empty() {
             line.push_str(&format!("; missing: {}", missing.join("; ")));
         }

@@ -10,7 +10,7 @@
 //! unavailable (a file that keeps killing workers is not tried for ever). A school with
 //! nothing to claim leaves the queue (or stays, due when the earliest lease passes).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,7 +41,8 @@ pub struct Previewer {
     pub tools: Tools,
     pub settings: PreviewSettings,
     wake: Notify,
-    /// Scratch space; each worker has a LibreOffice profile here, each job a folder.
+    /// Scratch space: each job a folder of its own (its input, and a fresh folder per
+    /// sandboxed step that is also LibreOffice's home and profile), removed after the job.
     scratch: tempfile::TempDir,
 }
 
@@ -104,12 +105,11 @@ impl Previewer {
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }));
-        for n in 0..self.settings.workers.max(1) {
+        for _ in 0..self.settings.workers.max(1) {
             let me = Arc::clone(self);
             tasks.push(tokio::spawn(async move {
-                let profile = me.scratch.path().join(format!("lo-profile-{n}"));
                 loop {
-                    match me.turn(&profile).await {
+                    match me.turn().await {
                         Ok(Turn::Worked) => continue,
                         Ok(Turn::Idle) => {}
                         Err(e) => tracing::warn!(error = %e, "preview turn failed; will retry"),
@@ -123,7 +123,7 @@ impl Previewer {
 
     /// One turn: claims one waiting file of the school served least recently and previews
     /// it. Public so tests and benchmarks can drive the worker step by step.
-    pub async fn turn(&self, profile: &Path) -> anyhow::Result<Turn> {
+    pub async fn turn(&self) -> anyhow::Result<Turn> {
         let mut q = self.db.shared().begin().await?;
         let tenant: Option<i64> = sqlx::query_scalar(
             "select tenant_id from public.preview_queue where due_at <= now()
@@ -196,7 +196,7 @@ impl Previewer {
             file_name,
             attempts,
         };
-        self.preview(&school, job, profile).await?;
+        self.preview(&school, job).await?;
         Ok(Turn::Worked)
     }
 
@@ -205,7 +205,7 @@ impl Previewer {
         self.settings.timeout * 3 + Duration::from_secs(60)
     }
 
-    async fn preview(&self, school: &Tenant, job: Job, profile: &Path) -> anyhow::Result<()> {
+    async fn preview(&self, school: &Tenant, job: Job) -> anyhow::Result<()> {
         let started = std::time::Instant::now();
         let outcome = if job.attempts > MAX_ATTEMPTS {
             Err("earlier attempts did not finish".to_owned())
@@ -216,7 +216,7 @@ impl Previewer {
                 self.tools.describe()
             ))
         } else {
-            self.render(school, &job, profile).await
+            self.render(school, &job).await
         };
         let store = self.store.for_tenant(school);
         let mut tx = self.db.school(school).await?;
@@ -261,7 +261,7 @@ impl Previewer {
         Ok(())
     }
 
-    async fn render(&self, school: &Tenant, job: &Job, profile: &Path) -> Result<Rendered, String> {
+    async fn render(&self, school: &Tenant, job: &Job) -> Result<Rendered, String> {
         let key = ObjectKey::parse(&job.key).map_err(|e| e.to_string())?;
         let store = self.store.for_tenant(school);
         let dir = tempfile::Builder::new()
@@ -290,14 +290,8 @@ impl Previewer {
                     .path()
                     .join(format!("document{}", extension(&job.file_name)));
                 download(&store, &key, &input).await?;
-                let pdf = convert::office_to_pdf(
-                    &self.tools,
-                    &self.settings,
-                    dir.path(),
-                    &input,
-                    profile,
-                )
-                .await?;
+                let pdf =
+                    convert::office_to_pdf(&self.tools, &self.settings, dir.path(), &input).await?;
                 convert::pdf_pages(&self.tools, &self.settings, dir.path(), &pdf).await
             }
             Kind::Other => Err("this kind of file has no preview".into()),

@@ -12,8 +12,10 @@ use super::FileError;
 
 /// Most rows a sheet may hold (a large county school has about 6 000 pupils).
 pub const MAX_ROWS: usize = 20_000;
-/// Most bytes the sheets of a workbook may expand to (guards against zip bombs).
+/// Most bytes the parts of a workbook may really inflate to (guards against zip bombs).
 const MAX_UNPACKED: u64 = 200 * 1024 * 1024;
+/// Most parts a workbook may have (a real one has tens).
+const MAX_ENTRIES: usize = 2_000;
 
 /// One sheet: its name (workbooks only) and its non-empty rows with their 1-based row
 /// numbers as a spreadsheet program shows them.
@@ -133,22 +135,32 @@ fn line_breaks_at(bytes: &[u8], at: usize) -> usize {
     n
 }
 
-/// Total bytes the entries of a zip archive expand to, by their headers.
-fn unpacked_size(bytes: &[u8]) -> Option<u64> {
+/// Whether a zip's parts stay within [`MAX_ENTRIES`] and, inflated, within
+/// [`MAX_UNPACKED`] bytes: the bytes really produced are counted, not the sizes the zip
+/// declares (its maker writes those). `None` for a zip that cannot be read.
+fn within_limits(bytes: &[u8]) -> Option<bool> {
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).ok()?;
+    if zip.len() > MAX_ENTRIES {
+        return Some(false);
+    }
     let mut total = 0u64;
     for i in 0..zip.len() {
-        total = total.saturating_add(zip.by_index_raw(i).ok()?.size());
+        let mut entry = zip.by_index(i).ok()?;
+        let room = MAX_UNPACKED - total;
+        total += std::io::copy(&mut (&mut entry).take(room + 1), &mut std::io::sink()).ok()?;
+        if total > MAX_UNPACKED {
+            return Some(false);
+        }
     }
-    Some(total)
+    Some(true)
 }
 
 fn read_workbook(bytes: &[u8]) -> Result<Vec<RawSheet>, FileError> {
     if bytes.starts_with(b"PK") {
-        match unpacked_size(bytes) {
+        match within_limits(bytes) {
             None => return Err(FileError::NotSpreadsheet),
-            Some(n) if n > MAX_UNPACKED => return Err(FileError::Unpacked),
-            Some(_) => {}
+            Some(false) => return Err(FileError::Unpacked),
+            Some(true) => {}
         }
     }
     let mut book = calamine::open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(|e| {
