@@ -1400,7 +1400,7 @@ async fn a_school_name_that_looks_like_a_formula_is_text_in_the_bureaus_exports(
     let mut book: calamine::Xlsx<_> =
         calamine::open_workbook_from_rs(Cursor::new(bytes.clone())).unwrap();
     let sheet = book.worksheet_range_at(0).unwrap().unwrap();
-    assert!(sheet.rows().flatten().any(|c| c.to_string() == name));
+    assert!(sheet.rows().flatten().any(|c| *c == name));
     let mut book: calamine::Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes)).unwrap();
     let formulas = book
         .worksheet_formula(&book.sheet_names()[0].clone())
