@@ -238,6 +238,9 @@ pub async fn for_account(pool: &PgPool, account_id: i64) -> sqlx::Result<(Vec<In
     Ok((open, waiting))
 }
 
+/// What a pending invitation grants: school, roles, staff and guardian links, validity.
+type PendingGrant = (i64, Vec<String>, Option<i64>, Option<i64>, Option<NaiveDate>);
+
 /// Grants the invitation to `account_id` in the caller's transaction: locks it (still
 /// pending and unexpired), adds the roles, links and validity to the membership, marks it
 /// accepted and records the event. False if it was no longer pending.
@@ -247,13 +250,7 @@ pub async fn accept_in(
     account_id: i64,
     host: &str,
 ) -> sqlx::Result<bool> {
-    let inv: Option<(
-        i64,
-        Vec<String>,
-        Option<i64>,
-        Option<i64>,
-        Option<NaiveDate>,
-    )> = sqlx::query_as(
+    let inv: Option<PendingGrant> = sqlx::query_as(
         "select tenant_id, roles, staff_id, guardian_id, valid_until from public.member_invitations
           where id = $1 and status = 'pending' and expires_at > now() for update",
     )

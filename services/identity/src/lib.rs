@@ -89,7 +89,10 @@ pub fn router() -> Router<IdentityState> {
             post(invitations::decline_signed_in),
         )
         .route("/password/reset", get(reset::form).post(reset::submit))
-        .route("/me/password", get(passwords::change_form).post(passwords::change_submit))
+        .route(
+            "/me/password",
+            get(passwords::change_form).post(passwords::change_submit),
+        )
         .route("/me/email", post(passwords::email_submit))
         .route("/me/email/confirm", get(passwords::email_confirm))
         .route(
