@@ -1140,12 +1140,12 @@ async fn a_clerk_without_the_sensitive_permission_exports_no_id_numbers_blood_ty
     // The clerk's file imports back without wiping what it did not carry.
     let page = import_ok(&mut v, "school-a", "学生.csv", csv.into_bytes()).await;
     assert!(
-        page.contains(&counts_line("students", "学生", (0, 0, 3))),
+        page.contains(&counts_line("Pupils", "学生", (0, 0, 3))),
         "{page}"
     );
     let page = import_ok(&mut v, "school-a", "花名册.xlsx", xlsx).await;
     assert!(
-        page.contains(&counts_line("students", "学生", (0, 0, 3))),
+        page.contains(&counts_line("Pupils", "学生", (0, 0, 3))),
         "{page}"
     );
     assert_eq!(snapshot(&app, &a).await, stored);
