@@ -563,3 +563,53 @@ async fn export_with_a_password_keeps_it_off_pg_dumps_command_line() {
     let dump = std::fs::read_to_string(export.join("schema.sql")).unwrap();
     assert!(dump.contains("pupil-0"), "the dump holds the school's rows");
 }
+
+#[tokio::test]
+async fn a_plan_can_require_a_second_factor_of_its_schools_user_managers() {
+    let cli = Cli::new().await;
+    cli.ok(&["migrate"]).await;
+    let required = || async {
+        let pool = sqlx::PgPool::connect(&cli.db.url).await.unwrap();
+        let on: bool = sqlx::query_scalar(
+            "select require_second_factor from public.plans where code = 'standard'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        on
+    };
+    assert!(!required().await, "off until the county says so");
+    let out = cli
+        .ok(&[
+            "tenant",
+            "plan-limits",
+            "standard",
+            "--require-second-factor",
+            "true",
+        ])
+        .await;
+    assert!(out.contains("must"), "{out}");
+    assert!(required().await);
+    cli.ok(&[
+        "tenant",
+        "plan-limits",
+        "standard",
+        "--require-second-factor",
+        "false",
+    ])
+    .await;
+    assert!(!required().await);
+    let out = cli
+        .run(&[
+            "tenant",
+            "plan-limits",
+            "no-such-plan",
+            "--require-second-factor",
+            "true",
+        ])
+        .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-plan"));
+    cli.db.drop_all().await;
+}

@@ -221,6 +221,9 @@ pub enum TenantCommand {
         /// Concurrent database transactions per school per instance.
         #[arg(long)]
         db_concurrency: Option<i32>,
+        /// Whether the schools' user managers must sign in with a second factor (TOTP).
+        #[arg(long)]
+        require_second_factor: Option<bool>,
     },
 }
 
@@ -635,11 +638,33 @@ async fn tenant(cfg: Config, cmd: TenantCommand) -> anyhow::Result<i32> {
             requests_per_second,
             burst,
             db_concurrency,
+            require_second_factor,
         } => {
             anyhow::ensure!(
-                requests_per_second.is_some() || burst.is_some() || db_concurrency.is_some(),
-                "give at least one of --requests-per-second, --burst, --db-concurrency"
+                requests_per_second.is_some()
+                    || burst.is_some()
+                    || db_concurrency.is_some()
+                    || require_second_factor.is_some(),
+                "give at least one of --requests-per-second, --burst, --db-concurrency, --require-second-factor"
             );
+            if let Some(required) = require_second_factor {
+                anyhow::ensure!(
+                    campus_identity::second_factor::set_plan_requirement(
+                        &services.pool,
+                        &plan,
+                        required
+                    )
+                    .await?,
+                    "there is no plan {plan:?} (see `campus tenant plans`)"
+                );
+                println!(
+                    "{plan}: user managers {} sign in with a second factor",
+                    if required { "must" } else { "need not" }
+                );
+                if requests_per_second.is_none() && burst.is_none() && db_concurrency.is_none() {
+                    return Ok(0);
+                }
+            }
             let patch = campus_tenant::lifecycle::PlanPatch {
                 requests_per_second,
                 burst,

@@ -239,7 +239,13 @@ pub async fn for_account(pool: &PgPool, account_id: i64) -> sqlx::Result<(Vec<In
 }
 
 /// What a pending invitation grants: school, roles, staff and guardian links, validity.
-type PendingGrant = (i64, Vec<String>, Option<i64>, Option<i64>, Option<NaiveDate>);
+type PendingGrant = (
+    i64,
+    Vec<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<NaiveDate>,
+);
 
 /// Grants the invitation to `account_id` in the caller's transaction: locks it (still
 /// pending and unexpired), adds the roles, links and validity to the membership, marks it

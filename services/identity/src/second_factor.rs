@@ -64,6 +64,17 @@ pub async fn enrolled(pool: &PgPool, account_id: i64) -> sqlx::Result<bool> {
     .await
 }
 
+/// Makes a second factor required (or not) of the user managers of every school on `plan`;
+/// false when there is no such plan. Sessions already open stay open until they expire.
+pub async fn set_plan_requirement(pool: &PgPool, plan: &str, required: bool) -> sqlx::Result<bool> {
+    let done = sqlx::query("update public.plans set require_second_factor = $2 where code = $1")
+        .bind(plan)
+        .bind(required)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Whether signing in to `site` needs a second factor from this account: at a school whose
 /// plan requires it, for those who manage users there; on the county host, for the
 /// bureau when the county requires it.
